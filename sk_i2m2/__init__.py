@@ -1,0 +1,12 @@
+"""sk_i2m2: I2M2 multimodal classifiers, the scikit-learn way.
+
+I2M2 predicts from several modalities with a product of experts: one classifier per
+modality (intra-modality dependencies) times one fusion classifier over all
+modalities (inter-modality dependencies), trained jointly on one cross-entropy.
+"""
+
+from ._classifier import I2M2Classifier
+from ._splitter import ModalitySplitter
+
+__all__ = ["I2M2Classifier", "ModalitySplitter"]
+__version__ = "0.1.0"

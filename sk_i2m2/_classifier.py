@@ -1,0 +1,410 @@
+"""I2M2Classifier: the scikit-learn estimator around the product-of-experts net."""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+
+from ._module import ProductOfExperts
+from ._net import JOINT, PRETRAIN, JointStageEarlyStopping, ProductOfExpertsNet
+from ._splitter import ModalitySplitter
+from .experts import ConcatFusion
+
+#: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
+#: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+AUTO_EARLY_STOPPING_ROWS = 10_000
+
+_FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
+                      "net_", "history_")
+
+
+def build_product(splitter, dependencies, fusion, n_classes):
+    """The torch module of the product, from a fitted :class:`ModalitySplitter`.
+
+    ``dependencies`` picks the experts: ``"intra"`` one per modality, ``"inter"`` the
+    fusion expert alone, ``"both"`` all of them (I2M2).
+    """
+    specs = {
+        name: (expert, splitter.sample_shapes_[name])
+        for name, expert, _ in splitter.modalities_
+    }
+    unimodal = {}
+    if dependencies in ("intra", "both"):
+        unimodal = {name: expert.build(shape, n_classes)
+                    for name, (expert, shape) in specs.items()}
+    fusion_module = None
+    if dependencies in ("inter", "both"):
+        fusion = ConcatFusion() if fusion is None else fusion
+        fusion_module = fusion.build(specs, n_classes)
+    return ProductOfExperts(unimodal, fusion_module)
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _draw_seed(random_state):
+    """An int seed for torch, drawn without touching numpy's global random state."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+class _PrivateTorchRandomness:
+    """Seed torch for the duration of a fit, then give back its global state."""
+
+    def __init__(self, seed, device):
+        on_cuda = torch.device(device).type == "cuda"
+        self._devices = list(range(torch.cuda.device_count())) if on_cuda else []
+        self._fork = torch.random.fork_rng(devices=self._devices)
+        self._seed = seed
+
+    def __enter__(self):
+        self._fork.__enter__()
+        torch.random.default_generator.manual_seed(self._seed)
+        if self._devices:
+            torch.cuda.manual_seed_all(self._seed)
+
+    def __exit__(self, *exc_info):
+        return self._fork.__exit__(*exc_info)
+
+
+class I2M2Classifier(ClassifierMixin, _BaseComposition):
+    """Product-of-experts classifier over several modalities (I2M2).
+
+    ``p(y | x, x') ∝ q_x(y | x) · q_x'(y | x') · q_xx'(y | x, x')``: one expert per
+    modality models intra-modality dependencies, one fusion expert over all
+    modalities models inter-modality dependencies, and one cross-entropy on their
+    renormalised product trains them jointly.
+
+    Parameters
+    ----------
+    modalities : list of (str, expert, columns) tuples or None, default=None
+        As in :class:`~sk_i2m2.ModalitySplitter`: a unique name (not ``"fusion"``,
+        without ``"__"``), an expert from :mod:`sk_i2m2.experts`, and the columns in
+        any form :class:`~sklearn.compose.ColumnTransformer` accepts. None treats all
+        columns as one tabular modality named ``"tabular"``.
+    fusion : expert or None, default=None
+        The inter-modality expert; None means :class:`~sk_i2m2.experts.ConcatFusion`.
+        Ignored when ``dependencies="intra"``.
+    dependencies : {"both", "intra", "inter"}, default="both"
+        ``"both"`` is I2M2 (unimodal experts times the fusion expert); ``"intra"``
+        keeps the unimodal experts only (late fusion); ``"inter"`` the fusion
+        expert only (intermediate fusion).
+    remainder : "drop", "passthrough" or expert, default="drop"
+        What becomes of columns no modality selects (see ``ModalitySplitter``).
+    max_epochs : int, default=50
+        Epochs of joint training on the product's cross-entropy.
+    pretrain_epochs : int, default=0
+        Epochs before the joint stage where each expert is trained on its own
+        cross-entropy (skipped when there is a single expert; no early stopping).
+    batch_size : int, default=64
+        Training batch size.
+    lr : float, default=1e-3
+        Learning rate of the AdamW optimizer.
+    weight_decay : float, default=1e-2
+        Weight decay of the AdamW optimizer.
+    early_stopping : "auto" or bool, default="auto"
+        Stop the joint stage when the validation loss has not improved for
+        ``n_iter_no_change`` epochs, and restore the best weights. ``"auto"`` turns
+        it on above 10 000 rows.
+    validation_fraction : float, default=0.1
+        Stratified share of the rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the cross-entropy, in both stages.
+    predict_batch_size : int, default=4096
+        Batch size of prediction and validation passes.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, shuffling and the validation split.
+        Runs on the CPU with the same seed give identical models. The global
+        random states of torch and numpy are left untouched.
+    verbose : int, default=0
+        Print skorch's per-epoch log when positive.
+    device : str, default="auto"
+        Torch device; ``"auto"`` picks CUDA when available.
+    callbacks : list of skorch callbacks or None, default=None
+        Passed to the skorch net (copied, never modified).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : ndarray of str
+        Input column names, when ``X`` had string column names.
+    splitter_ : ModalitySplitter
+        The fitted splitter.
+    net_ : skorch.NeuralNet
+        The fitted net; ``net_.module_`` is the product-of-experts module, whose
+        ``forward(**modalities)`` returns the combined log-probabilities.
+    history_ : skorch.History
+        Per-epoch losses and timings; the ``stage`` key says which training stage.
+
+    Examples
+    --------
+    >>> from sk_i2m2 import I2M2Classifier
+    >>> from sk_i2m2.datasets import make_multimodal_classification
+    >>> X, y, modalities = make_multimodal_classification(n_samples=200, random_state=0)
+    >>> clf = I2M2Classifier(modalities, max_epochs=5, random_state=0).fit(X, y)
+    >>> sorted(clf.expert_proba(X))
+    ['fusion', 'm0', 'm1']
+    """
+
+    _parameter_constraints = {
+        "modalities": [list, None],
+        "fusion": [HasMethods(["build"]), None],
+        "dependencies": [StrOptions({"both", "intra", "inter"})],
+        "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+        "callbacks": [list, None],
+    }
+
+    def __init__(self, modalities=None, *, fusion=None, dependencies="both",
+                 remainder="drop", max_epochs=50, pretrain_epochs=0, batch_size=64,
+                 lr=1e-3, weight_decay=1e-2, early_stopping="auto",
+                 validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
+                 predict_batch_size=4096, random_state=None, verbose=0, device="auto",
+                 callbacks=None):
+        self.modalities = modalities
+        self.fusion = fusion
+        self.dependencies = dependencies
+        self.remainder = remainder
+        self.max_epochs = max_epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.predict_batch_size = predict_batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+    # Nested parameters ``<modality>__<param>`` work as in ModalitySplitter (and
+    # ColumnTransformer); ``fusion__<param>`` comes from BaseEstimator since ``fusion``
+    # is a parameter itself.
+    _modalities = ModalitySplitter._modalities
+
+    def get_params(self, deep=True):
+        return self._get_params("_modalities", deep=deep)
+
+    def set_params(self, **params):
+        self._set_params("_modalities", **params)
+        return self
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit every expert of the product.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Training data; columns are routed to modalities by ``modalities``.
+        y : array-like of shape (n_samples,)
+            Class labels of any type scikit-learn accepts.
+
+        Returns
+        -------
+        self
+        """
+        # A fit that raises must not leave the previous (or a partial) fit behind.
+        for attribute in _FITTED_ATTRIBUTES:
+            self.__dict__.pop(attribute, None)
+
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        check_consistent_length(X, y)
+        encoder = LabelEncoder()
+        y_encoded = encoder.fit_transform(y)
+        classes = encoder.classes_
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has a single class ({classes[0]!r}); a classifier needs at least "
+                "two. Check the labels or the rows selected."
+            )
+
+        splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
+        modalities = splitter.fit_transform(X)
+        device = _resolve_device(self.device)
+        seed = _draw_seed(self.random_state)
+        with _PrivateTorchRandomness(seed, device):
+            module = build_product(splitter, self.dependencies, self.fusion, len(classes))
+            net = self._make_net(module, device, seed, classes, y)
+            train, valid = self._train_valid_split(modalities, y_encoded, len(y), seed)
+            net.fit_stages(*train, stages=self._stages(module), valid=valid)
+
+        self.classes_ = classes
+        self.splitter_ = splitter
+        self.n_features_in_ = splitter.n_features_in_
+        if hasattr(splitter, "feature_names_in_"):
+            self.feature_names_in_ = splitter.feature_names_in_
+        self.net_ = net
+        self.history_ = net.history
+        return self
+
+    def _early_stopping_enabled(self, n_samples):
+        if self.early_stopping == "auto":
+            return n_samples > AUTO_EARLY_STOPPING_ROWS
+        return bool(self.early_stopping)
+
+    def _train_valid_split(self, modalities, y, n_samples, seed):
+        if not self._early_stopping_enabled(n_samples):
+            return (modalities, y), None
+        train, valid = train_test_split(
+            np.arange(n_samples), test_size=self.validation_fraction, stratify=y,
+            random_state=seed % (2**32),
+        )
+
+        def rows(index):
+            return {name: values[index] for name, values in modalities.items()}, y[index]
+
+        return rows(train), rows(valid)
+
+    def _stages(self, module):
+        # Pretraining each expert alone only differs from joint training when there
+        # is more than one expert.
+        stages = []
+        if self.pretrain_epochs and len(module.expert_names) > 1:
+            stages.append((PRETRAIN, self.pretrain_epochs))
+        stages.append((JOINT, self.max_epochs))
+        return stages
+
+    def _make_net(self, module, device, seed, classes, y):
+        callbacks = copy.deepcopy(self.callbacks) if self.callbacks else []
+        if self._early_stopping_enabled(len(y)):
+            callbacks.append(("early_stopping", JointStageEarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
+            )))
+        class_weight = None
+        if self.class_weight is not None:
+            class_weight = torch.as_tensor(
+                compute_class_weight(self.class_weight, classes=classes, y=y),
+                dtype=torch.float32,
+            )
+        return ProductOfExpertsNet(
+            module,
+            criterion=torch.nn.CrossEntropyLoss,
+            criterion__weight=class_weight,
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=None,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            predict_batch_size=self.predict_batch_size,
+            shuffle_seed=seed,
+        )
+
+    # ------------------------------------------------------------------ predict
+
+    def _combined_log_proba(self, X):
+        check_is_fitted(self)
+        log_proba = self.net_.forward(self.splitter_.transform(X))
+        # Renormalise in float64 so rows sum to one at numpy's usual precision.
+        return torch.log_softmax(log_proba.double(), dim=1).numpy()
+
+    def predict_log_proba(self, X):
+        """Log-probability of each class under the product of experts.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        return self._combined_log_proba(X)
+
+    def predict_proba(self, X):
+        """Probability of each class under the product of experts.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        return np.exp(self._combined_log_proba(X))
+
+    def predict(self, X):
+        """Most probable class under the product of experts.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self._combined_log_proba(X), axis=1)]
+
+    def expert_proba(self, X):
+        """Each expert's own class probabilities.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n_samples, n_classes)
+            Keyed by modality name for the unimodal experts and ``"fusion"`` for the
+            inter-modality expert; columns follow ``classes_``. The combined
+            probability is their renormalised product.
+        """
+        check_is_fitted(self)
+        logits = self.net_.forward_experts(self.splitter_.transform(X))
+        return {name: torch.softmax(value.double(), dim=1).numpy()
+                for name, value in logits.items()}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+

@@ -1,0 +1,258 @@
+"""The skorch net that trains every expert of the product in one pass per epoch.
+
+Two stages share one net and one optimizer:
+
+* ``"pretrain"``: the loss is the sum of each expert's own cross-entropy. The experts
+  share no weights, so this is training each of them separately, in one pass.
+* ``"joint"``: the loss is the cross-entropy of the product.
+
+Per-batch overhead is kept to what a hand-written loop pays: batches are sliced from
+tensors built once per fit (no per-item collation), the train/eval mode is set once
+per epoch rather than once per batch, and prediction uses its own large batches.
+"""
+
+import math
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
+from skorch.utils import is_dataset
+from torch.utils.data import Dataset
+
+from ._module import combine_log_proba
+
+PRETRAIN, JOINT = "pretrain", "joint"
+
+
+class TensorDictDataset(Dataset):
+    """Modality tensors and labels, indexable per row and sliceable per batch.
+
+    Parameters
+    ----------
+    X : dict of str to array-like
+        ``{modality: (n, ...)}`` arrays; converted to float32 tensors once.
+    y : array-like of int or None
+        Encoded labels.
+    device : str or torch.device, default="cpu"
+        Where the tensors live; on a GPU the whole set is moved there once.
+    """
+
+    def __init__(self, X, y=None, device="cpu"):
+        self.X = {
+            name: torch.as_tensor(values, dtype=torch.float32).to(device)
+            for name, values in X.items()
+        }
+        self.y = None if y is None else torch.as_tensor(y, dtype=torch.long).to(device)
+        lengths = {len(values) for values in self.X.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"Modalities have different numbers of rows: {lengths}.")
+        (self.n_rows,) = lengths
+
+    def __len__(self):
+        return self.n_rows
+
+    def __getitem__(self, index):
+        # Row access keeps the dataset usable with a plain torch DataLoader.
+        Xi = {name: values[index] for name, values in self.X.items()}
+        return Xi, (self.y[index] if self.y is not None else torch.zeros((), dtype=torch.long))
+
+
+class TensorBatches:
+    """Iterate over ``(X_batch, y_batch)`` slices of a :class:`TensorDictDataset`.
+
+    Parameters
+    ----------
+    dataset : TensorDictDataset
+    batch_size : int
+    shuffle : bool, default=False
+        Draw a new row order every epoch (each ``iter`` call).
+    generator : torch.Generator or None
+        Source of the shuffling, so a seeded fit never touches torch's global state.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n_rows, batch_size = len(self.dataset), self.batch_size
+        if not self.shuffle:
+            for start in range(0, n_rows, batch_size):
+                stop = start + batch_size
+                yield {name: v[start:stop] for name, v in X.items()}, (
+                    None if y is None else y[start:stop]
+                )
+            return
+        device = y.device if y is not None else next(iter(X.values())).device
+        order = torch.randperm(n_rows, generator=self.generator).to(device)
+        for start in range(0, n_rows, batch_size):
+            index = order[start:start + batch_size]
+            yield {name: v[index] for name, v in X.items()}, (
+                None if y is None else y[index]
+            )
+
+
+class JointStageEarlyStopping(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, watching the joint stage only.
+
+    The pretraining loss (a sum of per-expert losses) is not the loss of the model
+    being returned, so neither its value nor its weights may count as "best".
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.stage_ == JOINT:
+            super().on_epoch_end(net, **kwargs)
+
+
+class ProductOfExpertsNet(NeuralNet):
+    """A skorch :class:`~skorch.NeuralNet` around a :class:`ProductOfExperts`.
+
+    Parameters
+    ----------
+    module : ProductOfExperts
+        The initialised module.
+    predict_batch_size : int, default=4096
+        Batch size of validation and prediction passes.
+    shuffle_seed : int or None, default=None
+        Seed of the private generator that shuffles the training rows.
+    **kwargs
+        Passed to :class:`skorch.NeuralNet`.
+    """
+
+    def __init__(self, module, *args, predict_batch_size=4096, shuffle_seed=None,
+                 **kwargs):
+        super().__init__(module, *args, **kwargs)
+        self.predict_batch_size = predict_batch_size
+        self.shuffle_seed = shuffle_seed
+
+    # ------------------------------------------------------------------ data
+
+    def get_dataset(self, X, y=None):
+        if is_dataset(X):
+            return X
+        return TensorDictDataset(X, y, device=self.device)
+
+    def get_iterator(self, dataset, training=False):
+        if not isinstance(dataset, TensorDictDataset):
+            return super().get_iterator(dataset, training=training)
+        if training:
+            return TensorBatches(dataset, self.batch_size, shuffle=True,
+                                 generator=self._shuffle_generator())
+        return TensorBatches(dataset, self.predict_batch_size)
+
+    def _shuffle_generator(self):
+        generator = getattr(self, "shuffle_generator_", None)
+        if generator is None:
+            generator = torch.Generator()
+            if self.shuffle_seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(self.shuffle_seed)
+            self.shuffle_generator_ = generator
+        return generator
+
+    # ------------------------------------------------------------------ loss
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Loss of the current stage.
+
+        ``y_pred`` holds each expert's logits (a dict): pretraining sums each
+        expert's own cross-entropy, the joint stage takes the cross-entropy of their
+        renormalised product.
+        """
+        if self.stage_ == PRETRAIN:
+            return sum(self.criterion_(logits, y_true) for logits in y_pred.values())
+        return self.criterion_(combine_log_proba(y_pred), y_true)
+
+    def _expert_step(self, batch):
+        Xi, yi = batch
+        expert_logits = self.module_.expert_logits(**Xi)
+        loss = self.get_loss(expert_logits, yi, X=Xi, training=self.module_.training)
+        return loss, combine_log_proba(expert_logits)
+
+    def train_step_single(self, batch, **fit_params):
+        loss, y_pred = self._expert_step(batch)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        with torch.no_grad():
+            loss, y_pred = self._expert_step(batch)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def forward_experts(self, X):
+        """Each expert's logits on ``X``, in eval mode, as ``{name: (n, C) tensor}``."""
+        dataset = self.get_dataset(X)
+        self._set_training(False)
+        chunks = {}
+        with torch.no_grad():
+            for Xi, _ in self.get_iterator(dataset, training=False):
+                for name, logits in self.module_.expert_logits(**Xi).items():
+                    chunks.setdefault(name, []).append(logits.cpu())
+        return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+    # ------------------------------------------------------------------ loops
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # As skorch's, but the module's mode is set once here, not once per batch.
+        if iterator is None:
+            return
+        self._set_training(training)
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            self.history.record_batch(prefix + "_batch_size", len(batch[1]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+
+    def fit_stages(self, X, y, stages, valid=None):
+        """Initialise, then train through ``stages`` over one train/valid split.
+
+        Parameters
+        ----------
+        X : dict of str to array-like
+            Training modalities.
+        y : array-like of int
+            Encoded training labels.
+        stages : list of (str, int)
+            ``(stage, epochs)`` pairs, run in order.
+        valid : tuple (X_valid, y_valid) or None
+            Validation data, scored after every epoch.
+        """
+        self.initialize()
+        dataset_train = self.get_dataset(X, y)
+        dataset_valid = None if valid is None else self.get_dataset(*valid)
+        iterator_train = self.get_iterator(dataset_train, training=True)
+        iterator_valid = (None if dataset_valid is None
+                          else self.get_iterator(dataset_valid, training=False))
+        epoch_kwargs = {"dataset_train": dataset_train, "dataset_valid": dataset_valid}
+
+        self.stage_ = stages[0][0] if stages else JOINT
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            for stage, epochs in stages:
+                self.stage_ = stage
+                for _ in range(epochs):
+                    self.notify("on_epoch_begin", **epoch_kwargs)
+                    self.history.record("stage", stage)
+                    self.run_single_epoch(iterator_train, training=True, prefix="train",
+                                          step_fn=self.train_step)
+                    self.run_single_epoch(iterator_valid, training=False,
+                                          prefix="valid", step_fn=self.validation_step)
+                    self.notify("on_epoch_end", **epoch_kwargs)
+        except KeyboardInterrupt:
+            # skorch's convention: early stopping and Ctrl-C both end training here,
+            # and on_train_end still restores the best weights.
+            pass
+        self.notify("on_train_end", X=X, y=y)
+        self._set_training(False)
+        return self

@@ -1,0 +1,354 @@
+"""ModalitySplitter: route columns to modalities and preprocess each one.
+
+Modelled on :class:`sklearn.compose.ColumnTransformer`: the same column specs, the
+same nested parameters, but one output array per modality instead of one
+concatenated matrix, since each modality feeds its own expert.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import TransformerMixin
+from sklearn.utils._indexing import _get_column_indices, _safe_indexing
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._module import FUSION
+from .experts import BaseExpert, MLPExpert
+
+DEFAULT_MODALITY = "tabular"
+REMAINDER = "remainder"
+
+
+def default_modalities():
+    """The spec used when ``modalities=None``: every column in one tabular modality."""
+    return [(DEFAULT_MODALITY, MLPExpert(), slice(None))]
+
+
+def check_modality_names(names, reserved=(FUSION,)):
+    """Names key torch ModuleDicts and nested parameters: keep them plain and unique."""
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Modality names must be non-empty strings, got {name!r}.")
+        if name in reserved:
+            raise ValueError(
+                f"Modality name {name!r} is reserved; rename that modality."
+            )
+        if "__" in name or "." in name:
+            raise ValueError(
+                f"Modality name {name!r} must not contain '__' or '.': '__' separates "
+                "nested parameters and '.' separates torch submodule names."
+            )
+    duplicates = sorted({name for name in names if list(names).count(name) > 1})
+    if duplicates:
+        raise ValueError(f"Modality names must be unique; repeated: {duplicates}.")
+
+
+def _check_modality_spec(modalities):
+    if not isinstance(modalities, (list, tuple)) or not modalities:
+        raise ValueError(
+            "modalities must be a non-empty list of (name, expert, columns) tuples, "
+            f"got {modalities!r}."
+        )
+    for item in modalities:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise ValueError(
+                f"Each modality must be a (name, expert, columns) tuple, got {item!r}."
+            )
+    check_modality_names([name for name, _, _ in modalities], reserved=(FUSION, REMAINDER))
+    for name, expert, _ in modalities:
+        _check_expert(name, expert)
+
+
+def _check_expert(name, expert):
+    if not isinstance(expert, BaseExpert):
+        raise TypeError(
+            f"Modality {name!r}: the expert must be one of sk_i2m2.experts (MLPExpert, "
+            f"CNNExpert, SequenceExpert, TorchExpert, ...), got {expert!r}."
+        )
+
+
+def _column_label(X, index):
+    return str(X.columns[index]) if hasattr(X, "columns") else f"x{index}"
+
+
+def _stack_array_cells(block, name):
+    """One column whose cells hold arrays (images, series) -> one row of values each."""
+    if block.shape[1] != 1:
+        return block, None
+    column = block.iloc[:, 0] if hasattr(block, "iloc") else block[:, 0]
+    cells = np.asarray(column, dtype=object)
+    filled = [cell for cell in cells if isinstance(cell, (np.ndarray, list, tuple))]
+    if not filled:
+        return block, None
+    size = np.asarray(filled[0]).size
+    rows = np.full((len(cells), size), np.nan)
+    for row, cell in enumerate(cells):
+        if cell is None or (np.ndim(cell) == 0 and pd.isna(cell)):
+            continue  # a missing cell stays NaN, for the preprocessor to handle
+        values = np.asarray(cell, dtype=np.float64).ravel()
+        if values.size != size:
+            raise ValueError(
+                f"Modality {name!r}: row {row} holds an array of {values.size} values "
+                f"where the first holds {size}. Give every row an array of one shape."
+            )
+        rows[row] = values
+    label = str(block.columns[0]) if hasattr(block, "columns") else "x"
+    return rows, [f"{label}[{i}]" for i in range(size)]
+
+
+def _as_float32(Z, name, feature_names):
+    """Dense float32 output of a preprocessor, refusing anything non-finite."""
+    if sparse.issparse(Z):
+        Z = Z.toarray()
+    try:
+        Z = np.asarray(Z, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"Modality {name!r}: its columns are not numeric after preprocessing "
+            f"({error}). Use preprocessor='auto' to one-hot encode text and "
+            "categorical columns, or convert them to numbers."
+        ) from error
+    finite = np.isfinite(Z)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.all(axis=0))
+        names = [feature_names[i] for i in bad[:10]]
+        raise ValueError(
+            f"Modality {name!r}: column(s) {names} contain NaN or infinity after "
+            "preprocessing. Use preprocessor='auto' (which imputes missing values) or "
+            "add an imputer to this expert's preprocessor."
+        )
+    return Z
+
+
+class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys=None):
+    """Route columns to modalities and preprocess each for its expert.
+
+    Parameters
+    ----------
+    modalities : list of (str, expert, columns) tuples or None, default=None
+        Like ``ColumnTransformer.transformers``: a unique name, an expert from
+        :mod:`sk_i2m2.experts` (whose ``preprocessor`` is applied to the modality's
+        columns), and the columns as names, integer indices, a slice, a boolean mask
+        or a callable such as :func:`~sklearn.compose.make_column_selector`. A column
+        may feed several modalities. None puts every column into one modality named
+        ``"tabular"`` with an :class:`~sk_i2m2.experts.MLPExpert`.
+    remainder : "drop", "passthrough" or expert, default="drop"
+        Columns no modality selects are dropped, or gathered into one more modality
+        named ``"remainder"`` (``"passthrough"`` uses an ``MLPExpert``).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : ndarray of str
+        Input column names, when ``X`` had string column names.
+    modalities_ : list of (str, expert, columns) tuples
+        The resolved spec: ``columns`` are integer indices into ``X``, and the
+        ``"remainder"`` modality is included when kept.
+    preprocessors_ : dict of str to transformer or "passthrough"
+        The fitted preprocessor of each modality.
+    sample_shapes_ : dict of str to tuple
+        Shape of one transformed row of each modality.
+    feature_names_out_ : dict of str to ndarray of str
+        Preprocessed feature names of each modality.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_i2m2 import ModalitySplitter
+    >>> from sk_i2m2.experts import MLPExpert
+    >>> X = pd.DataFrame({"age": [50, 61], "sex": ["f", "m"], "px0": [0.1, 0.2]})
+    >>> splitter = ModalitySplitter([("clinical", MLPExpert(), ["age", "sex"]),
+    ...                              ("image", MLPExpert(), ["px0"])])
+    >>> {name: a.shape for name, a in splitter.fit_transform(X).items()}
+    {'clinical': (2, 3), 'image': (2, 1)}
+    """
+
+    _parameter_constraints = {
+        "modalities": [list, None],
+        "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
+    }
+
+    def __init__(self, modalities=None, *, remainder="drop"):
+        self.modalities = modalities
+        self.remainder = remainder
+
+    # Nested parameters, as in ColumnTransformer: ``<name>__<param>`` reaches an expert.
+    @property
+    def _modalities(self):
+        try:
+            return [(name, expert) for name, expert, _ in self.modalities]
+        except (TypeError, ValueError):
+            return self.modalities or []
+
+    @_modalities.setter
+    def _modalities(self, value):
+        self.modalities = [
+            (name, expert, columns)
+            for (name, expert), (_, _, columns) in zip(value, self.modalities)
+        ]
+
+    def get_params(self, deep=True):
+        return self._get_params("_modalities", deep=deep)
+
+    def set_params(self, **params):
+        self._set_params("_modalities", **params)
+        return self
+
+    # ------------------------------------------------------------------ fit
+
+    def _check_X(self, X):
+        if sparse.issparse(X):
+            raise TypeError(
+                "ModalitySplitter takes a pandas DataFrame or a dense 2-D array; "
+                "convert the sparse matrix with .toarray()."
+            )
+        if hasattr(X, "iloc"):
+            if X.ndim != 2:
+                raise ValueError("Expected a 2-D DataFrame; reshape a Series with "
+                                 ".to_frame().")
+            return X
+        return check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=1)
+
+    def _resolve_columns(self, X):
+        spec = default_modalities() if self.modalities is None else self.modalities
+        _check_modality_spec(spec)
+        resolved, used = [], set()
+        for name, expert, columns in spec:
+            selected = columns(X) if callable(columns) else columns
+            try:
+                indices = _get_column_indices(X, selected)
+            except (ValueError, KeyError, IndexError, TypeError) as error:
+                available = list(map(str, X.columns)) if hasattr(X, "columns") else (
+                    f"{X.shape[1]} integer positions")
+                raise ValueError(
+                    f"Modality {name!r}: cannot select columns {selected!r}: {error}. "
+                    f"Available columns: {available}."
+                ) from error
+            if not indices:
+                raise ValueError(
+                    f"Modality {name!r} selects no columns (spec {columns!r}). Give it at "
+                    "least one column or remove the modality."
+                )
+            resolved.append((name, expert, list(indices)))
+            used.update(indices)
+        if self.remainder != "drop":
+            rest = [i for i in range(X.shape[1]) if i not in used]
+            if rest:
+                expert = MLPExpert() if self.remainder == "passthrough" else self.remainder
+                _check_expert(REMAINDER, expert)
+                resolved.append((REMAINDER, expert, rest))
+        return resolved
+
+    def fit(self, X, y=None):
+        """Fit each modality's preprocessor.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit each modality's preprocessor and return the transformed modalities.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{modality: float32 array of shape (n_samples, *sample_shapes_[name])}``.
+        """
+        self._validate_params()
+        X = self._check_X(X)
+        modalities = self._resolve_columns(X)
+        preprocessors, shapes, feature_names, outputs = {}, {}, {}, {}
+        for name, expert, indices in modalities:
+            block, names = self._select(X, name, indices)
+            preprocessor = expert.make_preprocessor(block)
+            if preprocessor == "passthrough":
+                Z = block
+            else:
+                Z = preprocessor.fit_transform(block)
+                names = _feature_names_out(preprocessor, names)
+            Z = _as_float32(Z, name, names)
+            shapes[name] = tuple(expert.sample_shape(Z.shape[1], name))
+            preprocessors[name] = preprocessor
+            feature_names[name] = np.asarray(names, dtype=object)
+            outputs[name] = Z.reshape(len(Z), *shapes[name])
+        # Fitted state is set only once every modality succeeded.
+        validate_data(self, X, reset=True, skip_check_array=True)
+        self.modalities_ = modalities
+        self.preprocessors_ = preprocessors
+        self.sample_shapes_ = shapes
+        self.feature_names_out_ = feature_names
+        return outputs
+
+    def _select(self, X, name, indices):
+        block = _safe_indexing(X, indices, axis=1)
+        stacked, names = _stack_array_cells(block, name)
+        if names is None:
+            names = [_column_label(X, i) for i in indices]
+        return stacked, names
+
+    # ------------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Split ``X`` into preprocessed modality arrays.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Same columns as in ``fit``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{modality: float32 array of shape (n_samples, *sample_shapes_[name])}``.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        outputs = {}
+        for name, _, indices in self.modalities_:
+            block, _ = self._select(X, name, indices)
+            preprocessor = self.preprocessors_[name]
+            Z = block if preprocessor == "passthrough" else preprocessor.transform(block)
+            Z = _as_float32(Z, name, self.feature_names_out_[name])
+            outputs[name] = Z.reshape(len(Z), *self.sample_shapes_[name])
+        return outputs
+
+    def get_feature_names_out(self, input_features=None):
+        """Preprocessed feature names, ``<modality>__<feature>``, modality by modality.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self)
+        return np.asarray(
+            [f"{name}__{feature}" for name, features in self.feature_names_out_.items()
+             for feature in features],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
+
+
+def _feature_names_out(preprocessor, input_names):
+    try:
+        return list(preprocessor.get_feature_names_out(np.asarray(input_names, dtype=object)))
+    except (AttributeError, ValueError, TypeError):
+        return list(preprocessor.get_feature_names_out()) if hasattr(
+            preprocessor, "get_feature_names_out") else input_names

@@ -1,0 +1,525 @@
+"""Experts: what each factor of the product of experts looks like.
+
+An expert is a small scikit-learn style parameter holder. It knows three things about
+its modality:
+
+* its default preprocessing (``preprocessor="auto"``), resolved when the
+  :class:`~sk_i2m2.ModalitySplitter` is fitted;
+* the shape its inputs take once preprocessed (:meth:`BaseExpert.input_shape`);
+* how to :meth:`BaseExpert.build` a torch module from that shape to ``n_outputs``.
+
+The same ``build`` serves twice: as the unimodal expert (``n_outputs`` = number of
+classes) and, inside :class:`ConcatFusion`, as that modality's encoder in the
+inter-modality expert (``n_outputs`` = the embedding size, with its own weights).
+"""
+
+import inspect
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+__all__ = [
+    "BaseExpert",
+    "CNNExpert",
+    "ConcatFusion",
+    "MLPExpert",
+    "SequenceExpert",
+    "TorchExpert",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_tuple(units):
+    """``hidden_units`` may be given as one int or a sequence of ints."""
+    if isinstance(units, Integral):
+        return (int(units),)
+    return tuple(int(u) for u in units)
+
+
+def _mlp(n_inputs, hidden_units, n_outputs, dropout):
+    """Linear -> ReLU -> Dropout blocks, then a linear map to ``n_outputs``."""
+    layers = []
+    for width in _as_tuple(hidden_units):
+        layers += [nn.Linear(n_inputs, width), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        n_inputs = width
+    layers.append(nn.Linear(n_inputs, n_outputs))
+    return nn.Sequential(*layers)
+
+
+def _table_preprocessor(X):
+    """Median-impute + standardise numerics; most-frequent-impute + one-hot the rest.
+
+    ``keep_empty_features=True`` keeps an all-missing column (imputed with zeros)
+    instead of dropping it silently, so the output width never depends on the data.
+    """
+    numeric = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+    )
+    if not hasattr(X, "dtypes"):  # a plain array holds no categorical columns
+        return numeric
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent", keep_empty_features=True),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, make_column_selector(dtype_include="number")),
+            ("categorical", categorical, make_column_selector(dtype_exclude="number")),
+        ],
+        sparse_threshold=0,
+        verbose_feature_names_out=False,
+    )
+
+
+class ChannelScaler(TransformerMixin, BaseEstimator):
+    """Standardise each channel of flattened images or series with one mean and scale.
+
+    Per-pixel scaling (``StandardScaler``) would erase the spatial contrast a
+    convolution looks for; one statistic per channel keeps it, as image and signal
+    pipelines usually do.
+
+    Parameters
+    ----------
+    n_channels : int, default=1
+        Number of channels; the flattened columns are read as ``(n_channels, -1)``.
+    """
+
+    _parameter_constraints = {"n_channels": [Interval(Integral, 1, None, closed="left")]}
+
+    def __init__(self, n_channels=1):
+        self.n_channels = n_channels
+
+    def fit(self, X, y=None):
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
+        if X.shape[1] % self.n_channels:
+            raise ValueError(
+                f"ChannelScaler: {X.shape[1]} columns cannot be split into "
+                f"{self.n_channels} channels of equal size."
+            )
+        per_channel = X.reshape(X.shape[0], self.n_channels, -1)
+        self.mean_ = np.nanmean(per_channel, axis=(0, 2))
+        scale = np.nanstd(per_channel, axis=(0, 2))
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
+        )
+        per_channel = X.reshape(X.shape[0], self.n_channels, -1)
+        scaled = (per_channel - self.mean_[:, None]) / self.scale_[:, None]
+        return scaled.reshape(X.shape)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        if input_features is None:
+            input_features = getattr(self, "feature_names_in_", None)
+        if input_features is None:
+            input_features = [f"x{i}" for i in range(self.n_features_in_)]
+        return np.asarray(input_features, dtype=object)
+
+
+def _signal_preprocessor(n_channels):
+    return make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        ChannelScaler(n_channels=n_channels),
+    )
+
+
+# --------------------------------------------------------------------------- experts
+
+
+class BaseExpert(BaseEstimator):
+    """Base class of the experts; subclasses define :meth:`build`.
+
+    Parameters
+    ----------
+    preprocessor : "auto", "passthrough" or transformer
+        What turns this modality's raw columns into numbers. ``"auto"`` picks a
+        preprocessor that suits the expert (see each subclass); an sklearn
+        transformer is cloned and fitted; ``"passthrough"`` feeds the columns as
+        they are (they must already be numeric).
+    """
+
+    _parameter_constraints = {
+        "preprocessor": [
+            StrOptions({"auto", "passthrough"}),
+            HasMethods(["fit", "transform"]),
+        ],
+    }
+
+    def make_preprocessor(self, X):
+        """Return an unfitted preprocessor for the columns ``X`` of this modality."""
+        self._validate_params()
+        if self.preprocessor == "auto":
+            return self._auto_preprocessor(X)
+        if self.preprocessor == "passthrough":
+            return "passthrough"
+        return clone(self.preprocessor)
+
+    def _auto_preprocessor(self, X):
+        return _table_preprocessor(X)
+
+    def sample_shape(self, n_features, modality):
+        """Shape of one preprocessed sample, checked against the expert's expectations.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of columns the preprocessor produced.
+        modality : str
+            The modality's name, for error messages.
+        """
+        return (n_features,)
+
+    def build(self, input_shape, n_outputs):  # pragma: no cover - abstract
+        """Return a torch module mapping ``(n, *input_shape)`` to ``(n, n_outputs)``."""
+        raise NotImplementedError
+
+
+def _check_shape(expert, shape, n_features, modality):
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"Modality {modality!r}: {type(expert).__name__} expects "
+            f"input_shape={shape} ({math.prod(shape)} values per row) but its "
+            f"columns give {n_features} values per row. Select exactly the "
+            "pixel or time-step columns of this modality, or fix input_shape."
+        )
+    return shape
+
+
+class _ShapedExpert(BaseExpert):
+    """An expert whose samples have a fixed multi-axis ``input_shape``."""
+
+    def _auto_preprocessor(self, X):
+        return _signal_preprocessor(int(self.input_shape[0]))
+
+    def sample_shape(self, n_features, modality):
+        shape = tuple(int(s) for s in self.input_shape)
+        if len(shape) != self._input_ndim:
+            raise ValueError(
+                f"Modality {modality!r}: {type(self).__name__} takes input_shape "
+                f"with {self._input_ndim} axes, got {shape}."
+            )
+        return _check_shape(self, shape, n_features, modality)
+
+
+class MLPExpert(BaseExpert):
+    """A multi-layer perceptron for tabular modalities.
+
+    Parameters
+    ----------
+    hidden_units : int or tuple of int, default=(64,)
+        Width of each hidden layer.
+    dropout : float, default=0.1
+        Dropout probability after each hidden layer.
+    preprocessor : "auto", "passthrough" or transformer, default="auto"
+        ``"auto"``: median imputation and standardisation of numeric columns,
+        most-frequent imputation and one-hot encoding (unknown categories ignored)
+        of all other columns (strings, ``category``, booleans).
+    """
+
+    _parameter_constraints = {
+        **BaseExpert._parameter_constraints,
+        "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, hidden_units=(64,), dropout=0.1, preprocessor="auto"):
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.preprocessor = preprocessor
+
+    def build(self, input_shape, n_outputs):
+        return _mlp(input_shape[0], self.hidden_units, n_outputs, self.dropout)
+
+
+class _ConvNet(nn.Module):
+    """Convolution blocks, global average pooling, then an MLP head."""
+
+    def __init__(self, conv, input_shape, channels, kernel_size, hidden_units,
+                 dropout, n_outputs):
+        super().__init__()
+        pool = nn.MaxPool2d if conv is nn.Conv2d else nn.MaxPool1d
+        blocks = []
+        in_channels = input_shape[0]
+        for width in _as_tuple(channels):
+            blocks += [
+                conv(in_channels, width, kernel_size, padding=kernel_size // 2),
+                nn.ReLU(),
+                pool(2, ceil_mode=True),
+            ]
+            in_channels = width
+        self.input_shape = tuple(input_shape)
+        self.features = nn.Sequential(*blocks)
+        self.head = _mlp(in_channels, hidden_units, n_outputs, dropout)
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], *self.input_shape)
+        x = self.features(x)
+        return self.head(x.flatten(2).mean(-1))
+
+
+class CNNExpert(_ShapedExpert):
+    """A small convolutional network for image modalities.
+
+    Images arrive either as ``C * H * W`` flattened pixel columns (row-major,
+    channel first) or as one column whose cells hold arrays of that shape.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, height, width)`` of one image.
+    channels : tuple of int, default=(16, 32)
+        Output channels of each convolution block (convolution, ReLU, 2x2 max-pool).
+    kernel_size : int, default=3
+        Side of the square convolution kernels.
+    hidden_units : int or tuple of int, default=(64,)
+        Hidden layers of the head after global average pooling.
+    dropout : float, default=0.1
+        Dropout probability in the head.
+    preprocessor : "auto", "passthrough" or transformer, default="auto"
+        ``"auto"``: median imputation per pixel, then one mean and one scale per
+        channel (:class:`ChannelScaler`).
+    """
+
+    _input_ndim = 3
+    _parameter_constraints = {
+        **BaseExpert._parameter_constraints,
+        "input_shape": ["array-like"],
+        "channels": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, input_shape=(1, 8, 8), channels=(16, 32), kernel_size=3,
+                 hidden_units=(64,), dropout=0.1, preprocessor="auto"):
+        self.input_shape = input_shape
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.preprocessor = preprocessor
+
+    def build(self, input_shape, n_outputs):
+        return _ConvNet(nn.Conv2d, input_shape, self.channels, self.kernel_size,
+                        self.hidden_units, self.dropout, n_outputs)
+
+
+class SequenceExpert(_ShapedExpert):
+    """A 1-D convolutional network for multichannel time series.
+
+    Series arrive as ``channels * length`` flattened columns (channel first) or as
+    one column whose cells hold ``(channels, length)`` arrays.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, length)`` of one series.
+    channels : tuple of int, default=(16, 32)
+        Output channels of each convolution block (convolution, ReLU, max-pool by 2).
+    kernel_size : int, default=5
+        Length of the convolution kernels.
+    hidden_units : int or tuple of int, default=(64,)
+        Hidden layers of the head after global average pooling over time.
+    dropout : float, default=0.1
+        Dropout probability in the head.
+    preprocessor : "auto", "passthrough" or transformer, default="auto"
+        ``"auto"``: median imputation per time step, then one mean and one scale
+        per channel (:class:`ChannelScaler`).
+    """
+
+    _input_ndim = 2
+    _parameter_constraints = CNNExpert._parameter_constraints
+
+    def __init__(self, input_shape=(1, 32), channels=(16, 32), kernel_size=5,
+                 hidden_units=(64,), dropout=0.1, preprocessor="auto"):
+        self.input_shape = input_shape
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.preprocessor = preprocessor
+
+    def build(self, input_shape, n_outputs):
+        return _ConvNet(nn.Conv1d, input_shape, self.channels, self.kernel_size,
+                        self.hidden_units, self.dropout, n_outputs)
+
+
+class TorchExpert(BaseExpert):
+    """Any user torch module as an expert.
+
+    ``module`` is a class (or factory) called as
+    ``module(n_outputs=..., **module_kwargs)``, plus ``input_shape=...`` when its
+    signature accepts that keyword. It must map a float tensor shaped
+    ``(n, *input_shape)`` to ``(n, n_outputs)``. The same factory builds the
+    modality's encoder inside the fusion expert, with ``n_outputs`` set to the
+    embedding size.
+
+    Parameters
+    ----------
+    module : callable
+        The module class or factory.
+    input_shape : tuple of int or None, default=None
+        Shape of one sample; None means a flat vector of the preprocessed columns.
+    preprocessor : "auto", "passthrough" or transformer, default="auto"
+        ``"auto"``: the tabular default of :class:`MLPExpert`.
+    **module_kwargs
+        Passed to ``module``; each is a parameter of this expert, so
+        ``set_params`` and grid searches reach it by name.
+    """
+
+    _parameter_constraints = {
+        **BaseExpert._parameter_constraints,
+        "module": [callable],
+        "input_shape": ["array-like", None],
+    }
+
+    def __init__(self, module, input_shape=None, preprocessor="auto", **module_kwargs):
+        self.module = module
+        self.input_shape = input_shape
+        self.preprocessor = preprocessor
+        for key, value in module_kwargs.items():
+            setattr(self, key, value)
+        self._module_kwarg_names = tuple(module_kwargs)
+
+    # ``**module_kwargs`` are parameters too, but BaseEstimator only sees named ones.
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update({key: getattr(self, key) for key in self._module_kwarg_names})
+        return params
+
+    def set_params(self, **params):
+        own = self._get_param_names()
+        new = [key for key in params if key not in own and "__" not in key]
+        self._module_kwarg_names += tuple(k for k in new if k not in self._module_kwarg_names)
+        return super().set_params(**params)
+
+    def _validate_params(self):
+        # Constraints only cover the named parameters; module kwargs are the module's.
+        own = self._get_param_names()
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {key: getattr(self, key) for key in own},
+            caller_name=type(self).__name__,
+        )
+
+    def sample_shape(self, n_features, modality):
+        if self.input_shape is None:
+            return (n_features,)
+        return _check_shape(self, tuple(self.input_shape), n_features, modality)
+
+    def build(self, input_shape, n_outputs):
+        kwargs = {key: getattr(self, key) for key in self._module_kwarg_names}
+        kwargs["n_outputs"] = n_outputs
+        try:
+            accepts_shape = "input_shape" in inspect.signature(self.module).parameters
+        except (TypeError, ValueError):  # builtins without a signature
+            accepts_shape = False
+        if accepts_shape:
+            kwargs["input_shape"] = tuple(input_shape)
+        module = self.module(**kwargs)
+        if not isinstance(module, nn.Module):
+            raise TypeError(
+                f"TorchExpert: module={self.module!r} returned "
+                f"{type(module).__name__}, not a torch.nn.Module."
+            )
+        return _Reshape(module, input_shape) if len(input_shape) > 1 else module
+
+
+class _Reshape(nn.Module):
+    """Give a user module its samples in ``input_shape`` (they travel flattened)."""
+
+    def __init__(self, module, input_shape):
+        super().__init__()
+        self.inner = module
+        self.input_shape = tuple(input_shape)
+
+    def forward(self, x):
+        return self.inner(x.reshape(x.shape[0], *self.input_shape))
+
+
+# --------------------------------------------------------------------------- fusion
+
+
+class ConcatFusion(BaseEstimator):
+    """The inter-modality expert: one encoder per modality, concatenated, then an MLP.
+
+    Each encoder is built by that modality's own expert spec
+    (``expert.build(shape, embedding_dim)``) with weights of its own, so the fusion
+    expert sees every modality through the same kind of network as its unimodal
+    expert, but learns features for the joint decision.
+
+    Parameters
+    ----------
+    embedding_dim : int, default=32
+        Output size of each modality's encoder.
+    hidden_units : int or tuple of int, default=(64,)
+        Hidden layers of the head over the concatenated embeddings.
+    dropout : float, default=0.1
+        Dropout on the concatenated embeddings and after each hidden layer.
+    """
+
+    _parameter_constraints = {
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, embedding_dim=32, hidden_units=(64,), dropout=0.1):
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+
+    def build(self, modalities, n_outputs):
+        """Return the fusion module.
+
+        Parameters
+        ----------
+        modalities : dict
+            ``{name: (expert, sample_shape)}`` for every modality, in order.
+        n_outputs : int
+            Number of classes.
+        """
+        self._validate_params()
+        encoders = {
+            name: expert.build(shape, self.embedding_dim)
+            for name, (expert, shape) in modalities.items()
+        }
+        head = _mlp(self.embedding_dim * len(encoders), self.hidden_units, n_outputs,
+                    self.dropout)
+        return _ConcatFusionModule(encoders, head, self.dropout)
+
+
+class _ConcatFusionModule(nn.Module):
+    def __init__(self, encoders, head, dropout):
+        super().__init__()
+        self.encoders = nn.ModuleDict(encoders)
+        self.joint = nn.Sequential(nn.ReLU(), nn.Dropout(dropout))
+        self.head = head
+
+    def forward(self, **modalities):
+        embeddings = [encoder(modalities[name]) for name, encoder in self.encoders.items()]
+        return self.head(self.joint(torch.cat(embeddings, dim=1)))
