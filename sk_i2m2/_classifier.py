@@ -379,7 +379,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self._combined_log_proba(X), axis=1)]
+        log_proba = self._combined_log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def expert_proba(self, X):
         """Each expert's own class probabilities.

@@ -23,7 +23,7 @@ REMAINDER = "remainder"
 
 def default_modalities():
     """The spec used when ``modalities=None``: every column in one tabular modality."""
-    return [(DEFAULT_MODALITY, MLPExpert(), slice(None))]
+    return [(DEFAULT_MODALITY, MLPExpert(), slice(0, None))]
 
 
 def check_modality_names(names, reserved=(FUSION,)):

@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+from sk_i2m2.datasets import make_multimodal_classification
+from sk_i2m2.experts import MLPExpert
+
+#: Small networks and few epochs keep the suite fast; tests that measure learning
+#: quality set their own sizes.
+FAST = {"max_epochs": 3, "batch_size": 32, "random_state": 0}
+
+
+def small_modalities(columns_by_name):
+    return [(name, MLPExpert(hidden_units=(8,)), cols)
+            for name, cols in columns_by_name.items()]
+
+
+@pytest.fixture
+def two_modalities():
+    """A mixed-dependency two-modality DataFrame with string labels."""
+    X, y, modalities = make_multimodal_classification(
+        n_samples=120, n_features=4, dependency="mixed", random_state=0)
+    labels = np.array(["control", "impaired"])[y]
+    spec = small_modalities({name: cols for name, _, cols in modalities})
+    return X, labels, spec

@@ -1,0 +1,87 @@
+import numpy as np
+import torch
+
+from sk_i2m2 import I2M2Classifier
+from sk_i2m2._module import FUSION
+from sk_i2m2._net import (
+    JOINT,
+    PRETRAIN,
+    TensorBatches,
+    TensorDictDataset,
+)
+
+from .conftest import FAST
+
+
+def _dataset(n=10):
+    X = {"a": np.arange(n * 2, dtype=float).reshape(n, 2), "b": np.arange(n)[:, None]}
+    return TensorDictDataset(X, np.arange(n) % 2)
+
+
+def test_batches_in_order_cover_every_row_once():
+    batches = list(TensorBatches(_dataset(10), batch_size=4))
+    assert [len(yb) for _, yb in batches] == [4, 4, 2]
+    rows = torch.cat([Xb["b"][:, 0] for Xb, _ in batches])
+    torch.testing.assert_close(rows, torch.arange(10, dtype=torch.float32))
+
+
+def test_shuffled_batches_are_a_seeded_permutation_that_keeps_rows_aligned():
+    def epoch(seed):
+        generator = torch.Generator().manual_seed(seed)
+        batches = TensorBatches(_dataset(10), batch_size=3, shuffle=True,
+                                generator=generator)
+        return list(batches)
+
+    first = epoch(0)
+    rows = torch.cat([Xb["b"][:, 0] for Xb, _ in first])
+    assert sorted(rows.tolist()) == list(range(10))
+    assert rows.tolist() != list(range(10))
+    for Xb, yb in first:  # modalities and labels stay aligned row by row
+        torch.testing.assert_close(Xb["a"][:, 0], 2 * Xb["b"][:, 0])
+        torch.testing.assert_close(yb, Xb["b"][:, 0].long() % 2)
+    assert [b[1].tolist() for b in epoch(0)] == [b[1].tolist() for b in first]
+
+
+def test_dataset_rows_work_with_a_plain_dataloader():
+    loader = torch.utils.data.DataLoader(_dataset(6), batch_size=4)
+    Xb, yb = next(iter(loader))
+    assert Xb["a"].shape == (4, 2) and yb.tolist() == [0, 1, 0, 1]
+
+
+def test_pretraining_touches_each_expert_only_through_its_own_loss(two_modalities):
+    X, y, modalities = two_modalities
+    clf = I2M2Classifier(modalities, **FAST).fit(X, y)
+    net, module = clf.net_, clf.net_.module_
+    inputs = {k: torch.as_tensor(v) for k, v in clf.splitter_.transform(X).items()}
+    target = torch.as_tensor(np.searchsorted(clf.classes_, y))
+
+    def grads(loss_of_logits):
+        module.zero_grad()
+        loss_of_logits(module.expert_logits(**inputs)).backward()
+        return {name: torch.cat([torch.zeros_like(p).flatten() if p.grad is None
+                                 else p.grad.flatten() for p in expert.parameters()])
+                for name, expert in [*module.unimodal.items(), (FUSION, module.fusion)]}
+
+    net.stage_ = PRETRAIN
+    pretrain = grads(lambda logits: net.get_loss(logits, target))
+    for name in pretrain:
+        alone = grads(lambda logits, name=name: net.criterion_(logits[name], target))
+        torch.testing.assert_close(pretrain[name], alone[name])
+        others = [g for other, g in alone.items() if other != name]
+        assert all(torch.count_nonzero(g) == 0 for g in others)
+
+    net.stage_ = JOINT  # the product couples the experts: gradients differ
+    joint = grads(lambda logits: net.get_loss(logits, target))
+    assert not torch.allclose(joint["m0"], pretrain["m0"])
+
+
+def test_stages_run_in_order_and_are_recorded(two_modalities):
+    X, y, modalities = two_modalities
+    clf = I2M2Classifier(modalities, pretrain_epochs=2, **FAST).fit(X, y)
+    assert clf.history_[:, "stage"] == [PRETRAIN] * 2 + [JOINT] * FAST["max_epochs"]
+
+
+def test_single_expert_skips_pretraining(two_modalities):
+    X, y, modalities = two_modalities
+    clf = I2M2Classifier(modalities, dependencies="inter", pretrain_epochs=2, **FAST)
+    assert clf.fit(X, y).history_[:, "stage"] == [JOINT] * FAST["max_epochs"]

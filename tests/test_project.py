@@ -1,0 +1,31 @@
+"""The README's set-up commands are the ones CI and newcomers run."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands():
+    text = (ROOT / "README.rst").read_text()
+    return re.findall(r"^    (pip install .*)$", text, flags=re.MULTILINE)
+
+
+def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
+    commands = _readme_commands()
+    assert len(commands) == 2
+    main_job, tests = commands
+    assert "python -m sk_i2m2" in main_job and "pytest" in tests
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci_lines
+
+
+def test_main_job_runs_and_prints_every_expert():
+    result = subprocess.run(
+        [sys.executable, "-m", "sk_i2m2", "--n-samples", "300", "--max-epochs", "2"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    for expert in ("m0", "m1", "fusion", "combined"):
+        assert expert in result.stdout
