@@ -13,6 +13,7 @@ per epoch rather than once per batch, and prediction uses its own large batches.
 
 import math
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
@@ -22,6 +23,14 @@ from torch.utils.data import Dataset
 from ._module import combine_log_proba
 
 PRETRAIN, JOINT = "pretrain", "joint"
+
+
+def _tensor(values, dtype, device):
+    # torch cannot share memory with a read-only array (pandas' copy-on-write hands
+    # those out): copy it then, share it otherwise.
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        values = values.copy()
+    return torch.as_tensor(values, dtype=dtype).to(device)
 
 
 class TensorDictDataset(Dataset):
@@ -38,11 +47,8 @@ class TensorDictDataset(Dataset):
     """
 
     def __init__(self, X, y=None, device="cpu"):
-        self.X = {
-            name: torch.as_tensor(values, dtype=torch.float32).to(device)
-            for name, values in X.items()
-        }
-        self.y = None if y is None else torch.as_tensor(y, dtype=torch.long).to(device)
+        self.X = {name: _tensor(values, torch.float32, device) for name, values in X.items()}
+        self.y = None if y is None else _tensor(y, torch.long, device)
         lengths = {len(values) for values in self.X.values()}
         if len(lengths) != 1:
             raise ValueError(f"Modalities have different numbers of rows: {lengths}.")

@@ -187,7 +187,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
     def _modalities(self, value):
         self.modalities = [
             (name, expert, columns)
-            for (name, expert), (_, _, columns) in zip(value, self.modalities)
+            for (name, expert), (_, _, columns) in zip(value, self.modalities, strict=True)
         ]
 
     def get_params(self, deep=True):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from skorch.callbacks import Callback
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
 
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2.experts import CNNExpert, ConcatFusion, MLPExpert, SequenceExpert

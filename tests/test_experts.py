@@ -1,0 +1,392 @@
+"""Tests of :mod:`sk_i2m2.experts`: parameter holders that build torch modules."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from torch import nn
+
+from sk_i2m2.experts import (
+    BaseExpert,
+    ChannelScaler,
+    CNNExpert,
+    ConcatFusion,
+    MLPExpert,
+    SequenceExpert,
+    TorchExpert,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def n_modules(module, kind):
+    return sum(isinstance(m, kind) for m in module.modules())
+
+
+def parameter_ids(module):
+    return {id(p) for p in module.parameters()}
+
+
+class FlatNet(nn.Module):
+    """A user module for flat inputs: no ``input_shape`` in its signature."""
+
+    def __init__(self, n_outputs, hidden=4, n_inputs=5):
+        super().__init__()
+        self.hidden = hidden
+        self.net = nn.Sequential(nn.Linear(n_inputs, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, n_outputs))
+
+    def forward(self, x):
+        assert x.ndim == 2
+        return self.net(x)
+
+
+class ShapedNet(nn.Module):
+    """A user module that asks for ``input_shape`` and checks what it receives."""
+
+    def __init__(self, input_shape, n_outputs, hidden=4):
+        super().__init__()
+        self.input_shape = input_shape
+        self.hidden = hidden
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), hidden),
+                                 nn.ReLU(), nn.Linear(hidden, n_outputs))
+
+    def forward(self, x):
+        assert tuple(x.shape[1:]) == self.input_shape
+        return self.net(x)
+
+
+# --------------------------------------------------------------------- build
+
+
+@pytest.mark.parametrize("expert, shape", [
+    (MLPExpert(hidden_units=(8,)), (5,)),
+    (MLPExpert(hidden_units=(8, 4), dropout=0.0), (5,)),
+    (CNNExpert(input_shape=(1, 8, 8), channels=(4, 8)), (1, 8, 8)),
+    (CNNExpert(input_shape=(3, 16, 15), channels=(4,), hidden_units=6), (3, 16, 15)),
+    (SequenceExpert(input_shape=(2, 32), channels=(4, 8)), (2, 32)),
+    (TorchExpert(FlatNet, hidden=6), (5,)),
+    (TorchExpert(ShapedNet, input_shape=(2, 3, 4)), (2, 3, 4)),
+], ids=["mlp", "mlp_deep", "cnn_1x8x8", "cnn_3x16x15", "sequence", "torch_flat",
+        "torch_shaped"])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_build_maps_samples_to_n_outputs(expert, shape, n_outputs):
+    module = expert.build(shape, n_outputs)
+    assert isinstance(module, nn.Module)
+    module.eval()
+    x = torch.randn(4, *shape)
+    out = module(x)
+    assert out.shape == (4, n_outputs)
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    # Samples also travel flattened (the splitter's arrays are reshaped per expert).
+    torch.testing.assert_close(module(x.reshape(4, -1)) if len(shape) > 1 else out, out)
+    # Rows are independent: the output of one row does not depend on the batch.
+    torch.testing.assert_close(module(x[:1]), out[:1])
+    # Every parameter takes part in the forward pass.
+    out.sum().backward()
+    assert all(p.grad is not None for p in module.parameters())
+
+
+def test_each_build_gives_fresh_weights():
+    expert = MLPExpert(hidden_units=(8,))
+    first, second = expert.build((5,), 2), expert.build((5,), 2)
+    assert parameter_ids(first).isdisjoint(parameter_ids(second))
+    assert not torch.equal(first[0].weight, second[0].weight)
+
+
+def test_cnn_expert_convolves_with_given_channels_and_kernel():
+    module = CNNExpert(input_shape=(3, 16, 15), channels=(4, 6), kernel_size=5).build(
+        (3, 16, 15), 2)
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (3, 4, (5, 5)), (4, 6, (5, 5))]
+    module = SequenceExpert(input_shape=(2, 32), channels=3, kernel_size=7).build(
+        (2, 32), 2)
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv1d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (2, 3, (7,))]
+
+
+@pytest.mark.parametrize("make", [
+    lambda units: MLPExpert(hidden_units=units, dropout=0.0).build((5,), 3),
+    lambda units: CNNExpert(input_shape=(1, 8, 8), channels=(2,), hidden_units=units,
+                            dropout=0.0).build((1, 8, 8), 3),
+    lambda units: SequenceExpert(input_shape=(1, 16), channels=(2,), hidden_units=units,
+                                 dropout=0.0).build((1, 16), 3),
+    lambda units: ConcatFusion(embedding_dim=4, hidden_units=units, dropout=0.0).build(
+        {"a": (MLPExpert(hidden_units=2), (5,))}, 3).head,
+], ids=["mlp", "cnn", "sequence", "fusion_head"])
+def test_hidden_units_accepts_an_int_or_a_tuple(make):
+    def widths(module):
+        return [m.out_features for m in module.modules() if isinstance(m, nn.Linear)]
+
+    as_int, as_tuple = make(7), make((7,))
+    assert widths(as_int)[-2:] == widths(as_tuple)[-2:] == [7, 3]
+    assert len(widths(as_int)) == len(widths(as_tuple))
+    assert widths(make((7, 5)))[-3:] == [7, 5, 3]
+    assert widths(make(np.int64(6)))[-2:] == [6, 3]
+
+
+@pytest.mark.parametrize("expert, shape", [
+    (MLPExpert(hidden_units=(8, 4)), (5,)),
+    (CNNExpert(input_shape=(1, 8, 8), channels=(2,), hidden_units=(4, 4)), (1, 8, 8)),
+    (SequenceExpert(input_shape=(1, 16), channels=(2,), hidden_units=(4,)), (1, 16)),
+], ids=["mlp", "cnn", "sequence"])
+def test_dropout_zero_builds_no_dropout_layer(expert, shape):
+    with_dropout = expert.build(shape, 2)
+    assert n_modules(with_dropout, nn.Dropout) == len(expert.hidden_units)
+    assert all(m.p == 0.1 for m in with_dropout.modules() if isinstance(m, nn.Dropout))
+    without = clone(expert).set_params(dropout=0).build(shape, 2)
+    assert n_modules(without, nn.Dropout) == 0
+    without.train()  # no randomness left, even in training mode
+    x = torch.randn(3, *shape)
+    torch.testing.assert_close(without(x), without(x))
+
+
+def test_concat_fusion_without_dropout_is_deterministic_in_training_mode():
+    fusion = ConcatFusion(embedding_dim=4, hidden_units=(6,), dropout=0.0).build(
+        {"a": (MLPExpert(hidden_units=(3,), dropout=0.0), (5,))}, 2)
+    fusion.train()
+    x = torch.randn(8, 5)
+    torch.testing.assert_close(fusion(a=x), fusion(a=x))
+    assert all(m.p == 0 for m in fusion.modules() if isinstance(m, nn.Dropout))
+
+
+# --------------------------------------------------------------------- TorchExpert
+
+
+def test_torch_expert_passes_input_shape_only_when_accepted():
+    flat = TorchExpert(FlatNet, hidden=6).build((5,), 3)
+    assert isinstance(flat, FlatNet)
+    assert flat.hidden == 6
+
+    shaped = TorchExpert(ShapedNet, input_shape=(2, 3), hidden=5).build((2, 3), 3)
+    inner = [m for m in shaped.modules() if isinstance(m, ShapedNet)]
+    assert len(inner) == 1
+    assert inner[0].input_shape == (2, 3)
+    assert inner[0].hidden == 5
+    assert shaped(torch.randn(4, 6)).shape == (4, 3)
+    assert shaped(torch.randn(4, 2, 3)).shape == (4, 3)
+
+
+def test_torch_expert_accepts_a_factory_function():
+    calls = []
+
+    def factory(n_outputs, input_shape, width=2):
+        calls.append((n_outputs, input_shape, width))
+        return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), n_outputs))
+
+    module = TorchExpert(factory, width=9).build((2, 4), 3)
+    assert calls == [(3, (2, 4), 9)]
+    assert module(torch.randn(5, 8)).shape == (5, 3)
+
+
+def test_torch_expert_module_kwargs_are_parameters():
+    expert = TorchExpert(FlatNet, hidden=7)
+    params = expert.get_params()
+    assert params["hidden"] == 7
+    assert params["module"] is FlatNet
+    assert params["input_shape"] is None
+    assert params["preprocessor"] == "auto"
+    assert expert.build((5,), 2).hidden == 7
+
+    assert expert.set_params(hidden=9) is expert
+    assert expert.get_params()["hidden"] == 9
+    assert expert.build((5,), 2).hidden == 9
+
+    copy = clone(expert)
+    assert copy is not expert
+    assert copy.get_params() == expert.get_params()
+    assert copy.build((5,), 2).hidden == 9
+    assert "hidden=9" in repr(expert)
+
+
+def test_torch_expert_set_params_reaches_a_kwarg_not_given_at_construction():
+    # set_params registers new module kwargs (TorchExpert.set_params) so a grid search
+    # can tune a module argument left at its default.
+    expert = TorchExpert(FlatNet)
+    expert.set_params(hidden=3)
+    assert expert.get_params()["hidden"] == 3
+    assert expert.build((5,), 2).hidden == 3
+    assert clone(expert).get_params()["hidden"] == 3
+
+
+def test_torch_expert_factory_must_return_a_module():
+    expert = TorchExpert(lambda n_outputs: torch.zeros(n_outputs))
+    with pytest.raises(TypeError, match="not a torch.nn.Module"):
+        expert.build((5,), 2)
+
+
+def test_torch_expert_input_shape_must_match_the_columns():
+    expert = TorchExpert(ShapedNet, input_shape=(2, 3))
+    assert expert.sample_shape(6, "signal") == (2, 3)
+    with pytest.raises(ValueError, match=r"Modality 'signal'.*input_shape=\(2, 3\)"):
+        expert.sample_shape(7, "signal")
+    assert TorchExpert(FlatNet).sample_shape(11, "signal") == (11,)
+
+
+# --------------------------------------------------------------------- ConcatFusion
+
+
+def test_concat_fusion_builds_one_encoder_per_modality():
+    specs = {
+        "clinical": (MLPExpert(hidden_units=(8,)), (5,)),
+        "image": (CNNExpert(input_shape=(1, 8, 8), channels=(4,)), (1, 8, 8)),
+        "signal": (SequenceExpert(input_shape=(2, 16), channels=(3,)), (2, 16)),
+    }
+    fusion = ConcatFusion(embedding_dim=6, hidden_units=(10,))
+    module = fusion.build(specs, 3)
+    assert isinstance(module, nn.Module)
+    assert list(module.encoders) == list(specs)
+    owned = [parameter_ids(e) for e in module.encoders.values()] + [
+        parameter_ids(module.head)]
+    assert all(owned)
+    assert sum(map(len, owned)) == len(set().union(*owned))  # no parameter shared
+    first_head_layer = next(m for m in module.head.modules() if isinstance(m, nn.Linear))
+    assert first_head_layer.in_features == 6 * len(specs)
+
+    module.eval()
+    inputs = {"clinical": torch.randn(4, 5), "image": torch.randn(4, 1, 8, 8),
+              "signal": torch.randn(4, 2, 16)}
+    out = module(**inputs)
+    assert out.shape == (4, 3)
+    for name, encoder in module.encoders.items():
+        assert encoder(inputs[name]).shape == (4, 6)
+    out.sum().backward()
+    assert all(p.grad is not None for p in module.parameters())
+
+
+def test_concat_fusion_encoders_do_not_share_weights_with_unimodal_experts():
+    expert = MLPExpert(hidden_units=(8,))
+    unimodal = expert.build((5,), 2)
+    fusion = ConcatFusion(embedding_dim=4).build(
+        {"a": (expert, (5,)), "b": (expert, (5,))}, 2)
+    assert parameter_ids(unimodal).isdisjoint(parameter_ids(fusion))
+    assert parameter_ids(fusion.encoders["a"]).isdisjoint(
+        parameter_ids(fusion.encoders["b"]))
+    # Changing the unimodal expert's weights leaves the fusion output unchanged.
+    fusion.eval()
+    x = torch.randn(3, 5)
+    before = fusion(a=x, b=x).detach().clone()
+    with torch.no_grad():
+        for p in unimodal.parameters():
+            p.add_(1.0)
+    torch.testing.assert_close(fusion(a=x, b=x), before)
+
+
+def test_concat_fusion_uses_every_modality():
+    module = ConcatFusion(embedding_dim=4, dropout=0.0).build(
+        {"a": (MLPExpert(hidden_units=(8,), dropout=0.0), (3,)),
+         "b": (MLPExpert(hidden_units=(8,), dropout=0.0), (2,))}, 2)
+    a, b = torch.randn(16, 3), torch.randn(16, 2)
+    base = module(a=a, b=b)
+    assert not torch.allclose(module(a=a + 1.0, b=b), base)
+    assert not torch.allclose(module(a=a, b=b + 1.0), base)
+
+
+def test_concat_fusion_params_and_validation():
+    fusion = ConcatFusion(embedding_dim=8, hidden_units=4, dropout=0.2)
+    assert fusion.get_params() == {"embedding_dim": 8, "hidden_units": 4, "dropout": 0.2}
+    assert clone(fusion).set_params(embedding_dim=3).embedding_dim == 3
+    with pytest.raises(ValueError, match="embedding_dim"):
+        ConcatFusion(embedding_dim=0).build({"a": (MLPExpert(), (5,))}, 2)
+
+
+# --------------------------------------------------------------------- preprocessors
+
+
+def test_experts_are_clonable_parameter_holders():
+    for expert in [MLPExpert(hidden_units=(3,)), CNNExpert(input_shape=(3, 4, 4)),
+                   SequenceExpert(input_shape=(2, 8)), TorchExpert(FlatNet, hidden=2)]:
+        assert isinstance(expert, BaseExpert)
+        copy = clone(expert)
+        assert type(copy) is type(expert)
+        assert copy.get_params() == expert.get_params()
+
+
+def test_default_preprocessors():
+    X = pd.DataFrame({"a": [1.0, 2.0, np.nan], "b": ["x", "y", "x"]})
+    table = MLPExpert().make_preprocessor(X)
+    out = table.fit_transform(X)
+    assert out.shape == (3, 3)
+    assert np.isfinite(out).all()
+
+    image = CNNExpert(input_shape=(3, 2, 2)).make_preprocessor(np.zeros((4, 12)))
+    assert isinstance(image, Pipeline)
+    assert isinstance(image[-1], ChannelScaler)
+    assert image[-1].n_channels == 3
+    signal = SequenceExpert(input_shape=(2, 8)).make_preprocessor(np.zeros((4, 16)))
+    assert signal[-1].n_channels == 2
+
+    assert MLPExpert(preprocessor="passthrough").make_preprocessor(X) == "passthrough"
+    custom = ChannelScaler()
+    made = MLPExpert(preprocessor=custom).make_preprocessor(X)
+    assert isinstance(made, ChannelScaler)
+    assert made is not custom
+    with pytest.raises(ValueError, match="preprocessor"):
+        MLPExpert(preprocessor="scale").make_preprocessor(X)
+
+
+def test_shaped_experts_check_input_shape():
+    assert CNNExpert(input_shape=(3, 4, 5)).sample_shape(60, "image") == (3, 4, 5)
+    with pytest.raises(ValueError, match=r"Modality 'image'.*3 axes"):
+        CNNExpert(input_shape=(4, 5)).sample_shape(20, "image")
+    with pytest.raises(ValueError, match=r"Modality 'image'.*61 values"):
+        CNNExpert(input_shape=(3, 4, 5)).sample_shape(61, "image")
+    assert SequenceExpert(input_shape=(2, 8)).sample_shape(16, "ecg") == (2, 8)
+    with pytest.raises(ValueError, match=r"Modality 'ecg'.*2 axes"):
+        SequenceExpert(input_shape=(2, 2, 4)).sample_shape(16, "ecg")
+
+
+# --------------------------------------------------------------------- ChannelScaler
+
+
+def test_channel_scaler_standardises_each_channel():
+    rng = np.random.default_rng(0)
+    images = np.stack([rng.normal(5.0, 3.0, size=(20, 4, 4)),
+                       rng.normal(-2.0, 0.1, size=(20, 4, 4))], axis=1)
+    X = images.reshape(20, -1)
+    scaler = ChannelScaler(n_channels=2).fit(X)
+    out = scaler.transform(X)
+    assert out.shape == X.shape
+    per_channel = out.reshape(20, 2, -1)
+    np.testing.assert_allclose(per_channel.mean(axis=(0, 2)), 0, atol=1e-10)
+    np.testing.assert_allclose(per_channel.std(axis=(0, 2)), 1, atol=1e-10)
+    np.testing.assert_allclose(scaler.mean_, images.mean(axis=(0, 2, 3)))
+    # One statistic per channel keeps the contrast between pixels of a channel.
+    pixel_std = X.std(axis=0).reshape(2, -1)
+    out_std = out.std(axis=0).reshape(2, -1)
+    np.testing.assert_allclose(
+        out_std / pixel_std, np.broadcast_to(1 / scaler.scale_[:, None], (2, 16)))
+
+
+def test_channel_scaler_handles_constant_channels_and_nan():
+    X = np.column_stack([np.full(5, 3.0), np.full(5, 3.0), np.arange(5.0), np.arange(5.0)])
+    X[0, 2] = np.nan
+    out = ChannelScaler(n_channels=2).fit_transform(X)
+    np.testing.assert_array_equal(out[:, :2], 0.0)
+    assert np.isnan(out[0, 2])
+    assert np.isfinite(np.delete(out.ravel(), 2)).all()
+
+
+def test_channel_scaler_rejects_columns_not_divisible_by_channels():
+    with pytest.raises(ValueError, match="10 columns cannot be split into 3 channels"):
+        ChannelScaler(n_channels=3).fit(np.zeros((4, 10)))
+    with pytest.raises(ValueError, match="n_channels"):
+        ChannelScaler(n_channels=0).fit(np.zeros((4, 10)))
+
+
+def test_channel_scaler_checks_width_and_keeps_feature_names():
+    X = pd.DataFrame(np.arange(12.0).reshape(3, 4), columns=["p0", "p1", "p2", "p3"])
+    scaler = ChannelScaler(n_channels=2).fit(X)
+    assert scaler.get_feature_names_out().tolist() == ["p0", "p1", "p2", "p3"]
+    from_array = ChannelScaler(n_channels=2).fit(X.to_numpy())
+    assert from_array.get_feature_names_out().tolist() == ["x0", "x1", "x2", "x3"]
+    with pytest.raises(ValueError, match="6 features"):
+        from_array.transform(np.zeros((2, 6)))
