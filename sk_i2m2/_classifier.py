@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from ._module import ProductOfExperts
 from ._net import JOINT, PRETRAIN, JointStageEarlyStopping, ProductOfExpertsNet
-from ._splitter import ModalitySplitter
+from ._splitter import ModalitySplitter, check_modality_spec
 from .experts import ConcatFusion
 
 #: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
@@ -257,6 +257,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                 "two. Check the labels or the rows selected."
             )
 
+        if self.modalities is not None:  # names become this estimator's parameters too
+            check_modality_spec(self.modalities, self)
         splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
         modalities = splitter.fit_transform(X)
         device = _resolve_device(self.device)

@@ -26,26 +26,17 @@ def default_modalities():
     return [(DEFAULT_MODALITY, MLPExpert(), slice(0, None))]
 
 
-def check_modality_names(names, reserved=(FUSION,)):
-    """Names key torch ModuleDicts and nested parameters: keep them plain and unique."""
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"Modality names must be non-empty strings, got {name!r}.")
-        if name in reserved:
-            raise ValueError(
-                f"Modality name {name!r} is reserved; rename that modality."
-            )
-        if "__" in name or "." in name:
-            raise ValueError(
-                f"Modality name {name!r} must not contain '__' or '.': '__' separates "
-                "nested parameters and '.' separates torch submodule names."
-            )
-    duplicates = sorted({name for name in names if list(names).count(name) > 1})
-    if duplicates:
-        raise ValueError(f"Modality names must be unique; repeated: {duplicates}.")
+def check_modality_spec(modalities, owner):
+    """Check ``(name, expert, columns)`` tuples; names must suit nested parameters.
 
-
-def _check_modality_spec(modalities):
+    Parameters
+    ----------
+    modalities : list
+        The spec to check.
+    owner : estimator
+        The estimator whose nested parameters the names become; a name may not
+        shadow one of its constructor parameters.
+    """
     if not isinstance(modalities, (list, tuple)) or not modalities:
         raise ValueError(
             "modalities must be a non-empty list of (name, expert, columns) tuples, "
@@ -56,7 +47,19 @@ def _check_modality_spec(modalities):
             raise ValueError(
                 f"Each modality must be a (name, expert, columns) tuple, got {item!r}."
             )
-    check_modality_names([name for name, _, _ in modalities], reserved=(FUSION, REMAINDER))
+    names = [name for name, _, _ in modalities]
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Modality names must be non-empty strings, got {name!r}.")
+        if name in (FUSION, REMAINDER):
+            raise ValueError(f"Modality name {name!r} is reserved; rename that modality.")
+        if "__" in name or "." in name:
+            raise ValueError(
+                f"Modality name {name!r} must not contain '__' or '.': '__' separates "
+                "nested parameters and '.' separates torch submodule names."
+            )
+    # scikit-learn's own checks: unique names, none shadowing a constructor parameter.
+    owner._validate_names(names)
     for name, expert, _ in modalities:
         _check_expert(name, expert)
 
@@ -214,7 +217,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
 
     def _resolve_columns(self, X):
         spec = default_modalities() if self.modalities is None else self.modalities
-        _check_modality_spec(spec)
+        check_modality_spec(spec, self)
         resolved, used = [], set()
         for name, expert, columns in spec:
             selected = columns(X) if callable(columns) else columns
@@ -275,8 +278,8 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
             if preprocessor == "passthrough":
                 Z = block
             else:
-                Z = preprocessor.fit_transform(block)
-                names = _feature_names_out(preprocessor, names)
+                Z = _naming_modality(name, preprocessor.fit_transform, block)
+                names = _feature_names_out(preprocessor, names, Z.shape[1])
             Z = _as_float32(Z, name, names)
             shapes[name] = tuple(expert.sample_shape(Z.shape[1], name))
             preprocessors[name] = preprocessor
@@ -319,7 +322,8 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         for name, _, indices in self.modalities_:
             block, _ = self._select(X, name, indices)
             preprocessor = self.preprocessors_[name]
-            Z = block if preprocessor == "passthrough" else preprocessor.transform(block)
+            Z = (block if preprocessor == "passthrough"
+                 else _naming_modality(name, preprocessor.transform, block))
             Z = _as_float32(Z, name, self.feature_names_out_[name])
             outputs[name] = Z.reshape(len(Z), *self.sample_shapes_[name])
         return outputs
@@ -346,9 +350,17 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         return tags
 
 
-def _feature_names_out(preprocessor, input_names):
+def _naming_modality(name, method, block):
+    """Run a preprocessor's method; its errors say which modality they concern."""
+    try:
+        return method(block)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"Modality {name!r}: {error}") from error
+
+
+def _feature_names_out(preprocessor, input_names, n_outputs):
     try:
         return list(preprocessor.get_feature_names_out(np.asarray(input_names, dtype=object)))
     except (AttributeError, ValueError, TypeError):
-        return list(preprocessor.get_feature_names_out()) if hasattr(
-            preprocessor, "get_feature_names_out") else input_names
+        # Not every transformer can name its outputs; number them then.
+        return [f"x{i}" for i in range(n_outputs)]

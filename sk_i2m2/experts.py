@@ -18,12 +18,13 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -65,11 +66,23 @@ def _mlp(n_inputs, hidden_units, n_outputs, dropout):
     return nn.Sequential(*layers)
 
 
+def _as_object(X):
+    """Categories as plain objects with NaN for missing: what SimpleImputer handles.
+
+    SimpleImputer refuses boolean columns and cannot compare ``pd.NA``; one object
+    block with NaN for every kind of missing value suits it and OneHotEncoder alike.
+    """
+    frame = pd.DataFrame(X).astype(object)
+    return frame.where(frame.notna(), np.nan)
+
+
 def _table_preprocessor(X):
     """Median-impute + standardise numerics; most-frequent-impute + one-hot the rest.
 
     ``keep_empty_features=True`` keeps an all-missing column (imputed with zeros)
     instead of dropping it silently, so the output width never depends on the data.
+    Columns are routed by position, so a model fitted on a DataFrame also transforms
+    the same columns given as an array.
     """
     numeric = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
@@ -77,13 +90,18 @@ def _table_preprocessor(X):
     if not hasattr(X, "dtypes"):  # a plain array holds no categorical columns
         return numeric
     categorical = make_pipeline(
+        FunctionTransformer(_as_object, feature_names_out="one-to-one"),
         SimpleImputer(strategy="most_frequent", keep_empty_features=True),
         OneHotEncoder(handle_unknown="ignore", sparse_output=False),
     )
+    is_numeric = [
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        for dtype in X.dtypes
+    ]
     return ColumnTransformer(
         [
-            ("numeric", numeric, make_column_selector(dtype_include="number")),
-            ("categorical", categorical, make_column_selector(dtype_exclude="number")),
+            ("numeric", numeric, [i for i, num in enumerate(is_numeric) if num]),
+            ("categorical", categorical, [i for i, num in enumerate(is_numeric) if not num]),
         ],
         sparse_threshold=0,
         verbose_feature_names_out=False,
@@ -412,9 +430,12 @@ class TorchExpert(BaseExpert):
         return params
 
     def set_params(self, **params):
+        # A module keyword not given at construction becomes a parameter when set.
         own = self._get_param_names()
-        new = [key for key in params if key not in own and "__" not in key]
-        self._module_kwarg_names += tuple(k for k in new if k not in self._module_kwarg_names)
+        for key in [k for k in params if k not in own and "__" not in k]:
+            setattr(self, key, params.pop(key))
+            if key not in self._module_kwarg_names:
+                self._module_kwarg_names += (key,)
         return super().set_params(**params)
 
     def _validate_params(self):
@@ -517,7 +538,7 @@ class _ConcatFusionModule(nn.Module):
     def __init__(self, encoders, head, dropout):
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
-        self.joint = nn.Sequential(nn.ReLU(), nn.Dropout(dropout))
+        self.joint = nn.Sequential(nn.ReLU(), *([nn.Dropout(dropout)] if dropout else []))
         self.head = head
 
     def forward(self, **modalities):
