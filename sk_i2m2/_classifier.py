@@ -27,7 +27,7 @@ _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitt
                       "net_", "history_")
 
 
-def build_product(splitter, dependencies, fusion, n_classes):
+def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0):
     """The torch module of the product, from a fitted :class:`ModalitySplitter`.
 
     ``dependencies`` picks the experts: ``"intra"`` one per modality, ``"inter"`` the
@@ -45,7 +45,7 @@ def build_product(splitter, dependencies, fusion, n_classes):
     if dependencies in ("inter", "both"):
         fusion = ConcatFusion() if fusion is None else fusion
         fusion_module = fusion.build(specs, n_classes)
-    return ProductOfExperts(unimodal, fusion_module)
+    return ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout)
 
 
 def _resolve_device(device):
@@ -106,6 +106,11 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         expert only (intermediate fusion).
     remainder : "drop", "passthrough" or expert, default="drop"
         What becomes of columns no modality selects (see ``ModalitySplitter``).
+    modality_dropout : float, default=0.0
+        During training, the probability that a row loses each of its modalities
+        (never all of them), so that the product learns to predict without it.
+        Rows whose columns of a modality are all missing drop that modality's
+        factors, in training and prediction alike, whatever this value.
     max_epochs : int, default=50
         Epochs of joint training on the product's cross-entropy.
     pretrain_epochs : int, default=0
@@ -171,6 +176,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         "fusion": [HasMethods(["build"]), None],
         "dependencies": [StrOptions({"both", "intra", "inter"})],
         "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
+        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -188,8 +194,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     }
 
     def __init__(self, modalities=None, *, fusion=None, dependencies="both",
-                 remainder="drop", max_epochs=50, pretrain_epochs=0, batch_size=64,
-                 lr=1e-3, weight_decay=1e-2, early_stopping="auto",
+                 remainder="drop", modality_dropout=0.0, max_epochs=50, pretrain_epochs=0,
+                 batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
                  predict_batch_size=4096, random_state=None, verbose=0, device="auto",
                  callbacks=None):
@@ -197,6 +203,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.fusion = fusion
         self.dependencies = dependencies
         self.remainder = remainder
+        self.modality_dropout = modality_dropout
         self.max_epochs = max_epochs
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
@@ -264,7 +271,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         device = _resolve_device(self.device)
         seed = _draw_seed(self.random_state)
         with _PrivateTorchRandomness(seed, device):
-            module = build_product(splitter, self.dependencies, self.fusion, len(classes))
+            module = build_product(splitter, self.dependencies, self.fusion, len(classes),
+                                   self.modality_dropout)
             net = self._make_net(module, device, seed, classes, y)
             train, valid = self._train_valid_split(modalities, y_encoded, len(y), seed)
             net.fit_stages(*train, stages=self._stages(module), valid=valid)
@@ -320,7 +328,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return ProductOfExpertsNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,
-            criterion__weight=class_weight,
+            criterion__reduction="none",
+            class_weight=class_weight,
             optimizer=torch.optim.AdamW,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,
@@ -396,7 +405,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         dict of str to ndarray of shape (n_samples, n_classes)
             Keyed by modality name for the unimodal experts and ``"fusion"`` for the
             inter-modality expert; columns follow ``classes_``. The combined
-            probability is their renormalised product.
+            probability is the renormalised product of the experts available in each
+            row; a unimodal expert whose modality a row lacks gives NaN there.
         """
         check_is_fitted(self)
         logits = self.net_.forward_experts(self.splitter_.transform(X))

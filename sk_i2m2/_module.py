@@ -4,6 +4,11 @@
 
 Each factor is an expert with its own weights; the combined log-probability is the sum
 of the experts' ``log_softmax``, renormalised.
+
+A row may lack a modality. The splitter marks that by filling the row's block of that
+modality with NaN; here the row then drops that modality's factors: its unimodal
+expert is left out of the product, and the fusion expert sees the modality's
+embedding masked to zero.
 """
 
 import torch
@@ -12,13 +17,15 @@ from torch import nn
 FUSION = "fusion"
 
 
-def combine_log_proba(expert_logits):
-    """Renormalised sum of each expert's log-probabilities.
+def combine_log_proba(expert_logits, available=None):
+    """Renormalised sum of the log-probabilities of the experts available per row.
 
     Parameters
     ----------
     expert_logits : dict of str to Tensor
         ``(n, n_classes)`` logits of each expert.
+    available : dict of str to Tensor or None
+        ``(n,)`` boolean mask per expert; None means every expert sees every row.
 
     Returns
     -------
@@ -26,10 +33,17 @@ def combine_log_proba(expert_logits):
         ``(n, n_classes)`` normalised log-probabilities of the product.
     """
     total = None
-    for logits in expert_logits.values():
+    for name, logits in expert_logits.items():
         log_proba = torch.log_softmax(logits, dim=1)
+        if available is not None:
+            log_proba = log_proba * available[name].unsqueeze(1)
         total = log_proba if total is None else total + log_proba
     return torch.log_softmax(total, dim=1)
+
+
+def presence(modalities):
+    """``{name: (n,) bool}``: which rows hold each modality (missing rows are NaN)."""
+    return {name: ~torch.isnan(x.reshape(len(x), -1)[:, 0]) for name, x in modalities.items()}
 
 
 class ProductOfExperts(nn.Module):
@@ -40,29 +54,62 @@ class ProductOfExperts(nn.Module):
     unimodal : dict of str to Module
         One intra-modality expert per modality name (empty for ``"inter"``).
     fusion : Module or None
-        The inter-modality expert, called with every modality as keyword
-        (None for ``"intra"``).
+        The inter-modality expert, called as ``fusion(inputs, present)`` with dicts
+        of every modality's tensor and presence mask (None for ``"intra"``).
+    modality_dropout : float, default=0.0
+        In training mode, the probability that a row loses each of its modalities
+        (never all of them), so that the product learns to predict without it.
     """
 
-    def __init__(self, unimodal, fusion=None):
+    def __init__(self, unimodal, fusion=None, modality_dropout=0.0):
         super().__init__()
         if not unimodal and fusion is None:
             raise ValueError("A product of experts needs at least one expert.")
         self.unimodal = nn.ModuleDict(unimodal)
         self.fusion = fusion
+        self.modality_dropout = modality_dropout
 
     @property
     def expert_names(self):
         names = list(self.unimodal)
         return names + [FUSION] if self.fusion is not None else names
 
+    def _drop_modalities(self, present):
+        kept = {name: mask & (torch.rand(mask.shape, device=mask.device)
+                              >= self.modality_dropout)
+                for name, mask in present.items()}
+        # A row that would lose every modality keeps what it had.
+        emptied = ~torch.stack(list(kept.values())).any(dim=0)
+        return {name: kept[name] | (emptied & present[name]) for name in present}
+
+    def expert_outputs(self, **modalities):
+        """Each expert's logits and the rows it sees.
+
+        Returns
+        -------
+        logits : dict of str to Tensor
+            ``(n, n_classes)`` per expert name (modality names and ``"fusion"``).
+        available : dict of str to Tensor
+            ``(n,)`` boolean mask per expert: a unimodal expert sees the rows holding
+            its modality; the fusion expert sees rows holding any modality.
+        """
+        present = presence(modalities)
+        if self.training and self.modality_dropout:
+            present = self._drop_modalities(present)
+        # Missing rows enter the experts as zeros; their outputs are masked later.
+        inputs = {name: torch.where(present[name].view(-1, *[1] * (x.dim() - 1)), x, 0.0)
+                  for name, x in modalities.items()}
+        logits = {name: expert(inputs[name]) for name, expert in self.unimodal.items()}
+        available = {name: present[name] for name in self.unimodal}
+        if self.fusion is not None:
+            logits[FUSION] = self.fusion(inputs, present)
+            available[FUSION] = torch.stack(list(present.values())).any(dim=0)
+        return logits, available
+
     def expert_logits(self, **modalities):
         """Each expert's own ``(n, n_classes)`` logits, keyed by expert name."""
-        logits = {name: expert(modalities[name]) for name, expert in self.unimodal.items()}
-        if self.fusion is not None:
-            logits[FUSION] = self.fusion(**modalities)
-        return logits
+        return self.expert_outputs(**modalities)[0]
 
     def forward(self, **modalities):
         """Combined log-probabilities of the product, ``(n, n_classes)``."""
-        return combine_log_proba(self.expert_logits(**modalities))
+        return combine_log_proba(*self.expert_outputs(**modalities))

@@ -127,15 +127,27 @@ class ProductOfExpertsNet(NeuralNet):
         Batch size of validation and prediction passes.
     shuffle_seed : int or None, default=None
         Seed of the private generator that shuffles the training rows.
+    class_weight : array-like of shape (n_classes,) or None, default=None
+        Weight of each encoded class in every loss. The criterion must return
+        per-row losses (``reduction="none"``).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
 
     def __init__(self, module, *args, predict_batch_size=4096, shuffle_seed=None,
-                 **kwargs):
+                 class_weight=None, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.predict_batch_size = predict_batch_size
         self.shuffle_seed = shuffle_seed
+        self.class_weight = class_weight
+
+    def initialize_criterion(self):
+        super().initialize_criterion()
+        # The criterion gives per-row losses; get_loss weighs and averages them.
+        if self.class_weight is not None:
+            self.class_weight_ = torch.as_tensor(self.class_weight,
+                                                 dtype=torch.float32).to(self.device)
+        return self
 
     # ------------------------------------------------------------------ callbacks
 
@@ -192,18 +204,35 @@ class ProductOfExpertsNet(NeuralNet):
         """Loss of the current stage.
 
         ``y_pred`` is the product's combined log-probabilities (joint stage: their
-        cross-entropy), or during pretraining the dict of each expert's logits (the
-        sum of each expert's own cross-entropy).
+        cross-entropy), or during pretraining a dict of each expert's
+        ``(logits, available)`` (the sum of each expert's own cross-entropy over the
+        rows it sees).
         """
         if isinstance(y_pred, dict):
-            return sum(self.criterion_(logits, y_true) for logits in y_pred.values())
-        return self.criterion_(y_pred, y_true)
+            return sum(self._mean_loss(logits, y_true, rows)
+                       for logits, rows in y_pred.values())
+        return self._mean_loss(y_pred, y_true)
+
+    def _mean_loss(self, logits, y_true, rows=None):
+        # Weighted mean as torch's CrossEntropyLoss(weight=...) takes it, over the
+        # rows given: sum(w_i * loss_i) / sum(w_i).
+        losses = self.criterion_(logits, y_true)
+        weights = None if self.class_weight is None else self.class_weight_[y_true]
+        if rows is not None:
+            weights = rows.to(losses.dtype) if weights is None else weights * rows
+        if weights is None:
+            return losses.mean()
+        return (losses * weights).sum() / weights.sum().clamp_min(torch.finfo(
+            losses.dtype).tiny)
 
     def _expert_step(self, batch):
         Xi, yi = batch
-        expert_logits = self.module_.expert_logits(**Xi)
-        y_pred = combine_log_proba(expert_logits)
-        stage_output = expert_logits if self.stage_ == PRETRAIN else y_pred
+        logits, available = self.module_.expert_outputs(**Xi)
+        y_pred = combine_log_proba(logits, available)
+        if self.stage_ == PRETRAIN:
+            stage_output = {name: (logits[name], available[name]) for name in logits}
+        else:
+            stage_output = y_pred
         loss = self.get_loss(stage_output, yi, X=Xi, training=self.module_.training)
         return loss, y_pred
 
@@ -218,14 +247,19 @@ class ProductOfExpertsNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def forward_experts(self, X):
-        """Each expert's logits on ``X``, in eval mode, as ``{name: (n, C) tensor}``."""
+        """Each expert's logits on ``X`` in eval mode, ``{name: (n, C) tensor}``.
+
+        Rows an expert cannot see (its modality is missing) are NaN.
+        """
         dataset = self.get_dataset(X)
         self._set_training(False)
         chunks = {}
         with torch.no_grad():
             for Xi, _ in self.get_iterator(dataset, training=False):
-                for name, logits in self.module_.expert_logits(**Xi).items():
-                    chunks.setdefault(name, []).append(logits.cpu())
+                logits, available = self.module_.expert_outputs(**Xi)
+                for name, values in logits.items():
+                    masked = torch.where(available[name].unsqueeze(1), values, torch.nan)
+                    chunks.setdefault(name, []).append(masked.cpu())
         return {name: torch.cat(parts) for name, parts in chunks.items()}
 
     # ------------------------------------------------------------------ loops

@@ -72,6 +72,21 @@ def _check_expert(name, expert):
         )
 
 
+def _missing_rows(block):
+    """Rows where every column of a modality is missing: the modality is absent."""
+    return np.asarray(pd.isna(block)).all(axis=1)
+
+
+def _check_some_modality_per_row(X, missing):
+    empty = np.flatnonzero(np.logical_and.reduce(list(missing.values())))
+    if len(empty):
+        labels = list(X.index[empty]) if hasattr(X, "index") else list(empty)
+        raise ValueError(
+            f"{len(empty)} row(s) have no value in any modality ({', '.join(missing)}); "
+            f"first rows: {labels[:10]}. Drop them or give each at least one modality."
+        )
+
+
 def _column_label(X, index):
     return str(X.columns[index]) if hasattr(X, "columns") else f"x{index}"
 
@@ -101,8 +116,8 @@ def _stack_array_cells(block, name):
     return rows, [f"{label}[{i}]" for i in range(size)]
 
 
-def _as_float32(Z, name, feature_names):
-    """Dense float32 output of a preprocessor, refusing anything non-finite."""
+def _as_float32(Z, name, feature_names, rows=None):
+    """Dense float32 output of a preprocessor, refusing anything non-finite in ``rows``."""
     if sparse.issparse(Z):
         Z = Z.toarray()
     try:
@@ -113,10 +128,11 @@ def _as_float32(Z, name, feature_names):
             f"({error}). Use preprocessor='auto' to one-hot encode text and "
             "categorical columns, or convert them to numbers."
         ) from error
-    finite = np.isfinite(Z)
+    finite = np.isfinite(Z if rows is None else Z[rows])
     if not finite.all():
         bad = np.flatnonzero(~finite.all(axis=0))
-        names = [feature_names[i] for i in bad[:10]]
+        names = [feature_names[i] if feature_names is not None else f"x{i}"
+                 for i in bad[:10]]
         raise ValueError(
             f"Modality {name!r}: column(s) {names} contain NaN or infinity after "
             "preprocessing. Use preprocessor='auto' (which imputes missing values) or "
@@ -271,20 +287,29 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         self._validate_params()
         X = self._check_X(X)
         modalities = self._resolve_columns(X)
-        preprocessors, shapes, feature_names, outputs = {}, {}, {}, {}
+        preprocessors, shapes, feature_names, outputs, missing = {}, {}, {}, {}, {}
         for name, expert, indices in modalities:
             block, names = self._select(X, name, indices)
+            missing[name] = _missing_rows(block)
+            if missing[name].all():
+                raise ValueError(
+                    f"Modality {name!r} has no value in any row; give it data or remove it."
+                )
             preprocessor = expert.make_preprocessor(block)
-            if preprocessor == "passthrough":
-                Z = block
-            else:
-                Z = _naming_modality(name, preprocessor.fit_transform, block)
-                names = _feature_names_out(preprocessor, names, Z.shape[1])
-            Z = _as_float32(Z, name, names)
+            if preprocessor != "passthrough":
+                # Rows without the modality must not shape its imputation or scaling.
+                rows_with_it = np.flatnonzero(~missing[name])
+                _naming_modality(name, preprocessor.fit, _safe_indexing(block, rows_with_it))
+            if preprocessor != "passthrough":
+                names = _feature_names_out(preprocessor, names)
+            Z = self._apply(name, preprocessor, block, missing[name], names)
+            if names is None:  # not every transformer names its outputs: number them
+                names = [f"x{i}" for i in range(Z.shape[1])]
             shapes[name] = tuple(expert.sample_shape(Z.shape[1], name))
             preprocessors[name] = preprocessor
             feature_names[name] = np.asarray(names, dtype=object)
             outputs[name] = Z.reshape(len(Z), *shapes[name])
+        _check_some_modality_per_row(X, missing)
         # Fitted state is set only once every modality succeeded.
         validate_data(self, X, reset=True, skip_check_array=True)
         self.modalities_ = modalities
@@ -292,6 +317,17 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         self.sample_shapes_ = shapes
         self.feature_names_out_ = feature_names
         return outputs
+
+    @staticmethod
+    def _apply(name, preprocessor, block, missing, feature_names):
+        """Preprocess ``block``; rows missing the modality come out as NaN."""
+        Z = (block if preprocessor == "passthrough"
+             else _naming_modality(name, preprocessor.transform, block))
+        Z = _as_float32(Z, name, feature_names, rows=~missing)
+        if missing.any():
+            Z = np.array(Z)  # never write into an array the caller may still hold
+            Z[missing] = np.nan
+        return Z
 
     def _select(self, X, name, indices):
         block = _safe_indexing(X, indices, axis=1)
@@ -318,14 +354,14 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         check_is_fitted(self)
         X = self._check_X(X)
         validate_data(self, X, reset=False, skip_check_array=True)
-        outputs = {}
+        outputs, missing = {}, {}
         for name, _, indices in self.modalities_:
             block, _ = self._select(X, name, indices)
-            preprocessor = self.preprocessors_[name]
-            Z = (block if preprocessor == "passthrough"
-                 else _naming_modality(name, preprocessor.transform, block))
-            Z = _as_float32(Z, name, self.feature_names_out_[name])
+            missing[name] = _missing_rows(block)
+            Z = self._apply(name, self.preprocessors_[name], block, missing[name],
+                            self.feature_names_out_[name])
             outputs[name] = Z.reshape(len(Z), *self.sample_shapes_[name])
+        _check_some_modality_per_row(X, missing)
         return outputs
 
     def get_feature_names_out(self, input_features=None):
@@ -358,9 +394,9 @@ def _naming_modality(name, method, block):
         raise ValueError(f"Modality {name!r}: {error}") from error
 
 
-def _feature_names_out(preprocessor, input_names, n_outputs):
+def _feature_names_out(preprocessor, input_names):
+    """The preprocessor's output names, or None when it cannot name them."""
     try:
         return list(preprocessor.get_feature_names_out(np.asarray(input_names, dtype=object)))
     except (AttributeError, ValueError, TypeError):
-        # Not every transformer can name its outputs; number them then.
-        return [f"x{i}" for i in range(n_outputs)]
+        return None

@@ -541,6 +541,14 @@ class _ConcatFusionModule(nn.Module):
         self.joint = nn.Sequential(nn.ReLU(), *([nn.Dropout(dropout)] if dropout else []))
         self.head = head
 
-    def forward(self, **modalities):
-        embeddings = [encoder(modalities[name]) for name, encoder in self.encoders.items()]
+    def forward(self, inputs, present=None):
+        """Logits from every modality's embedding; a missing modality's is zero.
+
+        ``inputs`` and ``present`` map modality names to tensors and to ``(n,)``
+        boolean masks of the rows holding that modality (None: all rows).
+        """
+        embeddings = [encoder(inputs[name]) for name, encoder in self.encoders.items()]
+        if present is not None:
+            embeddings = [embedding * present[name].unsqueeze(1).to(embedding.dtype)
+                          for embedding, name in zip(embeddings, self.encoders, strict=True)]
         return self.head(self.joint(torch.cat(embeddings, dim=1)))

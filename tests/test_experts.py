@@ -154,8 +154,8 @@ def test_concat_fusion_without_dropout_is_deterministic_in_training_mode():
         {"a": (MLPExpert(hidden_units=(3,), dropout=0.0), (5,))}, 2)
     fusion.train()
     x = torch.randn(8, 5)
-    torch.testing.assert_close(fusion(a=x), fusion(a=x))
-    assert all(m.p == 0 for m in fusion.modules() if isinstance(m, nn.Dropout))
+    torch.testing.assert_close(fusion({"a": x}), fusion({"a": x}))
+    assert not any(isinstance(m, nn.Dropout) for m in fusion.modules())
 
 
 # --------------------------------------------------------------------- TorchExpert
@@ -254,7 +254,7 @@ def test_concat_fusion_builds_one_encoder_per_modality():
     module.eval()
     inputs = {"clinical": torch.randn(4, 5), "image": torch.randn(4, 1, 8, 8),
               "signal": torch.randn(4, 2, 16)}
-    out = module(**inputs)
+    out = module(inputs)
     assert out.shape == (4, 3)
     for name, encoder in module.encoders.items():
         assert encoder(inputs[name]).shape == (4, 6)
@@ -273,11 +273,11 @@ def test_concat_fusion_encoders_do_not_share_weights_with_unimodal_experts():
     # Changing the unimodal expert's weights leaves the fusion output unchanged.
     fusion.eval()
     x = torch.randn(3, 5)
-    before = fusion(a=x, b=x).detach().clone()
+    before = fusion({"a": x, "b": x}).detach().clone()
     with torch.no_grad():
         for p in unimodal.parameters():
             p.add_(1.0)
-    torch.testing.assert_close(fusion(a=x, b=x), before)
+    torch.testing.assert_close(fusion({"a": x, "b": x}), before)
 
 
 def test_concat_fusion_uses_every_modality():
@@ -285,9 +285,15 @@ def test_concat_fusion_uses_every_modality():
         {"a": (MLPExpert(hidden_units=(8,), dropout=0.0), (3,)),
          "b": (MLPExpert(hidden_units=(8,), dropout=0.0), (2,))}, 2)
     a, b = torch.randn(16, 3), torch.randn(16, 2)
-    base = module(a=a, b=b)
-    assert not torch.allclose(module(a=a + 1.0, b=b), base)
-    assert not torch.allclose(module(a=a, b=b + 1.0), base)
+    base = module({"a": a, "b": b})
+    assert not torch.allclose(module({"a": a + 1.0, "b": b}), base)
+    assert not torch.allclose(module({"a": a, "b": b + 1.0}), base)
+    # A modality masked out of a row no longer reaches that row's logits.
+    present = {"a": torch.arange(16) % 2 == 0, "b": torch.ones(16, dtype=torch.bool)}
+    masked = module({"a": a, "b": b}, present)
+    changed = module({"a": a + 1.0, "b": b}, present)
+    torch.testing.assert_close(changed[1::2], masked[1::2])
+    assert not torch.allclose(changed[::2], masked[::2])
 
 
 def test_concat_fusion_params_and_validation():

@@ -10,8 +10,8 @@ class Concat(nn.Module):
         super().__init__()
         self.linear = nn.Linear(5, n_outputs)
 
-    def forward(self, a, b):
-        return self.linear(torch.cat([a, b], dim=1))
+    def forward(self, inputs, present):
+        return self.linear(torch.cat([inputs["a"], inputs["b"]], dim=1))
 
 
 def test_combined_log_proba_is_renormalised_product():

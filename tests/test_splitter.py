@@ -217,11 +217,13 @@ def test_auto_one_hot_encodes_boolean_columns():
 def test_auto_imputes_missing_categories_with_the_most_frequent(make, missing):
     column = make(["x", missing, "x", "x", "y", "x"])
     assert column.isna().tolist() == [False, True, False, False, False, False]
-    X = pd.DataFrame({"cat": column})
-    out = ModalitySplitter([("m", MLPExpert(), ["cat"])]).fit_transform(X)["m"]
-    assert out.shape == (6, 2)
-    np.testing.assert_array_equal(out[1], [1.0, 0.0])  # imputed with "x"
-    np.testing.assert_array_equal(out.sum(axis=1), np.ones(6, dtype=np.float32))
+    # A second, complete column keeps the modality present in row 1: only the
+    # category is missing there, which is the preprocessor's job.
+    X = pd.DataFrame({"cat": column, "num": np.arange(6.0)})
+    out = ModalitySplitter([("m", MLPExpert(), ["cat", "num"])]).fit_transform(X)["m"]
+    assert out.shape == (6, 3)  # numeric first, then the one-hot block
+    np.testing.assert_array_equal(out[1, 1:], [1.0, 0.0])  # imputed with "x"
+    np.testing.assert_array_equal(out[:, 1:].sum(axis=1), np.ones(6, dtype=np.float32))
 
 
 @pytest.mark.parametrize("dtype", [object, "category"])
@@ -430,26 +432,31 @@ def test_image_cells_equal_flattened_pixel_columns():
     rng = np.random.default_rng(0)
     images = rng.normal(size=(8, 1, 4, 3))
     cells = list(images)
-    cells[5] = None  # a missing image: imputed pixel by pixel
+    cells[5] = None  # a missing image: the modality is absent from that row
     flat = images.reshape(8, -1).copy()
     flat[5] = np.nan
+    flat[2, 4] = np.nan  # one missing pixel: imputed
+    cells[2] = flat[2].reshape(1, 4, 3)
 
     as_cells = pd.DataFrame({"age": np.arange(8.0), "img": pd.Series(cells, dtype=object)})
     as_columns = pd.DataFrame(flat, columns=PIXELS)
     as_columns.insert(0, "age", np.arange(8.0))
 
     cell_splitter = ModalitySplitter(
-        [("image", CNNExpert(input_shape=(1, 4, 3)), ["img"])]).fit(as_cells)
+        [("image", CNNExpert(input_shape=(1, 4, 3)), ["img"]),
+         ("clinical", MLPExpert(), ["age"])]).fit(as_cells)
     column_splitter = ModalitySplitter(
-        [("image", CNNExpert(input_shape=(1, 4, 3)), PIXELS)]).fit(as_columns)
+        [("image", CNNExpert(input_shape=(1, 4, 3)), PIXELS),
+         ("clinical", MLPExpert(), ["age"])]).fit(as_columns)
     from_cells = cell_splitter.transform(as_cells)
     from_columns = column_splitter.transform(as_columns)
     assert from_cells["image"].shape == (8, 1, 4, 3)
-    assert np.isfinite(from_cells["image"]).all()
+    assert np.isnan(from_cells["image"][5]).all()
+    assert np.isfinite(np.delete(from_cells["image"], 5, axis=0)).all()
     np.testing.assert_allclose(from_cells["image"], from_columns["image"],
                                rtol=1e-6, atol=1e-6)
     assert cell_splitter.get_feature_names_out().tolist() == [
-        f"image__img[{i}]" for i in range(12)]
+        f"image__img[{i}]" for i in range(12)] + ["clinical__age"]
 
 
 def test_array_cells_of_different_sizes_raise_naming_the_modality():
