@@ -4,6 +4,7 @@ import copy
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
@@ -16,7 +17,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from ._module import ProductOfExperts
 from ._net import JOINT, PRETRAIN, JointStageEarlyStopping, ProductOfExpertsNet
-from ._splitter import ModalitySplitter, check_modality_spec
+from ._splitter import ModalitySplitter, check_modality_spec, check_X
 from .experts import ConcatFusion
 
 #: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
@@ -252,7 +253,14 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         for attribute in _FITTED_ATTRIBUTES:
             self.__dict__.pop(attribute, None)
 
+        X = check_X(X)
         y = column_or_1d(y, warn=True)
+        unlabelled = np.flatnonzero(pd.isna(y))
+        if len(unlabelled):
+            raise ValueError(
+                f"y has {len(unlabelled)} missing label(s), at rows "
+                f"{unlabelled[:10].tolist()}; drop those rows or label them."
+            )
         check_classification_targets(y)
         check_consistent_length(X, y)
         encoder = LabelEncoder()
@@ -274,7 +282,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             module = build_product(splitter, self.dependencies, self.fusion, len(classes),
                                    self.modality_dropout)
             net = self._make_net(module, device, seed, classes, y)
-            train, valid = self._train_valid_split(modalities, y_encoded, len(y), seed)
+            train, valid = self._train_valid_split(modalities, y_encoded, classes, seed)
             net.fit_stages(*train, stages=self._stages(module), valid=valid)
 
         self.classes_ = classes
@@ -291,9 +299,17 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             return n_samples > AUTO_EARLY_STOPPING_ROWS
         return bool(self.early_stopping)
 
-    def _train_valid_split(self, modalities, y, n_samples, seed):
+    def _train_valid_split(self, modalities, y, classes, seed):
+        n_samples = len(y)
         if not self._early_stopping_enabled(n_samples):
             return (modalities, y), None
+        counts = np.bincount(y)
+        if counts.min() < 2:
+            raise ValueError(
+                f"Early stopping holds out a stratified validation_fraction, which needs "
+                f"at least 2 rows of every class; class {classes.tolist()[counts.argmin()]!r} "
+                "has 1. Set early_stopping=False or gather more rows of that class."
+            )
         train, valid = train_test_split(
             np.arange(n_samples), test_size=self.validation_fraction, stratify=y,
             random_state=seed % (2**32),

@@ -11,7 +11,9 @@ tensors built once per fit (no per-item collation), the train/eval mode is set o
 per epoch rather than once per batch, and prediction uses its own large batches.
 """
 
+import copy
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -104,6 +106,14 @@ class TensorBatches:
             )
 
 
+class StopTraining(Exception):
+    """Raised by a callback to end training, keeping the model usable."""
+
+
+class NonFiniteLoss(Exception):
+    """A training or validation loss became NaN or infinite."""
+
+
 class JointStageEarlyStopping(EarlyStopping):
     """skorch's :class:`~skorch.callbacks.EarlyStopping`, watching the joint stage only.
 
@@ -112,8 +122,13 @@ class JointStageEarlyStopping(EarlyStopping):
     """
 
     def on_epoch_end(self, net, **kwargs):
-        if net.stage_ == JOINT:
+        if net.stage_ != JOINT:
+            return
+        try:
             super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            # skorch signals "stop" with KeyboardInterrupt; keep that for the user's.
+            raise StopTraining from None
 
 
 class ProductOfExpertsNet(NeuralNet):
@@ -273,7 +288,10 @@ class ProductOfExpertsNet(NeuralNet):
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            loss = step["loss"].item()
+            self.history.record_batch(prefix + "_loss", loss)
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(f"{prefix} loss {loss}")
             self.history.record_batch(prefix + "_batch_size", len(batch[1]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
             batch_count += 1
@@ -302,6 +320,7 @@ class ProductOfExpertsNet(NeuralNet):
         epoch_kwargs = {"dataset_train": dataset_train, "dataset_valid": dataset_valid}
 
         self.stage_ = stages[0][0] if stages else JOINT
+        finite_weights, epochs_done = copy.deepcopy(self.module_.state_dict()), 0
         self.notify("on_train_begin", X=X, y=y)
         try:
             for stage, epochs in stages:
@@ -314,10 +333,33 @@ class ProductOfExpertsNet(NeuralNet):
                     self.run_single_epoch(iterator_valid, training=False,
                                           prefix="valid", step_fn=self.validation_step)
                     self.notify("on_epoch_end", **epoch_kwargs)
-        except KeyboardInterrupt:
-            # skorch's convention: early stopping and Ctrl-C both end training here,
-            # and on_train_end still restores the best weights.
+                    finite_weights = copy.deepcopy(self.module_.state_dict())
+                    epochs_done += 1
+        except StopTraining:
             pass
+        except NonFiniteLoss as diverged:
+            if not epochs_done:
+                raise ValueError(
+                    f"Training diverged in its first epoch ({diverged}): there are no "
+                    "weights worth keeping. Lower lr, or check the inputs for extreme "
+                    "values."
+                ) from None
+            self.module_.load_state_dict(finite_weights)
+            warnings.warn(
+                f"The {diverged} in epoch {epochs_done + 1} ({self.stage_} stage); "
+                f"training stopped there and the model keeps the weights of epoch "
+                f"{epochs_done}, the last with finite losses. Lower lr to train further.",
+                RuntimeWarning, stacklevel=3,
+            )
+        except KeyboardInterrupt:
+            self.module_.load_state_dict(finite_weights)
+            warnings.warn(
+                f"Training was interrupted in epoch {epochs_done + 1} ({self.stage_} "
+                f"stage). The model is usable: it keeps the weights of the last complete "
+                f"epoch ({epochs_done}), or the best ones early stopping saw.",
+                UserWarning, stacklevel=3,
+            )
+        # As in skorch: early stopping restores its best weights here.
         self.notify("on_train_end", X=X, y=y)
         self._set_training(False)
         return self

@@ -72,6 +72,23 @@ def _check_expert(name, expert):
         )
 
 
+def check_X(X):
+    """A DataFrame as it is, anything else as a 2-D array; never empty or sparse."""
+    if sparse.issparse(X):
+        raise TypeError(
+            "sk_i2m2 takes a pandas DataFrame or a dense 2-D array; convert the sparse "
+            "matrix with .toarray()."
+        )
+    if hasattr(X, "iloc"):
+        if X.ndim != 2:
+            raise ValueError("Expected a 2-D DataFrame; reshape a Series with .to_frame().")
+        if len(X) == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
+                             "minimum of 1 is required.")
+        return X
+    return check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=1)
+
+
 def _missing_rows(block):
     """Rows where every column of a modality is missing: the modality is absent."""
     return np.asarray(pd.isna(block)).all(axis=1)
@@ -218,18 +235,22 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
 
     # ------------------------------------------------------------------ fit
 
-    def _check_X(self, X):
-        if sparse.issparse(X):
-            raise TypeError(
-                "ModalitySplitter takes a pandas DataFrame or a dense 2-D array; "
-                "convert the sparse matrix with .toarray()."
-            )
-        if hasattr(X, "iloc"):
-            if X.ndim != 2:
-                raise ValueError("Expected a 2-D DataFrame; reshape a Series with "
-                                 ".to_frame().")
-            return X
-        return check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=1)
+    def _check_columns_at_transform(self, X):
+        """The columns seen at fit, in the same order; arrays get those names back."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and hasattr(X, "columns"):
+            missing = [name for name in names if name not in set(X.columns)]
+            if missing:
+                raise ValueError(
+                    f"X lacks column(s) {missing} seen at fit. X has: "
+                    f"{list(X.columns)}. Give the same columns as at fit."
+                )
+        validate_data(self, X, reset=False, skip_check_array=True)
+        if names is not None and not hasattr(X, "columns"):
+            # sklearn warned once about the missing names; give them back so the
+            # per-modality preprocessors do not warn again, each on its own.
+            X = pd.DataFrame(X, columns=names)
+        return X
 
     def _resolve_columns(self, X):
         spec = default_modalities() if self.modalities is None else self.modalities
@@ -285,7 +306,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
             ``{modality: float32 array of shape (n_samples, *sample_shapes_[name])}``.
         """
         self._validate_params()
-        X = self._check_X(X)
+        X = check_X(X)
         modalities = self._resolve_columns(X)
         preprocessors, shapes, feature_names, outputs, missing = {}, {}, {}, {}, {}
         for name, expert, indices in modalities:
@@ -352,8 +373,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
             ``{modality: float32 array of shape (n_samples, *sample_shapes_[name])}``.
         """
         check_is_fitted(self)
-        X = self._check_X(X)
-        validate_data(self, X, reset=False, skip_check_array=True)
+        X = self._check_columns_at_transform(check_X(X))
         outputs, missing = {}, {}
         for name, _, indices in self.modalities_:
             block, _ = self._select(X, name, indices)

@@ -469,15 +469,18 @@ def test_array_cells_of_different_sizes_raise_naming_the_modality():
 # --------------------------------------------------------------------- feature names
 
 
-@pytest.mark.parametrize("change", ["rename", "reorder"])
-def test_renamed_or_reordered_columns_at_transform_raise(change):
+@pytest.mark.parametrize("change, match", [
+    ("rename", r"X lacks column\(s\) \['age'\] seen at fit. X has: \['AGE', 'bmi'"),
+    ("reorder", "same order"),
+    ("extra", "unseen at fit time"),
+])
+def test_renamed_or_reordered_columns_at_transform_raise(change, match):
     X = numeric_frame()
     splitter = ModalitySplitter(two_modalities()).fit(X)
-    if change == "rename":
-        other = X.rename(columns={"age": "AGE"})
-    else:
-        other = X[["bmi", "age", *PIXELS]]
-    with pytest.raises(ValueError, match="feature names"):
+    other = {"rename": X.rename(columns={"age": "AGE"}),
+             "reorder": X[["bmi", "age", *PIXELS]],
+             "extra": X.assign(extra=1.0)}[change]
+    with pytest.raises(ValueError, match=match):
         splitter.transform(other)
 
 
