@@ -1,6 +1,7 @@
 """I2M2Classifier: the scikit-learn estimator around the product-of-experts net."""
 
 import copy
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -263,6 +264,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             )
         check_classification_targets(y)
         check_consistent_length(X, y)
+        if len(y) < 2:
+            raise ValueError(f"n_samples={len(y)}: a classifier needs at least 2 samples.")
         encoder = LabelEncoder()
         y_encoded = encoder.fit_transform(y)
         classes = encoder.classes_
@@ -309,6 +312,14 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                 f"Early stopping holds out a stratified validation_fraction, which needs "
                 f"at least 2 rows of every class; class {classes.tolist()[counts.argmin()]!r} "
                 "has 1. Set early_stopping=False or gather more rows of that class."
+            )
+        n_valid = math.ceil(self.validation_fraction * n_samples)
+        if n_valid < len(classes):
+            raise ValueError(
+                f"Early stopping holds out validation_fraction={self.validation_fraction} "
+                f"of {n_samples} rows, {n_valid} row(s): too few to hold each of the "
+                f"{len(classes)} classes. Raise validation_fraction or set "
+                "early_stopping=False."
             )
         train, valid = train_test_split(
             np.arange(n_samples), test_size=self.validation_fraction, stratify=y,

@@ -214,10 +214,12 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
     # Nested parameters, as in ColumnTransformer: ``<name>__<param>`` reaches an expert.
     @property
     def _modalities(self):
+        # As ColumnTransformer._transformers: anything but a list of triples is
+        # returned as it is, for set_params to replace and fit to reject.
         try:
             return [(name, expert) for name, expert, _ in self.modalities]
         except (TypeError, ValueError):
-            return self.modalities or []
+            return self.modalities
 
     @_modalities.setter
     def _modalities(self, value):

