@@ -6,7 +6,8 @@ modalities (inter-modality dependencies), trained jointly on one cross-entropy.
 """
 
 from ._classifier import I2M2Classifier
+from ._persistence import load, save
 from ._splitter import ModalitySplitter
+from ._version import __version__ as __version__
 
-__all__ = ["I2M2Classifier", "ModalitySplitter"]
-__version__ = "0.1.0"
+__all__ = ["I2M2Classifier", "ModalitySplitter", "load", "save"]

@@ -284,7 +284,11 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         with _PrivateTorchRandomness(seed, device):
             module = build_product(splitter, self.dependencies, self.fusion, len(classes),
                                    self.modality_dropout)
-            net = self._make_net(module, device, seed, classes, y)
+            class_weight = None
+            if self.class_weight is not None:
+                class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+            net = self._make_net(module, device, seed, class_weight,
+                                 self._early_stopping_enabled(len(y)))
             train, valid = self._train_valid_split(modalities, y_encoded, classes, seed)
             net.fit_stages(*train, stages=self._stages(module), valid=valid)
 
@@ -340,18 +344,12 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         stages.append((JOINT, self.max_epochs))
         return stages
 
-    def _make_net(self, module, device, seed, classes, y):
+    def _make_net(self, module, device, seed, class_weight, early_stopping):
         callbacks = copy.deepcopy(self.callbacks) if self.callbacks else []
-        if self._early_stopping_enabled(len(y)):
+        if early_stopping:
             callbacks.append(("early_stopping", JointStageEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
             )))
-        class_weight = None
-        if self.class_weight is not None:
-            class_weight = torch.as_tensor(
-                compute_class_weight(self.class_weight, classes=classes, y=y),
-                dtype=torch.float32,
-            )
         return ProductOfExpertsNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,

@@ -65,3 +65,12 @@ def test_pipeline_with_a_preprocessing_step_before_the_classifier(two_modalities
     direct = I2M2Classifier(modalities, **FAST).fit(np.tanh(X), y)
     np.testing.assert_allclose(pipe.predict_proba(X), direct.predict_proba(np.tanh(X)))
     assert 0 <= pipe.score(X, y) <= 1
+
+
+def test_cross_val_score_is_identical_across_n_jobs(two_modalities):
+    X, y, modalities = two_modalities
+    clf = I2M2Classifier(modalities, **FAST)
+    cv = StratifiedKFold(3)
+    serial = cross_val_score(clf, X, y, cv=cv, scoring="neg_log_loss", n_jobs=1)
+    parallel = cross_val_score(clf, X, y, cv=cv, scoring="neg_log_loss", n_jobs=2)
+    np.testing.assert_array_equal(serial, parallel)
