@@ -16,7 +16,8 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-from ._module import ProductOfExperts
+from ._fixed import fit_fixed_experts, fixed_expert_specs, predict_fixed_log_proba
+from ._module import FUSION, ProductOfExperts
 from ._net import JOINT, PRETRAIN, JointStageEarlyStopping, ProductOfExpertsNet
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
 from .experts import ConcatFusion
@@ -26,28 +27,32 @@ from .experts import ConcatFusion
 AUTO_EARLY_STOPPING_ROWS = 10_000
 
 _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
-                      "net_", "history_")
+                      "fixed_experts_", "net_", "history_")
 
 
 def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0):
     """The torch module of the product, from a fitted :class:`ModalitySplitter`.
 
     ``dependencies`` picks the experts: ``"intra"`` one per modality, ``"inter"`` the
-    fusion expert alone, ``"both"`` all of them (I2M2).
+    fusion expert alone, ``"both"`` all of them (I2M2). Scikit-learn classifiers
+    (:class:`~sk_i2m2.experts.SklearnExpert`, or a classifier as ``fusion``) become
+    fixed factors, given to the module as inputs.
     """
     specs = {
         name: (expert, splitter.sample_shapes_[name])
         for name, expert, _ in splitter.modalities_
     }
+    fixed = list(fixed_expert_specs(splitter, dependencies, fusion))
     unimodal = {}
     if dependencies in ("intra", "both"):
         unimodal = {name: expert.build(shape, n_classes)
-                    for name, (expert, shape) in specs.items()}
+                    for name, (expert, shape) in specs.items() if name not in fixed}
     fusion_module = None
-    if dependencies in ("inter", "both"):
+    if dependencies in ("inter", "both") and FUSION not in fixed:
         fusion = ConcatFusion() if fusion is None else fusion
         fusion_module = fusion.build(specs, n_classes)
-    return ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout)
+    return ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
+                            fixed=fixed)
 
 
 def _resolve_device(device):
@@ -175,7 +180,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     _parameter_constraints = {
         "modalities": [list, None],
-        "fusion": [HasMethods(["build"]), None],
+        "fusion": [HasMethods(["build"]), HasMethods(["fit", "predict_proba"]), None],
         "dependencies": [StrOptions({"both", "intra", "inter"})],
         "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
@@ -281,6 +286,10 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         modalities = splitter.fit_transform(X)
         device = _resolve_device(self.device)
         seed = _draw_seed(self.random_state)
+        fixed_experts, fixed_log_proba = fit_fixed_experts(
+            fixed_expert_specs(splitter, self.dependencies, self.fusion), splitter, X,
+            modalities, y_encoded, len(classes), seed)
+        modalities.update(fixed_log_proba)
         with _PrivateTorchRandomness(seed, device):
             module = build_product(splitter, self.dependencies, self.fusion, len(classes),
                                    self.modality_dropout)
@@ -294,6 +303,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
         self.classes_ = classes
         self.splitter_ = splitter
+        self.fixed_experts_ = fixed_experts
         self.n_features_in_ = splitter.n_features_in_
         if hasattr(splitter, "feature_names_in_"):
             self.feature_names_in_ = splitter.feature_names_in_
@@ -336,6 +346,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return rows(train), rows(valid)
 
     def _stages(self, module):
+        if not any(p.requires_grad for p in module.parameters()):
+            return []  # every expert is a fitted classifier: nothing to train
         # Pretraining each expert alone only differs from joint training when there
         # is more than one expert.
         stages = []
@@ -350,6 +362,9 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             callbacks.append(("early_stopping", JointStageEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
             )))
+        trainable = any(p.requires_grad for p in module.parameters())
+        # A product of fitted classifiers alone gets no optimizer (see the net).
+        optimizer_params = {"optimizer__weight_decay": self.weight_decay} if trainable else {}
         return ProductOfExpertsNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,
@@ -357,7 +372,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             class_weight=class_weight,
             optimizer=torch.optim.AdamW,
             lr=self.lr,
-            optimizer__weight_decay=self.weight_decay,
+            **optimizer_params,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
             train_split=None,
@@ -370,9 +385,16 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     # ------------------------------------------------------------------ predict
 
-    def _combined_log_proba(self, X):
+    def _module_inputs(self, X):
+        """What the product's module reads: modality arrays and fixed log-probabilities."""
         check_is_fitted(self)
-        log_proba = self.net_.forward(self.splitter_.transform(X))
+        inputs = self.splitter_.transform(X)
+        inputs.update(predict_fixed_log_proba(self.fixed_experts_, self.splitter_, X,
+                                              inputs, len(self.classes_)))
+        return inputs
+
+    def _combined_log_proba(self, X):
+        log_proba = self.net_.forward(self._module_inputs(X))
         # Renormalise in float64 so rows sum to one at numpy's usual precision.
         return torch.log_softmax(log_proba.double(), dim=1).numpy()
 
@@ -433,8 +455,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             probability is the renormalised product of the experts available in each
             row; a unimodal expert whose modality a row lacks gives NaN there.
         """
-        check_is_fitted(self)
-        logits = self.net_.forward_experts(self.splitter_.transform(X))
+        logits = self.net_.forward_experts(self._module_inputs(X))
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 FUSION = "fusion"
+#: Suffix of the inputs that carry a fixed expert's log-probabilities.
+FIXED = "__log_proba"
 
 
 def combine_log_proba(expert_logits, available=None):
@@ -43,7 +45,8 @@ def combine_log_proba(expert_logits, available=None):
 
 def presence(modalities):
     """``{name: (n,) bool}``: which rows hold each modality (missing rows are NaN)."""
-    return {name: ~torch.isnan(x.reshape(len(x), -1)[:, 0]) for name, x in modalities.items()}
+    return {name: ~torch.isnan(x.reshape(len(x), -1)[:, 0])
+            for name, x in modalities.items() if not name.endswith(FIXED)}
 
 
 class ProductOfExperts(nn.Module):
@@ -59,20 +62,28 @@ class ProductOfExperts(nn.Module):
     modality_dropout : float, default=0.0
         In training mode, the probability that a row loses each of its modalities
         (never all of them), so that the product learns to predict without it.
+    fixed : tuple of str, default=()
+        Experts whose log-probabilities are given, not computed: fitted scikit-learn
+        classifiers. Each arrives as the input ``<name>__log_proba``; a modality name,
+        or ``"fusion"`` for a fixed inter-modality expert.
     """
 
-    def __init__(self, unimodal, fusion=None, modality_dropout=0.0):
+    def __init__(self, unimodal, fusion=None, modality_dropout=0.0, fixed=()):
         super().__init__()
-        if not unimodal and fusion is None:
+        if not unimodal and fusion is None and not fixed:
             raise ValueError("A product of experts needs at least one expert.")
+        if fusion is not None and FUSION in fixed:
+            raise ValueError("The fusion expert is either a module or fixed, not both.")
         self.unimodal = nn.ModuleDict(unimodal)
         self.fusion = fusion
         self.modality_dropout = modality_dropout
+        self.fixed = tuple(fixed)
 
     @property
     def expert_names(self):
-        names = list(self.unimodal)
-        return names + [FUSION] if self.fusion is not None else names
+        names = list(self.unimodal) + [name for name in self.fixed if name != FUSION]
+        has_fusion = self.fusion is not None or FUSION in self.fixed
+        return names + [FUSION] if has_fusion else names
 
     def _drop_modalities(self, present):
         kept = {name: mask & (torch.rand(mask.shape, device=mask.device)
@@ -97,13 +108,20 @@ class ProductOfExperts(nn.Module):
         if self.training and self.modality_dropout:
             present = self._drop_modalities(present)
         # Missing rows enter the experts as zeros; their outputs are masked later.
-        inputs = {name: torch.where(present[name].view(-1, *[1] * (x.dim() - 1)), x, 0.0)
-                  for name, x in modalities.items()}
+        inputs = {name: torch.where(mask.view(-1, *[1] * (modalities[name].dim() - 1)),
+                                    modalities[name], 0.0)
+                  for name, mask in present.items()}
+        any_present = torch.stack(list(present.values())).any(dim=0)
         logits = {name: expert(inputs[name]) for name, expert in self.unimodal.items()}
         available = {name: present[name] for name in self.unimodal}
+        for name in self.fixed:
+            rows = any_present if name == FUSION else present[name]
+            # Rows the fixed expert cannot see hold NaN; they are masked out below.
+            logits[name] = torch.where(rows.unsqueeze(1), modalities[name + FIXED], 0.0)
+            available[name] = rows
         if self.fusion is not None:
             logits[FUSION] = self.fusion(inputs, present)
-            available[FUSION] = torch.stack(list(present.values())).any(dim=0)
+            available[FUSION] = any_present
         return logits, available
 
     def expert_logits(self, **modalities):

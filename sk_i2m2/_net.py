@@ -156,6 +156,13 @@ class ProductOfExpertsNet(NeuralNet):
         self.shuffle_seed = shuffle_seed
         self.class_weight = class_weight
 
+    def initialize_optimizer(self, *args, **kwargs):
+        # A product of fitted classifiers alone has nothing to train.
+        if not any(p.requires_grad for p in self.module_.parameters()):
+            self.optimizer_ = None
+            return self
+        return super().initialize_optimizer(*args, **kwargs)
+
     def initialize_criterion(self):
         super().initialize_criterion()
         # The criterion gives per-row losses; get_loss weighs and averages them.

@@ -38,12 +38,15 @@ MEMBERS = ("estimator.skops", "weights.pt", "history.json")
 #: estimators are on skops' default trusted list.
 TRUSTED_TYPES = [
     "numpy.dtype",
+    # HistGradientBoosting's fitted trees: scikit-learn's own, missing from skops' list.
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sk_i2m2._splitter.ModalitySplitter",
     "sk_i2m2.experts.ChannelScaler",
     "sk_i2m2.experts.CNNExpert",
     "sk_i2m2.experts.ConcatFusion",
     "sk_i2m2.experts.MLPExpert",
     "sk_i2m2.experts.SequenceExpert",
+    "sk_i2m2.experts.SklearnExpert",
     "sk_i2m2.experts.TorchExpert",
     "sk_i2m2.experts._as_object",
 ]
@@ -87,6 +90,7 @@ def save(model, path):
         "n_features_in_": model.n_features_in_,
         "feature_names_in_": getattr(model, "feature_names_in_", None),
         "splitter_": model.splitter_,
+        "fixed_experts_": model.fixed_experts_,
     }
     weights = io.BytesIO()
     torch.save({key: value.detach().cpu()
@@ -191,6 +195,7 @@ def _rebuild(state, weights, history):
     if state["feature_names_in_"] is not None:
         model.feature_names_in_ = state["feature_names_in_"]
     model.splitter_ = splitter
+    model.fixed_experts_ = state["fixed_experts_"]
     model.net_ = net
     model.history_ = net.history
     return model

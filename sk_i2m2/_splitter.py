@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._module import FUSION
-from .experts import BaseExpert, MLPExpert
+from .experts import BaseExpert, MLPExpert, as_expert
 
 DEFAULT_MODALITY = "tabular"
 REMAINDER = "remainder"
@@ -65,10 +65,11 @@ def check_modality_spec(modalities, owner):
 
 
 def _check_expert(name, expert):
-    if not isinstance(expert, BaseExpert):
+    if not isinstance(as_expert(expert), BaseExpert):
         raise TypeError(
             f"Modality {name!r}: the expert must be one of sk_i2m2.experts (MLPExpert, "
-            f"CNNExpert, SequenceExpert, TorchExpert, ...), got {expert!r}."
+            f"CNNExpert, SequenceExpert, TorchExpert, SklearnExpert, ...) or a "
+            f"scikit-learn classifier with predict_proba, got {expert!r}."
         )
 
 
@@ -274,14 +275,14 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                     f"Modality {name!r} selects no columns (spec {columns!r}). Give it at "
                     "least one column or remove the modality."
                 )
-            resolved.append((name, expert, list(indices)))
+            resolved.append((name, as_expert(expert), list(indices)))
             used.update(indices)
         if self.remainder != "drop":
             rest = [i for i in range(X.shape[1]) if i not in used]
             if rest:
                 expert = MLPExpert() if self.remainder == "passthrough" else self.remainder
                 _check_expert(REMAINDER, expert)
-                resolved.append((REMAINDER, expert, rest))
+                resolved.append((REMAINDER, as_expert(expert), rest))
         return resolved
 
     def fit(self, X, y=None):
@@ -351,6 +352,21 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
             Z = np.array(Z)  # never write into an array the caller may still hold
             Z[missing] = np.nan
         return Z
+
+    def raw_columns(self, X, names):
+        """``{modality: (block, missing_rows)}`` for ``names``: their columns as given.
+
+        For the experts that read raw columns (scikit-learn classifiers); ``X`` is
+        checked as in :meth:`transform`.
+        """
+        check_is_fitted(self)
+        X = self._check_columns_at_transform(check_X(X))
+        blocks = {}
+        for name, _, indices in self.modalities_:
+            if name in names:
+                block = _safe_indexing(X, indices, axis=1)
+                blocks[name] = block, _missing_rows(block)
+        return blocks
 
     def _select(self, X, name, indices):
         block = _safe_indexing(X, indices, axis=1)

@@ -20,7 +20,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone, is_classifier
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -40,6 +40,7 @@ __all__ = [
     "ConcatFusion",
     "MLPExpert",
     "SequenceExpert",
+    "SklearnExpert",
     "TorchExpert",
 ]
 
@@ -480,6 +481,77 @@ class _Reshape(nn.Module):
 
     def forward(self, x):
         return self.inner(x.reshape(x.shape[0], *self.input_shape))
+
+
+class SklearnExpert(BaseExpert):
+    """A scikit-learn classifier as a fixed factor of the product.
+
+    Its factor is not trained by gradient: the classifier is fitted first and its
+    log-probabilities enter the product as a fixed term while the neural experts
+    train on the cross-entropy of the whole product. For the training rows those
+    log-probabilities are out-of-fold (cross-fitted with ``cv`` folds, as in
+    :class:`~sklearn.ensemble.StackingClassifier`), so that a classifier's in-sample
+    over-confidence cannot drown the other experts; for prediction it is refitted on
+    every training row.
+
+    A classifier placed directly in a modality spec, e.g.
+    ``("clinical", HistGradientBoostingClassifier(), columns)``, is wrapped in this
+    class with its defaults, and its parameters stay reachable as
+    ``clinical__<param>``.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Any scikit-learn classifier with ``predict_proba``. It receives the
+        modality's raw columns (gradient-boosted trees take missing values and, with
+        ``categorical_features="from_dtype"``, pandas categories as they are; give a
+        Pipeline for anything else).
+    cv : int or cross-validation generator, default=5
+        Folds of the cross-fitting; an int means stratified, shuffled folds.
+    n_jobs : int or None, default=None
+        Parallel fits of the cross-fitting.
+    encoder : expert or None, default=None
+        The neural expert whose :meth:`build` gives the fusion expert its encoder of
+        this modality; None means :class:`MLPExpert`.
+    preprocessor : "auto", "passthrough" or transformer, default="auto"
+        What the fusion expert's encoder sees (the classifier gets the raw columns):
+        ``"auto"`` imputes, standardises and one-hot encodes as ``MLPExpert``.
+    """
+
+    _parameter_constraints = {
+        **BaseExpert._parameter_constraints,
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "cv": ["cv_object"],
+        "n_jobs": [Integral, None],
+        "encoder": [HasMethods(["build"]), None],
+    }
+
+    def __init__(self, estimator, *, cv=5, n_jobs=None, encoder=None, preprocessor="auto"):
+        self.estimator = estimator
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.encoder = encoder
+        self.preprocessor = preprocessor
+
+    def build(self, input_shape, n_outputs):
+        """The fusion expert's encoder of this modality (the factor itself is fixed)."""
+        return (MLPExpert() if self.encoder is None else self.encoder).build(
+            input_shape, n_outputs)
+
+
+def _is_classifier(candidate):
+    """A scikit-learn classifier with predict_proba (is_classifier needs an estimator)."""
+    return (hasattr(candidate, "fit") and hasattr(candidate, "predict_proba")
+            and hasattr(candidate, "__sklearn_tags__") and is_classifier(candidate))
+
+
+def as_expert(candidate):
+    """An expert as given, or a scikit-learn classifier wrapped in :class:`SklearnExpert`."""
+    if isinstance(candidate, BaseExpert):
+        return candidate
+    if _is_classifier(candidate):
+        return SklearnExpert(candidate)
+    return candidate
 
 
 # --------------------------------------------------------------------------- fusion

@@ -1,0 +1,98 @@
+"""Fixed experts: scikit-learn classifiers whose log-probabilities enter the product.
+
+A fixed expert is fitted before the neural experts train. For the training rows its
+log-probabilities are out-of-fold (cross-fitted), for prediction it is refitted on all
+training rows. A modality's fixed expert reads that modality's raw columns; a fixed
+fusion expert reads every modality's preprocessed columns side by side.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_predict
+
+from ._module import FIXED, FUSION
+from .experts import SklearnExpert, _is_classifier
+
+#: Probabilities are clipped here before the log: a classifier's hard 0 would veto a
+#: class for the whole product.
+MIN_PROBA = 1e-6
+
+
+def fixed_expert_specs(splitter, dependencies, fusion):
+    """``{name: SklearnExpert}`` of the experts that are fitted, not trained."""
+    specs = {}
+    if dependencies in ("intra", "both"):
+        specs = {name: expert for name, expert, _ in splitter.modalities_
+                 if isinstance(expert, SklearnExpert)}
+    if dependencies in ("inter", "both") and _is_classifier(fusion):
+        specs[FUSION] = SklearnExpert(fusion)
+    return specs
+
+
+def _fusion_features(modalities):
+    """Every modality's preprocessed columns side by side (NaN where a row lacks one)."""
+    return np.hstack([values.reshape(len(values), -1) for values in modalities.values()])
+
+
+def _full_log_proba(proba, classes, n_classes, n_rows, rows):
+    """Log-probabilities over all classes, for ``rows`` of ``n_rows``; NaN elsewhere."""
+    full = np.full((n_rows, n_classes), MIN_PROBA)
+    full[np.ix_(rows, classes)] = np.clip(proba, MIN_PROBA, 1.0)
+    log_proba = np.log(full)
+    log_proba[np.setdiff1d(np.arange(n_rows), rows)] = np.nan
+    return log_proba.astype(np.float32)
+
+
+def _inputs(name, splitter, X, modalities):
+    """What a fixed expert reads, and the rows where it can read it."""
+    if name == FUSION:
+        features = _fusion_features(modalities)
+        rows = np.flatnonzero(~np.isnan(features).all(axis=1))
+        return features[rows], rows
+    ((block, missing),) = splitter.raw_columns(X, [name]).values()
+    rows = np.flatnonzero(~missing)
+    return (block.iloc[rows] if hasattr(block, "iloc") else block[rows]), rows
+
+
+def fit_fixed_experts(specs, splitter, X, modalities, y, n_classes, seed):
+    """Cross-fit and refit every fixed expert.
+
+    Returns
+    -------
+    fitted : dict of str to classifier
+        Each expert refitted on every training row that holds its modality.
+    log_proba : dict of str to ndarray
+        ``{"<name>__log_proba": (n, n_classes)}`` out-of-fold log-probabilities.
+    """
+    fitted, log_proba = {}, {}
+    for name, spec in specs.items():
+        features, rows = _inputs(name, splitter, X, modalities)
+        target = y[rows]
+        cv = spec.cv
+        if isinstance(cv, Integral):
+            # Stratified and shuffled: cross_val_predict's default would not shuffle.
+            cv = StratifiedKFold(cv, shuffle=True, random_state=seed % (2**32))
+        cv = check_cv(cv, target, classifier=True)
+        try:
+            proba = cross_val_predict(clone(spec.estimator), features, target, cv=cv,
+                                      method="predict_proba", n_jobs=spec.n_jobs)
+        except ValueError as error:
+            raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
+        log_proba[name + FIXED] = _full_log_proba(proba, np.unique(target), n_classes,
+                                                  len(y), rows)
+        fitted[name] = clone(spec.estimator).fit(features, target)
+    return fitted, log_proba
+
+
+def predict_fixed_log_proba(fitted, splitter, X, modalities, n_classes):
+    """``{"<name>__log_proba": (n, n_classes)}`` from the refitted fixed experts."""
+    n_rows = len(next(iter(modalities.values())))
+    log_proba = {}
+    for name, estimator in fitted.items():
+        features, rows = _inputs(name, splitter, X, modalities)
+        proba = estimator.predict_proba(features) if len(rows) else np.empty((0, 0))
+        log_proba[name + FIXED] = _full_log_proba(proba, estimator.classes_, n_classes,
+                                                  n_rows, rows)
+    return log_proba
