@@ -16,8 +16,13 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-from ._fixed import fit_fixed_experts, fixed_expert_specs, predict_fixed_log_proba
-from ._module import FUSION, ProductOfExperts
+from ._fixed import (
+    fit_fixed_experts,
+    fixed_expert_specs,
+    learn_expert_weights,
+    predict_fixed_log_proba,
+)
+from ._module import FIXED, FUSION, ProductOfExperts
 from ._net import JOINT, PRETRAIN, JointStageEarlyStopping, ProductOfExpertsNet
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
 from .experts import ConcatFusion
@@ -118,6 +123,11 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         (never all of them), so that the product learns to predict without it.
         Rows whose columns of a modality are all missing drop that modality's
         factors, in training and prediction alike, whatever this value.
+    expert_weights : None or "learn", default=None
+        None multiplies the experts as they are, as I2M2 does. ``"learn"`` fits one
+        weight per expert and a bias per class on the experts' out-of-fold
+        log-probabilities (a weighted product); it needs every expert to be a
+        scikit-learn classifier (see :class:`~sk_i2m2.experts.SklearnExpert`).
     max_epochs : int, default=50
         Epochs of joint training on the product's cross-entropy.
     pretrain_epochs : int, default=0
@@ -184,6 +194,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         "dependencies": [StrOptions({"both", "intra", "inter"})],
         "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "expert_weights": [StrOptions({"learn"}), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -201,7 +212,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     }
 
     def __init__(self, modalities=None, *, fusion=None, dependencies="both",
-                 remainder="drop", modality_dropout=0.0, max_epochs=50, pretrain_epochs=0,
+                 remainder="drop", modality_dropout=0.0, expert_weights=None,
+                 max_epochs=50, pretrain_epochs=0,
                  batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
                  predict_batch_size=4096, random_state=None, verbose=0, device="auto",
@@ -211,6 +223,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.dependencies = dependencies
         self.remainder = remainder
         self.modality_dropout = modality_dropout
+        self.expert_weights = expert_weights
         self.max_epochs = max_epochs
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
@@ -293,6 +306,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         with _PrivateTorchRandomness(seed, device):
             module = build_product(splitter, self.dependencies, self.fusion, len(classes),
                                    self.modality_dropout)
+            if self.expert_weights == "learn":
+                self._learn_expert_weights(module, fixed_log_proba, y_encoded, len(classes))
             class_weight = None
             if self.class_weight is not None:
                 class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
@@ -310,6 +325,18 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.net_ = net
         self.history_ = net.history
         return self
+
+    def _learn_expert_weights(self, module, fixed_log_proba, y, n_classes):
+        if any(p.requires_grad for p in module.parameters()):
+            raise ValueError(
+                "expert_weights='learn' weighs fitted classifiers by their out-of-fold "
+                "predictions, which neural experts do not have: make every expert a "
+                "scikit-learn classifier (and the fusion expert too, or "
+                "dependencies='intra'), or leave expert_weights=None."
+            )
+        ordered = {name: fixed_log_proba[name + FIXED] for name in module.expert_names}
+        module.expert_weights, module.class_bias = learn_expert_weights(ordered, y,
+                                                                         n_classes)
 
     def _early_stopping_enabled(self, n_samples):
         if self.early_stopping == "auto":

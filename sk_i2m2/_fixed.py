@@ -9,6 +9,7 @@ fusion expert reads every modality's preprocessed columns side by side.
 from numbers import Integral
 
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_predict
 
@@ -96,3 +97,45 @@ def predict_fixed_log_proba(fitted, splitter, X, modalities, n_classes):
         log_proba[name + FIXED] = _full_log_proba(proba, estimator.classes_, n_classes,
                                                   n_rows, rows)
     return log_proba
+
+
+def learn_expert_weights(log_proba, y, n_classes):
+    """Per-expert weights and class biases of a weighted product of fixed experts.
+
+    Minimises the cross-entropy of ``log_softmax(sum_k w_k log q_k + b)`` on the
+    experts' out-of-fold log-probabilities (a multinomial logistic regression with one
+    coefficient per expert), by L-BFGS from the unweighted product (w = 1, b = 0).
+
+    Parameters
+    ----------
+    log_proba : dict of str to ndarray
+        ``(n, n_classes)`` out-of-fold log-probabilities per expert, NaN where the
+        expert cannot see a row, in the module's expert order.
+    y : ndarray of int
+        Encoded labels.
+    n_classes : int
+
+    Returns
+    -------
+    weights : Tensor of shape (n_experts,)
+    bias : Tensor of shape (n_classes,)
+    """
+    stacked = torch.as_tensor(np.stack(list(log_proba.values()), axis=1))
+    available = ~torch.isnan(stacked[:, :, 0])
+    stacked = torch.log_softmax(torch.nan_to_num(stacked, nan=0.0), dim=2)
+    stacked = stacked * available.unsqueeze(2)
+    target = torch.as_tensor(y, dtype=torch.long)
+    weights = torch.ones(stacked.shape[1], dtype=stacked.dtype, requires_grad=True)
+    bias = torch.zeros(n_classes, dtype=stacked.dtype, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights, bias], max_iter=200,
+                                  line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        logits = (stacked * weights[None, :, None]).sum(dim=1) + bias
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weights.detach(), bias.detach()

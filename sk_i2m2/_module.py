@@ -19,7 +19,7 @@ FUSION = "fusion"
 FIXED = "__log_proba"
 
 
-def combine_log_proba(expert_logits, available=None):
+def combine_log_proba(expert_logits, available=None, weights=None, bias=None):
     """Renormalised sum of the log-probabilities of the experts available per row.
 
     Parameters
@@ -28,6 +28,11 @@ def combine_log_proba(expert_logits, available=None):
         ``(n, n_classes)`` logits of each expert.
     available : dict of str to Tensor or None
         ``(n,)`` boolean mask per expert; None means every expert sees every row.
+    weights : Tensor or None
+        One weight per expert, in the order of ``expert_logits`` (I2M2 itself:
+        None, every weight 1).
+    bias : Tensor or None
+        ``(n_classes,)`` added to the sum (I2M2 itself: None).
 
     Returns
     -------
@@ -35,11 +40,15 @@ def combine_log_proba(expert_logits, available=None):
         ``(n, n_classes)`` normalised log-probabilities of the product.
     """
     total = None
-    for name, logits in expert_logits.items():
+    for k, (name, logits) in enumerate(expert_logits.items()):
         log_proba = torch.log_softmax(logits, dim=1)
         if available is not None:
             log_proba = log_proba * available[name].unsqueeze(1)
+        if weights is not None:
+            log_proba = log_proba * weights[k]
         total = log_proba if total is None else total + log_proba
+    if bias is not None:
+        total = total + bias
     return torch.log_softmax(total, dim=1)
 
 
@@ -78,6 +87,10 @@ class ProductOfExperts(nn.Module):
         self.fusion = fusion
         self.modality_dropout = modality_dropout
         self.fixed = tuple(fixed)
+        # Learnt per-expert weights and class biases (expert_weights="learn"); by
+        # default none, as in I2M2: every expert counts once.
+        self.register_buffer("expert_weights", None)
+        self.register_buffer("class_bias", None)
 
     @property
     def expert_names(self):
@@ -130,4 +143,5 @@ class ProductOfExperts(nn.Module):
 
     def forward(self, **modalities):
         """Combined log-probabilities of the product, ``(n, n_classes)``."""
-        return combine_log_proba(*self.expert_outputs(**modalities))
+        return combine_log_proba(*self.expert_outputs(**modalities),
+                                 weights=self.expert_weights, bias=self.class_bias)

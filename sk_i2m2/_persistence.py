@@ -183,6 +183,9 @@ def _rebuild(state, weights, history):
     classes = np.asarray(state["classes_"])
     module = build_product(splitter, model.dependencies, model.fusion, len(classes),
                            model.modality_dropout)
+    for name in ("expert_weights", "class_bias"):  # buffers that exist once learnt
+        if name in weights:
+            setattr(module, name, weights[name])
     module.load_state_dict(weights)
     net = model._make_net(module, device="cpu", seed=0, class_weight=None,
                           early_stopping=False)

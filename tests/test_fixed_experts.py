@@ -124,3 +124,39 @@ def test_pickle_and_save_load_carry_the_fitted_classifiers(two_modalities):
     sk_i2m2.save(clf, buffer)
     buffer.seek(0)
     np.testing.assert_array_equal(sk_i2m2.load(buffer).predict_proba(X), expected)
+
+
+def test_learnt_expert_weights_downweigh_a_useless_expert(two_modalities):
+    X, y, modalities = two_modalities
+    X = X.assign(noise=np.random.default_rng(1).normal(size=len(X)))
+    spec = [(name, HistGradientBoostingClassifier(max_iter=15), columns)
+            for name, _, columns in modalities] + [
+        ("noise", KNeighborsClassifier(3), ["noise"])]
+    plain = I2M2Classifier(spec, dependencies="intra", **FAST).fit(X, y)
+    weighted = I2M2Classifier(spec, dependencies="intra", expert_weights="learn",
+                              **FAST).fit(X, y)
+    assert plain.net_.module_.expert_weights is None
+    weights = dict(zip(weighted.net_.module_.expert_names,
+                       weighted.net_.module_.expert_weights.tolist(), strict=True))
+    assert weights["noise"] < 0.5 * min(weights["m0"], weights["m1"])
+    # The weighted product is the logistic combination of the experts' log-probabilities.
+    module = weighted.net_.module_
+    log_q = np.stack([np.log(weighted.expert_proba(X)[name]) for name in module.expert_names])
+    logits = np.tensordot(module.expert_weights.numpy(), log_q, axes=1)
+    logits += module.class_bias.numpy()
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(weighted.predict_proba(X),
+                               expected / expected.sum(1, keepdims=True), atol=1e-5)
+    buffer = io.BytesIO()
+    sk_i2m2.save(weighted, buffer)
+    buffer.seek(0)
+    knn_internals = ["sklearn.metrics._dist_metrics.EuclideanDistance64",
+                     "sklearn.neighbors._kd_tree.KDTree"]
+    np.testing.assert_allclose(sk_i2m2.load(buffer, trusted=knn_internals).predict_proba(X),
+                               weighted.predict_proba(X))
+
+
+def test_learnt_weights_need_every_expert_fixed(two_modalities):
+    X, y, modalities = two_modalities
+    with pytest.raises(ValueError, match="expert_weights='learn'.*every expert"):
+        I2M2Classifier(_trees(modalities), expert_weights="learn", **FAST).fit(X, y)
