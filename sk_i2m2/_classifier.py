@@ -60,6 +60,29 @@ def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.
                             fixed=fixed)
 
 
+def _encode_labels(X, y):
+    """Checked labels, their codes ``0 .. n_classes - 1``, and the classes."""
+    y = column_or_1d(y, warn=True)
+    unlabelled = np.flatnonzero(pd.isna(y))
+    if len(unlabelled):
+        raise ValueError(
+            f"y has {len(unlabelled)} missing label(s), at rows "
+            f"{unlabelled[:10].tolist()}; drop those rows or label them."
+        )
+    check_classification_targets(y)
+    check_consistent_length(X, y)
+    if len(y) < 2:
+        raise ValueError(f"n_samples={len(y)}: a classifier needs at least 2 samples.")
+    encoder = LabelEncoder()
+    y_encoded = encoder.fit_transform(y)
+    if len(encoder.classes_) < 2:
+        raise ValueError(
+            f"y has a single class ({encoder.classes_[0]!r}); a classifier needs at "
+            "least two. Check the labels or the rows selected."
+        )
+    return y, y_encoded, encoder.classes_
+
+
 def _resolve_device(device):
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -273,26 +296,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             self.__dict__.pop(attribute, None)
 
         X = check_X(X)
-        y = column_or_1d(y, warn=True)
-        unlabelled = np.flatnonzero(pd.isna(y))
-        if len(unlabelled):
-            raise ValueError(
-                f"y has {len(unlabelled)} missing label(s), at rows "
-                f"{unlabelled[:10].tolist()}; drop those rows or label them."
-            )
-        check_classification_targets(y)
-        check_consistent_length(X, y)
-        if len(y) < 2:
-            raise ValueError(f"n_samples={len(y)}: a classifier needs at least 2 samples.")
-        encoder = LabelEncoder()
-        y_encoded = encoder.fit_transform(y)
-        classes = encoder.classes_
-        if len(classes) < 2:
-            raise ValueError(
-                f"y has a single class ({classes[0]!r}); a classifier needs at least "
-                "two. Check the labels or the rows selected."
-            )
-
+        y, y_encoded, classes = _encode_labels(X, y)
         if self.modalities is not None:  # names become this estimator's parameters too
             check_modality_spec(self.modalities, self)
         splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
@@ -327,7 +331,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return self
 
     def _learn_expert_weights(self, module, fixed_log_proba, y, n_classes):
-        if any(p.requires_grad for p in module.parameters()):
+        if module.trainable:
             raise ValueError(
                 "expert_weights='learn' weighs fitted classifiers by their out-of-fold "
                 "predictions, which neural experts do not have: make every expert a "
@@ -373,7 +377,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return rows(train), rows(valid)
 
     def _stages(self, module):
-        if not any(p.requires_grad for p in module.parameters()):
+        if not module.trainable:
             return []  # every expert is a fitted classifier: nothing to train
         # Pretraining each expert alone only differs from joint training when there
         # is more than one expert.
@@ -389,9 +393,9 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             callbacks.append(("early_stopping", JointStageEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
             )))
-        trainable = any(p.requires_grad for p in module.parameters())
         # A product of fitted classifiers alone gets no optimizer (see the net).
-        optimizer_params = {"optimizer__weight_decay": self.weight_decay} if trainable else {}
+        optimizer_params = ({"optimizer__weight_decay": self.weight_decay}
+                            if module.trainable else {})
         return ProductOfExpertsNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,
@@ -421,7 +425,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return inputs
 
     def _combined_log_proba(self, X):
-        log_proba = self.net_.forward(self._module_inputs(X))
+        inputs = self._module_inputs(X)  # checks the fit first
+        log_proba = self.net_.forward(inputs)
         # Renormalise in float64 so rows sum to one at numpy's usual precision.
         return torch.log_softmax(log_proba.double(), dim=1).numpy()
 
@@ -482,7 +487,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             probability is the renormalised product of the experts available in each
             row; a unimodal expert whose modality a row lacks gives NaN there.
         """
-        logits = self.net_.forward_experts(self._module_inputs(X))
+        inputs = self._module_inputs(X)  # checks the fit first
+        logits = self.net_.forward_experts(inputs)
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 

@@ -93,6 +93,11 @@ class ProductOfExperts(nn.Module):
         self.register_buffer("class_bias", None)
 
     @property
+    def trainable(self):
+        """Whether any expert learns by gradient (fitted classifiers do not)."""
+        return any(parameter.requires_grad for parameter in self.parameters())
+
+    @property
     def expert_names(self):
         names = list(self.unimodal) + [name for name in self.fixed if name != FUSION]
         has_fusion = self.fusion is not None or FUSION in self.fixed

@@ -158,7 +158,7 @@ class ProductOfExpertsNet(NeuralNet):
 
     def initialize_optimizer(self, *args, **kwargs):
         # A product of fitted classifiers alone has nothing to train.
-        if not any(p.requires_grad for p in self.module_.parameters()):
+        if not self.module_.trainable:
             self.optimizer_ = None
             return self
         return super().initialize_optimizer(*args, **kwargs)

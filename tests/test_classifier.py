@@ -246,3 +246,10 @@ def test_single_class_is_refused(two_modalities):
     X, y, modalities = two_modalities
     with pytest.raises(ValueError, match="single class"):
         I2M2Classifier(modalities, **FAST).fit(X, np.full(len(X), "a"))
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict_log_proba", "expert_proba"])
+def test_every_prediction_method_says_not_fitted(two_modalities, method):
+    X, _, modalities = two_modalities
+    with pytest.raises(NotFittedError):
+        getattr(I2M2Classifier(modalities), method)(X)
