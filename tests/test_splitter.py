@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.compose import make_column_selector
-from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from sk_i2m2 import ModalitySplitter
 from sk_i2m2.experts import CNNExpert, MLPExpert
@@ -362,8 +362,9 @@ ERROR_CASES = {
                   r"'remainder' is reserved"),
     "double_underscore": ([("clin__ical", MLPExpert(), ["age"])], numeric_frame(),
                           ValueError, r"'clin__ical'.*'__'"),
-    "not_an_expert": ([("clinical", LogisticRegression(), ["age"])], numeric_frame(),
-                      TypeError, r"Modality 'clinical'.*LogisticRegression"),
+    # A classifier is an expert (wrapped in SklearnExpert); a transformer is not.
+    "not_an_expert": ([("clinical", StandardScaler(), ["age"])], numeric_frame(),
+                      TypeError, r"Modality 'clinical'.*StandardScaler"),
     "empty_list": ([("clinical", MLPExpert(), [])], numeric_frame(), ValueError,
                    r"Modality 'clinical' selects no columns"),
     "false_mask": ([("clinical", MLPExpert(), [False] * 14)], numeric_frame(),
