@@ -5,6 +5,10 @@ the smartwatch data) and the same folds for every method:
 
 * sk_i2m2 at package defaults: every unimodal expert alone (``expert:<modality>``),
   ``intra`` (unimodal experts only), ``inter`` (fusion expert only), ``both`` (I2M2);
+* scikit-learn classifiers inside the product: ``trees:intra`` (one
+  HistGradientBoostingClassifier per modality, cross-fitted), ``trees:neural-fusion``
+  (those trees times the neural fusion expert), ``trees:tree-fusion`` (times a
+  HistGradientBoostingClassifier on all preprocessed columns);
 * peers on all columns concatenated: ``hgb`` (HistGradientBoostingClassifier) and
   ``logreg`` (LogisticRegression after imputation, scaling and one-hot encoding);
   ``stacking``: a StackingClassifier over one LogisticRegression per modality (late
@@ -17,7 +21,10 @@ Writes ``benchmarks/results/<dataset>.csv`` (one row per method and fold),
 
 import argparse
 import datetime
+import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -52,7 +59,9 @@ def _synthetic(dependency):
 
 
 def _watch():
-    X, y, modalities, groups = datasets.load_watch(return_groups=True)
+    # Non-overlapping windows: half the rows of the loader's default, and no two
+    # windows share samples (so no near-duplicate rows straddle train and test).
+    X, y, modalities, groups = datasets.load_watch(overlap=0.0, return_groups=True)
     return X, y, modalities, groups
 
 
@@ -90,6 +99,15 @@ def methods(X, modalities, seed, max_epochs):
     for dependencies in ("intra", "inter", "both"):
         found[dependencies] = I2M2Classifier(modalities, dependencies=dependencies,
                                              random_state=seed, **training)
+    trees = [(name, HistGradientBoostingClassifier(categorical_features="from_dtype",
+                                                   random_state=seed), columns)
+             for name, _, columns in modalities]
+    found["trees:intra"] = I2M2Classifier(trees, dependencies="intra", random_state=seed,
+                                          **training)
+    found["trees:neural-fusion"] = I2M2Classifier(trees, random_state=seed, **training)
+    found["trees:tree-fusion"] = I2M2Classifier(
+        trees, fusion=HistGradientBoostingClassifier(random_state=seed), random_state=seed,
+        **training)
     found["hgb"] = HistGradientBoostingClassifier(categorical_features="from_dtype",
                                                   random_state=seed)
     found["logreg"] = make_pipeline(_table_preprocessor(X), LogisticRegression(max_iter=2000))
@@ -172,15 +190,17 @@ def plot(dataset, mean, sem, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(mean) + 1.5), sharey=True)
     positions = np.arange(len(mean))
     for axis, metric in zip(axes, ["roc_auc", "accuracy"], strict=True):
-        colours = ["tab:blue" if not m.startswith(("hgb", "logreg", "stacking"))
-                   else "tab:gray" for m in mean.index]
+        colours = ["tab:gray" if m.startswith(("hgb", "logreg", "stacking"))
+                   else "tab:green" if m.startswith("trees") else "tab:blue"
+                   for m in mean.index]
         axis.barh(positions, mean[metric], xerr=sem[metric], color=colours, capsize=3)
         low = max(0.0, (mean[metric] - sem[metric]).min() - 0.05)
         axis.set_xlim(low, 1.0)
         axis.set_xlabel(f"{metric} (mean ± s.e. over folds)")
     axes[0].set_yticks(positions, mean.index)
     axes[0].invert_yaxis()
-    fig.suptitle(f"{dataset}: sk_i2m2 (blue) and scikit-learn peers (grey)")
+    fig.suptitle(f"{dataset}: sk_i2m2 neural (blue), with tree experts (green), "
+                 "scikit-learn peers (grey)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -189,7 +209,8 @@ def plot(dataset, mean, sem, path):
 # --------------------------------------------------------------------------- main
 
 
-def run_dataset(name, args, progress):
+def run_dataset(name, args, progress, save):
+    """Fit every method on every fold; ``save(frame)`` after each fold."""
     X, y, modalities, groups = DATASETS[name]()
     splits = folds(X, y, groups, args.folds, args.repeats)
     rows = []
@@ -206,6 +227,7 @@ def run_dataset(name, args, progress):
             rows.append({"dataset": name, "method": method, "fold": fold,
                          **scores(model, X.iloc[test], y[test], seconds)})
             progress.update()
+        save(pd.DataFrame(rows))
     return pd.DataFrame(rows)
 
 
@@ -221,6 +243,39 @@ def count_tasks(names, args):
     return total
 
 
+def _order(frame, X, modalities):
+    """Methods in their declared order, whatever order the runs came in."""
+    declared = list(methods(X, modalities, 0, None))
+    rank = {method: i for i, method in enumerate(declared)}
+    return frame.sort_values(["method", "fold"], key=lambda column: column.map(
+        rank) if column.name == "method" else column, kind="stable")
+
+
+def write_report(output):
+    """RESULTS.md from every dataset's CSV and run notes in ``output``."""
+    sections = []
+    for name in DATASETS:
+        path = output / f"{name}.csv"
+        if not path.exists():
+            continue
+        frame = pd.read_csv(path)
+        mean, sem = summarise(frame)
+        notes = json.loads((output / f"{name}.json").read_text())
+        sections.append(
+            f"## {name}\n\nCommand: `{notes['command']}` ({notes['date']}, "
+            f"{notes['threads']} torch thread(s), {notes['minutes']:.1f} min). "
+            f"{frame['fold'].nunique()} folds.\n\n{markdown_table(mean, sem)}\n")
+    header = (
+        "# sk_i2m2 against its baselines and scikit-learn peers\n\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        "no GPU. Mean ± standard error over folds (stratified k-fold, repeated where "
+        "stated; grouped by subject for `watch`), identical folds for every method; the "
+        "best mean per column in bold. sk_i2m2 methods run at package defaults, with no "
+        "per-dataset tuning. `fit_seconds` depend on what else ran on the machine.\n\n"
+    )
+    (output / "RESULTS.md").write_text(header + "\n".join(sections))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS),
@@ -231,36 +286,44 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="override the package default (for quick runs only)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice); use 1 per process "
+                             "when several run side by side")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from tqdm import tqdm
 
     args.output.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    sections = []
+    command = "python -m benchmarks.run " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     with tqdm(total=count_tasks(args.datasets, args), unit="fit") as progress:
         for name in args.datasets:
-            frame = run_dataset(name, args, progress)
-            frame.to_csv(args.output / f"{name}.csv", index=False)
-            mean, sem = summarise(frame)
-            plot(name, mean, sem, args.output / f"{name}.png")
-            n_folds = frame["fold"].nunique()
-            sections.append(f"## {name}\n\n{n_folds} folds.\n\n{markdown_table(mean, sem)}\n")
-    command = "python -m benchmarks.run " + " ".join(argv if argv is not None else
-                                                      __import__("sys").argv[1:])
-    header = (
-        "# sk_i2m2 against its baselines and scikit-learn peers\n\n"
-        f"Command: `{command.strip()}`\n\n"
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, CPU; {datetime.date.today()}; "
-        f"{(time.perf_counter() - started) / 60:.1f} minutes in all.\n\n"
-        "Mean ± standard error over folds (repeated stratified k-fold; grouped by "
-        "subject for `watch`); the best mean per column in bold. sk_i2m2 methods run "
-        "at package defaults, with no per-dataset tuning.\n\n"
-    )
-    (args.output / "RESULTS.md").write_text(header + "\n".join(sections))
-    print(header + "\n".join(sections))
+            started = time.perf_counter()
+            path = args.output / f"{name}.csv"
+            X, _, modalities, _ = DATASETS[name]()
+            earlier = pd.read_csv(path) if path.exists() else None
+
+            def save(frame, name=name, path=path, X=X, modalities=modalities,
+                     earlier=earlier, started=started):
+                if earlier is not None:
+                    frame = pd.concat([earlier[~earlier["method"].isin(frame["method"])],
+                                       frame])
+                frame = _order(frame, X, modalities)
+                frame.to_csv(path, index=False)
+                (args.output / f"{name}.json").write_text(json.dumps({
+                    "command": command.strip(), "date": str(datetime.date.today()),
+                    "threads": torch.get_num_threads(),
+                    "minutes": (time.perf_counter() - started) / 60,
+                }))
+                mean, sem = summarise(frame)
+                plot(name, mean, sem, args.output / f"{name}.png")
+                write_report(args.output)
+
+            run_dataset(name, args, progress, save)
+    print((args.output / "RESULTS.md").read_text())
 
 
 if __name__ == "__main__":

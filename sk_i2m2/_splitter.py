@@ -321,9 +321,11 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                 )
             preprocessor = expert.make_preprocessor(block)
             if preprocessor != "passthrough":
-                # Rows without the modality must not shape its imputation or scaling.
-                rows_with_it = np.flatnonzero(~missing[name])
-                _naming_modality(name, preprocessor.fit, _safe_indexing(block, rows_with_it))
+                # Rows without the modality must not shape its imputation or scaling;
+                # the copy is made only when there are such rows.
+                fit_rows = (_safe_indexing(block, np.flatnonzero(~missing[name]))
+                            if missing[name].any() else block)
+                _naming_modality(name, preprocessor.fit, fit_rows)
             if preprocessor != "passthrough":
                 names = _feature_names_out(preprocessor, names)
             Z = self._apply(name, preprocessor, block, missing[name], names)

@@ -85,8 +85,10 @@ def _table_preprocessor(X):
     Columns are routed by position, so a model fitted on a DataFrame also transforms
     the same columns given as an array.
     """
+    # The imputer hands the scaler a fresh array, which it may scale in place.
     numeric = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(copy=False),
     )
     if not hasattr(X, "dtypes"):  # a plain array holds no categorical columns
         return numeric
@@ -99,6 +101,9 @@ def _table_preprocessor(X):
         pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         for dtype in X.dtypes
     ]
+    if all(is_numeric):
+        # Same result without the ColumnTransformer's selection and stacking copies.
+        return numeric
     return ColumnTransformer(
         [
             ("numeric", numeric, [i for i, num in enumerate(is_numeric) if num]),
