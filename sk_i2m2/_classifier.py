@@ -419,6 +419,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     def _module_inputs(self, X):
         """What the product's module reads: modality arrays and fixed log-probabilities."""
         check_is_fitted(self)
+        X = self.splitter_.check_input(X)  # once, for the splitter and fixed experts
         inputs = self.splitter_.transform(X)
         inputs.update(predict_fixed_log_proba(self.fixed_experts_, self.splitter_, X,
                                               inputs, len(self.classes_)))

@@ -46,13 +46,19 @@ def _full_log_proba(proba, classes, n_classes, n_rows, rows):
     return log_proba.astype(np.float32)
 
 
-def _inputs(name, splitter, X, modalities):
+def _raw_blocks(names, splitter, X):
+    """Raw columns of the fixed modality experts, X checked once for all of them."""
+    modality_names = [name for name in names if name != FUSION]
+    return splitter.raw_columns(X, modality_names) if modality_names else {}
+
+
+def _inputs(name, blocks, modalities):
     """What a fixed expert reads, and the rows where it can read it."""
     if name == FUSION:
         features = _fusion_features(modalities)
         rows = np.flatnonzero(~np.isnan(features).all(axis=1))
         return features[rows], rows
-    ((block, missing),) = splitter.raw_columns(X, [name]).values()
+    block, missing = blocks[name]
     rows = np.flatnonzero(~missing)
     return (block.iloc[rows] if hasattr(block, "iloc") else block[rows]), rows
 
@@ -68,8 +74,9 @@ def fit_fixed_experts(specs, splitter, X, modalities, y, n_classes, seed):
         ``{"<name>__log_proba": (n, n_classes)}`` out-of-fold log-probabilities.
     """
     fitted, log_proba = {}, {}
+    blocks = _raw_blocks(specs, splitter, X)
     for name, spec in specs.items():
-        features, rows = _inputs(name, splitter, X, modalities)
+        features, rows = _inputs(name, blocks, modalities)
         target = y[rows]
         cv = spec.cv
         if isinstance(cv, Integral):
@@ -91,8 +98,9 @@ def predict_fixed_log_proba(fitted, splitter, X, modalities, n_classes):
     """``{"<name>__log_proba": (n, n_classes)}`` from the refitted fixed experts."""
     n_rows = len(next(iter(modalities.values())))
     log_proba = {}
+    blocks = _raw_blocks(fitted, splitter, X)
     for name, estimator in fitted.items():
-        features, rows = _inputs(name, splitter, X, modalities)
+        features, rows = _inputs(name, blocks, modalities)
         proba = estimator.predict_proba(features) if len(rows) else np.empty((0, 0))
         log_proba[name + FIXED] = _full_log_proba(proba, estimator.classes_, n_classes,
                                                   n_rows, rows)

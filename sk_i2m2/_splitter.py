@@ -238,8 +238,13 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
 
     # ------------------------------------------------------------------ fit
 
-    def _check_columns_at_transform(self, X):
-        """The columns seen at fit, in the same order; arrays get those names back."""
+    def check_input(self, X):
+        """``X`` checked against the fit: same columns in the same order.
+
+        Arrays get the fitted column names back (after sklearn's one warning), so a
+        checked ``X`` passes through ``transform`` and ``raw_columns`` silently.
+        """
+        X = check_X(X)
         names = getattr(self, "feature_names_in_", None)
         if names is not None and hasattr(X, "columns"):
             missing = [name for name in names if name not in set(X.columns)]
@@ -320,15 +325,19 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                     f"Modality {name!r} has no value in any row; give it data or remove it."
                 )
             preprocessor = expert.make_preprocessor(block)
+            Z = None
             if preprocessor != "passthrough":
-                # Rows without the modality must not shape its imputation or scaling;
-                # the copy is made only when there are such rows.
-                fit_rows = (_safe_indexing(block, np.flatnonzero(~missing[name]))
-                            if missing[name].any() else block)
-                _naming_modality(name, preprocessor.fit, fit_rows)
-            if preprocessor != "passthrough":
+                if missing[name].any():
+                    # Rows without the modality must not shape its imputation or scaling.
+                    rows_with_it = _safe_indexing(block, np.flatnonzero(~missing[name]))
+                    _naming_modality(name, preprocessor.fit, rows_with_it)
+                else:  # every row holds it: fit and transform in one pass
+                    Z = _naming_modality(name, preprocessor.fit_transform, block)
                 names = _feature_names_out(preprocessor, names)
-            Z = self._apply(name, preprocessor, block, missing[name], names)
+            if Z is None:
+                Z = self._apply(name, preprocessor, block, missing[name], names)
+            else:
+                Z = _as_float32(Z, name, names)
             if names is None:  # not every transformer names its outputs: number them
                 names = [f"x{i}" for i in range(Z.shape[1])]
             shapes[name] = tuple(expert.sample_shape(Z.shape[1], name))
@@ -362,7 +371,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         checked as in :meth:`transform`.
         """
         check_is_fitted(self)
-        X = self._check_columns_at_transform(check_X(X))
+        X = self.check_input(X)
         blocks = {}
         for name, _, indices in self.modalities_:
             if name in names:
@@ -393,7 +402,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
             ``{modality: float32 array of shape (n_samples, *sample_shapes_[name])}``.
         """
         check_is_fitted(self)
-        X = self._check_columns_at_transform(check_X(X))
+        X = self.check_input(X)
         outputs, missing = {}, {}
         for name, _, indices in self.modalities_:
             block, _ = self._select(X, name, indices)

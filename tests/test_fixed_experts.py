@@ -160,3 +160,12 @@ def test_learnt_weights_need_every_expert_fixed(two_modalities):
     X, y, modalities = two_modalities
     with pytest.raises(ValueError, match="expert_weights='learn'.*every expert"):
         I2M2Classifier(_trees(modalities), expert_weights="learn", **FAST).fit(X, y)
+
+
+def test_an_array_at_predict_warns_once_with_fixed_experts(two_modalities):
+    X, y, modalities = two_modalities
+    clf = I2M2Classifier(_trees(modalities), **FAST).fit(X, y)
+    with pytest.warns(UserWarning, match="does not have valid feature names") as record:
+        proba = clf.predict_proba(X.to_numpy())
+    assert len(record) == 1
+    np.testing.assert_allclose(proba, clf.predict_proba(X))
