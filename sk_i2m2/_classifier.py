@@ -16,6 +16,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from ._explain import explain_predictions
 from ._fixed import (
     fit_fixed_experts,
     fixed_expert_specs,
@@ -492,6 +493,61 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         logits = self.net_.forward_experts(inputs)
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
+
+    def explain(self, X):
+        """Which expert drove each prediction, as a long table (one row per expert).
+
+        The product scores class ``k`` by the sum of the experts' log-probabilities
+        of ``k``. Each expert's *contribution* to the predicted class ``c`` is its
+        log-probability of ``c`` minus its mean log-probability over the classes
+        (times its weight when ``expert_weights="learn"``): the evidence, in nats,
+        it gives ``c`` over an average class; negative when it argues against ``c``.
+        Its *share* is the size of its contribution over the sum of the sizes in the
+        row, so the shares of a sample sum to one.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        DataFrame
+            ``n_samples * n_experts`` rows, sample by sample, with columns:
+
+            - ``sample``: the label of the row in ``X`` (its index, or position);
+            - ``predicted``: the product's predicted class;
+            - ``probability``: the product's probability of that class;
+            - ``expert``: a modality name, or ``"fusion"``;
+            - ``log_proba``: the expert's own log-probability of the predicted
+              class (NaN when the sample lacks the expert's modality);
+            - ``contribution``: as above (0 when the expert cannot see the sample);
+            - ``share``: as above, in [0, 1];
+            - ``agrees``: whether the expert's own most probable class is the
+              prediction (NA when it cannot see the sample);
+            - ``fusion_agrees``: ``agrees`` of the fusion expert, repeated on each
+              row of the sample (NA without a fusion expert).
+
+        Examples
+        --------
+        >>> from sk_i2m2 import I2M2Classifier
+        >>> from sk_i2m2.datasets import make_multimodal_classification
+        >>> X, y, modalities = make_multimodal_classification(n_samples=200, random_state=0)
+        >>> clf = I2M2Classifier(modalities, max_epochs=5, random_state=0).fit(X, y)
+        >>> table = clf.explain(X.head(2))
+        >>> table[["sample", "expert"]].values.tolist()
+        [[0, 'm0'], [0, 'm1'], [0, 'fusion'], [1, 'm0'], [1, 'm1'], [1, 'fusion']]
+        >>> table.groupby("sample")["share"].sum().round(6).tolist()
+        [1.0, 1.0]
+        """
+        inputs = self._module_inputs(X)  # checks the fit first
+        logits = self.net_.forward_experts(inputs)
+        expert_log_proba = {name: torch.log_softmax(value.double(), dim=1).numpy()
+                            for name, value in logits.items()}
+        combined = torch.log_softmax(self.net_.forward(inputs).double(), dim=1).numpy()
+        weights = self.net_.module_.expert_weights
+        index = X.index if hasattr(X, "index") else np.arange(len(combined))
+        return explain_predictions(expert_log_proba, combined, self.classes_, index,
+                                   weights=None if weights is None else weights.numpy())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
