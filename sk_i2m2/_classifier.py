@@ -14,8 +14,14 @@ from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, St
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
+from ._calibration import fit_temperature
 from ._explain import explain_predictions
 from ._fixed import (
     fit_fixed_experts,
@@ -24,7 +30,13 @@ from ._fixed import (
     predict_fixed_log_proba,
 )
 from ._module import FIXED, FUSION, ProductOfExperts
-from ._net import JOINT, PRETRAIN, JointStageEarlyStopping, ProductOfExpertsNet
+from ._net import (
+    JOINT,
+    PRETRAIN,
+    SAMPLE_WEIGHT,
+    JointStageEarlyStopping,
+    ProductOfExpertsNet,
+)
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
 from .experts import ConcatFusion
 
@@ -33,7 +45,7 @@ from .experts import ConcatFusion
 AUTO_EARLY_STOPPING_ROWS = 10_000
 
 _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
-                      "fixed_experts_", "net_", "history_")
+                      "fixed_experts_", "net_", "history_", "temperature_")
 
 
 def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0):
@@ -172,7 +184,15 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
     class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the cross-entropy, in both stages.
+        Weights of the classes in the cross-entropy, in both stages (and in the
+        early-stopping validation loss). They multiply ``sample_weight``.
+    calibrate : None or "temperature", default=None
+        ``"temperature"`` fits one temperature ``T`` after training, on the
+        ``validation_fraction`` held out (the early-stopping rows when early
+        stopping is on): the combined log-probabilities are divided by ``T``,
+        which tempers a product's over-confidence without changing any prediction.
+        For other calibration methods use
+        :class:`~sklearn.calibration.CalibratedClassifierCV` around the classifier.
     predict_batch_size : int, default=4096
         Batch size of prediction and validation passes.
     random_state : int, RandomState instance or None, default=None
@@ -183,6 +203,11 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         Print skorch's per-epoch log when positive.
     device : str, default="auto"
         Torch device; ``"auto"`` picks CUDA when available.
+    num_workers : int, default=0
+        Worker processes of the torch DataLoader that reads images from files
+        (experts with a ``loader``), so that reading overlaps training; 0 reads in
+        the main process. Without images from files, data is sliced from memory
+        and this has no effect.
     callbacks : list of skorch callbacks or None, default=None
         Passed to the skorch net (copied, never modified).
 
@@ -201,6 +226,11 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         ``forward(**modalities)`` returns the combined log-probabilities.
     history_ : skorch.History
         Per-epoch losses and timings; the ``stage`` key says which training stage.
+        With ``calibrate="temperature"``, the last epoch also records
+        ``temperature`` and the validation log loss before and after it
+        (``valid_log_loss_uncalibrated``, ``valid_log_loss_calibrated``).
+    temperature_ : float
+        The fitted temperature; 1.0 unless ``calibrate="temperature"``.
 
     Examples
     --------
@@ -228,10 +258,12 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "calibrate": [StrOptions({"temperature"}), None],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
         "callbacks": [list, None],
     }
 
@@ -240,8 +272,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                  max_epochs=50, pretrain_epochs=0,
                  batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
-                 predict_batch_size=4096, random_state=None, verbose=0, device="auto",
-                 callbacks=None):
+                 calibrate=None, predict_batch_size=4096, random_state=None, verbose=0,
+                 device="auto", num_workers=0, callbacks=None):
         self.modalities = modalities
         self.fusion = fusion
         self.dependencies = dependencies
@@ -257,10 +289,12 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
+        self.calibrate = calibrate
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.num_workers = num_workers
         self.callbacks = callbacks
 
     # Nested parameters ``<modality>__<param>`` work as in ModalitySplitter (and
@@ -278,7 +312,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit every expert of the product.
 
         Parameters
@@ -287,6 +321,9 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             Training data; columns are routed to modalities by ``modalities``.
         y : array-like of shape (n_samples,)
             Class labels of any type scikit-learn accepts.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each row in every loss (times its class weight), in the
+            temperature fit, and in the fit of scikit-learn experts.
 
         Returns
         -------
@@ -298,6 +335,9 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
         X = check_X(X)
         y, y_encoded, classes = _encode_labels(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
         if self.modalities is not None:  # names become this estimator's parameters too
             check_modality_spec(self.modalities, self)
         splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
@@ -306,20 +346,26 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         seed = _draw_seed(self.random_state)
         fixed_experts, fixed_log_proba = fit_fixed_experts(
             fixed_expert_specs(splitter, self.dependencies, self.fusion), splitter, X,
-            modalities, y_encoded, len(classes), seed)
+            modalities, y_encoded, len(classes), seed, sample_weight)
         modalities.update(fixed_log_proba)
+        if sample_weight is not None:  # travels with the rows through splits and batches
+            modalities[SAMPLE_WEIGHT] = sample_weight.astype(np.float32)
         with _PrivateTorchRandomness(seed, device):
             module = build_product(splitter, self.dependencies, self.fusion, len(classes),
                                    self.modality_dropout)
             if self.expert_weights == "learn":
-                self._learn_expert_weights(module, fixed_log_proba, y_encoded, len(classes))
+                self._learn_expert_weights(module, fixed_log_proba, y_encoded, len(classes),
+                                           sample_weight)
             class_weight = None
             if self.class_weight is not None:
                 class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
-            net = self._make_net(module, device, seed, class_weight,
-                                 self._early_stopping_enabled(len(y)))
+            early_stopping = self._early_stopping_enabled(len(y))
+            net = self._make_net(module, device, seed, class_weight, early_stopping)
             train, valid = self._train_valid_split(modalities, y_encoded, classes, seed)
             net.fit_stages(*train, stages=self._stages(module), valid=valid)
+            temperature = 1.0
+            if self.calibrate == "temperature":
+                temperature = self._fit_temperature(net, *valid)
 
         self.classes_ = classes
         self.splitter_ = splitter
@@ -329,9 +375,24 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             self.feature_names_in_ = splitter.feature_names_in_
         self.net_ = net
         self.history_ = net.history
+        self.temperature_ = temperature
         return self
 
-    def _learn_expert_weights(self, module, fixed_log_proba, y, n_classes):
+    @staticmethod
+    def _fit_temperature(net, X_valid, y_valid):
+        """Fit the product's temperature on the held-out rows and put it in the module."""
+        log_proba = net.forward(X_valid)
+        temperature, before, after = fit_temperature(log_proba, y_valid,
+                                                     X_valid.get(SAMPLE_WEIGHT))
+        net.module_.temperature = torch.tensor(temperature, dtype=torch.float32,
+                                               device=log_proba.device)
+        for key, value in (("temperature", temperature),
+                           ("valid_log_loss_uncalibrated", before),
+                           ("valid_log_loss_calibrated", after)):
+            net.history.record(key, value)
+        return temperature
+
+    def _learn_expert_weights(self, module, fixed_log_proba, y, n_classes, sample_weight):
         if module.trainable:
             raise ValueError(
                 "expert_weights='learn' weighs fitted classifiers by their out-of-fold "
@@ -340,8 +401,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                 "dependencies='intra'), or leave expert_weights=None."
             )
         ordered = {name: fixed_log_proba[name + FIXED] for name in module.expert_names}
-        module.expert_weights, module.class_bias = learn_expert_weights(ordered, y,
-                                                                         n_classes)
+        module.expert_weights, module.class_bias = learn_expert_weights(
+            ordered, y, n_classes, sample_weight)
 
     def _early_stopping_enabled(self, n_samples):
         if self.early_stopping == "auto":
@@ -350,22 +411,29 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     def _train_valid_split(self, modalities, y, classes, seed):
         n_samples = len(y)
-        if not self._early_stopping_enabled(n_samples):
+        # (what holds the rows out, how to do without it)
+        users = [user for user, used in (
+            (("Early stopping", "early_stopping=False"),
+             self._early_stopping_enabled(n_samples)),
+            (("calibrate='temperature'", "calibrate=None"), self.calibrate is not None),
+        ) if used]
+        if not users:
             return (modalities, y), None
+        purpose = " and ".join(what for what, _ in users)
+        fix = "set " + " and ".join(setting for _, setting in users)
         counts = np.bincount(y)
         if counts.min() < 2:
             raise ValueError(
-                f"Early stopping holds out a stratified validation_fraction, which needs "
-                f"at least 2 rows of every class; class {classes.tolist()[counts.argmin()]!r} "
-                "has 1. Set early_stopping=False or gather more rows of that class."
+                f"{purpose} holds out a stratified validation_fraction, which needs at "
+                f"least 2 rows of every class; class {classes.tolist()[counts.argmin()]!r} "
+                f"has 1. {fix[0].upper() + fix[1:]}, or gather more rows of that class."
             )
         n_valid = math.ceil(self.validation_fraction * n_samples)
         if n_valid < len(classes):
             raise ValueError(
-                f"Early stopping holds out validation_fraction={self.validation_fraction} "
+                f"{purpose} holds out validation_fraction={self.validation_fraction} "
                 f"of {n_samples} rows, {n_valid} row(s): too few to hold each of the "
-                f"{len(classes)} classes. Raise validation_fraction or set "
-                "early_stopping=False."
+                f"{len(classes)} classes. Raise validation_fraction, or {fix}."
             )
         train, valid = train_test_split(
             np.arange(n_samples), test_size=self.validation_fraction, stratify=y,
@@ -413,6 +481,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             verbose=self.verbose,
             predict_batch_size=self.predict_batch_size,
             shuffle_seed=seed,
+            num_workers=self.num_workers,
         )
 
     # ------------------------------------------------------------------ predict
@@ -544,10 +613,14 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         expert_log_proba = {name: torch.log_softmax(value.double(), dim=1).numpy()
                             for name, value in logits.items()}
         combined = torch.log_softmax(self.net_.forward(inputs).double(), dim=1).numpy()
-        weights = self.net_.module_.expert_weights
+        module = self.net_.module_
+        weights = (np.ones(len(logits)) if module.expert_weights is None
+                   else module.expert_weights.cpu().numpy())
+        # The temperature divides every expert's term of the combined score alike.
+        weights = weights / self.temperature_
         index = X.index if hasattr(X, "index") else np.arange(len(combined))
         return explain_predictions(expert_log_proba, combined, self.classes_, index,
-                                   weights=None if weights is None else weights.numpy())
+                                   weights=weights)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_predict
+from sklearn.utils.validation import has_fit_parameter
 
 from ._module import FIXED, FUSION
 from .experts import SklearnExpert, _is_classifier
@@ -34,7 +35,9 @@ def fixed_expert_specs(splitter, dependencies, fusion):
 
 def _fusion_features(modalities):
     """Every modality's preprocessed columns side by side (NaN where a row lacks one)."""
-    return np.hstack([values.reshape(len(values), -1) for values in modalities.values()])
+    # Images read from files are read in full here: a classifier needs them all.
+    return np.hstack([np.asarray(values).reshape(len(values), -1)
+                      for values in modalities.values()])
 
 
 def _full_log_proba(proba, classes, n_classes, n_rows, rows):
@@ -63,8 +66,24 @@ def _inputs(name, blocks, modalities):
     return (block.iloc[rows] if hasattr(block, "iloc") else block[rows]), rows
 
 
-def fit_fixed_experts(specs, splitter, X, modalities, y, n_classes, seed):
+def _weight_params(name, estimator, sample_weight, rows):
+    """``{"sample_weight": ...}`` for the rows, when there are weights to pass."""
+    if sample_weight is None:
+        return {}
+    if not has_fit_parameter(estimator, "sample_weight"):
+        raise ValueError(
+            f"Expert {name!r}: {type(estimator).__name__}.fit takes no sample_weight. "
+            "Use a classifier that does, or fit without sample_weight."
+        )
+    return {"sample_weight": sample_weight[rows]}
+
+
+def fit_fixed_experts(specs, splitter, X, modalities, y, n_classes, seed,
+                      sample_weight=None):
     """Cross-fit and refit every fixed expert.
+
+    ``sample_weight`` (one weight per row, or None) is passed to every classifier's
+    ``fit``.
 
     Returns
     -------
@@ -83,14 +102,16 @@ def fit_fixed_experts(specs, splitter, X, modalities, y, n_classes, seed):
             # Stratified and shuffled: cross_val_predict's default would not shuffle.
             cv = StratifiedKFold(cv, shuffle=True, random_state=seed % (2**32))
         cv = check_cv(cv, target, classifier=True)
+        params = _weight_params(name, spec.estimator, sample_weight, rows)
         try:
             proba = cross_val_predict(clone(spec.estimator), features, target, cv=cv,
-                                      method="predict_proba", n_jobs=spec.n_jobs)
+                                      method="predict_proba", n_jobs=spec.n_jobs,
+                                      params=params)
         except ValueError as error:
             raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
         log_proba[name + FIXED] = _full_log_proba(proba, np.unique(target), n_classes,
                                                   len(y), rows)
-        fitted[name] = clone(spec.estimator).fit(features, target)
+        fitted[name] = clone(spec.estimator).fit(features, target, **params)
     return fitted, log_proba
 
 
@@ -107,7 +128,7 @@ def predict_fixed_log_proba(fitted, splitter, X, modalities, n_classes):
     return log_proba
 
 
-def learn_expert_weights(log_proba, y, n_classes):
+def learn_expert_weights(log_proba, y, n_classes, sample_weight=None):
     """Per-expert weights and class biases of a weighted product of fixed experts.
 
     Minimises the cross-entropy of ``log_softmax(sum_k w_k log q_k + b)`` on the
@@ -122,6 +143,8 @@ def learn_expert_weights(log_proba, y, n_classes):
     y : ndarray of int
         Encoded labels.
     n_classes : int
+    sample_weight : ndarray of shape (n_samples,) or None
+        Per-row weights of the cross-entropy.
 
     Returns
     -------
@@ -133,6 +156,8 @@ def learn_expert_weights(log_proba, y, n_classes):
     stacked = torch.log_softmax(torch.nan_to_num(stacked, nan=0.0), dim=2)
     stacked = stacked * available.unsqueeze(2)
     target = torch.as_tensor(y, dtype=torch.long)
+    row_weights = (torch.ones(len(target), dtype=stacked.dtype) if sample_weight is None
+                   else torch.as_tensor(sample_weight, dtype=stacked.dtype))
     weights = torch.ones(stacked.shape[1], dtype=stacked.dtype, requires_grad=True)
     bias = torch.zeros(n_classes, dtype=stacked.dtype, requires_grad=True)
     optimizer = torch.optim.LBFGS([weights, bias], max_iter=200,
@@ -141,7 +166,8 @@ def learn_expert_weights(log_proba, y, n_classes):
     def closure():
         optimizer.zero_grad()
         logits = (stacked * weights[None, :, None]).sum(dim=1) + bias
-        loss = torch.nn.functional.cross_entropy(logits, target)
+        losses = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        loss = (losses * row_weights).sum() / row_weights.sum()
         loss.backward()
         return loss
 

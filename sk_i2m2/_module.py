@@ -19,7 +19,8 @@ FUSION = "fusion"
 FIXED = "__log_proba"
 
 
-def combine_log_proba(expert_logits, available=None, weights=None, bias=None):
+def combine_log_proba(expert_logits, available=None, weights=None, bias=None,
+                      temperature=None):
     """Renormalised sum of the log-probabilities of the experts available per row.
 
     Parameters
@@ -33,6 +34,8 @@ def combine_log_proba(expert_logits, available=None, weights=None, bias=None):
         None, every weight 1).
     bias : Tensor or None
         ``(n_classes,)`` added to the sum (I2M2 itself: None).
+    temperature : Tensor or None
+        Scalar dividing the sum before it is renormalised (``calibrate="temperature"``).
 
     Returns
     -------
@@ -49,6 +52,8 @@ def combine_log_proba(expert_logits, available=None, weights=None, bias=None):
         total = log_proba if total is None else total + log_proba
     if bias is not None:
         total = total + bias
+    if temperature is not None:
+        total = total / temperature
     return torch.log_softmax(total, dim=1)
 
 
@@ -91,6 +96,8 @@ class ProductOfExperts(nn.Module):
         # default none, as in I2M2: every expert counts once.
         self.register_buffer("expert_weights", None)
         self.register_buffer("class_bias", None)
+        # Set after training by calibrate="temperature"; None: no temperature.
+        self.register_buffer("temperature", None)
 
     @property
     def trainable(self):
@@ -149,4 +156,5 @@ class ProductOfExperts(nn.Module):
     def forward(self, **modalities):
         """Combined log-probabilities of the product, ``(n, n_classes)``."""
         return combine_log_proba(*self.expert_outputs(**modalities),
-                                 weights=self.expert_weights, bias=self.class_bias)
+                                 weights=self.expert_weights, bias=self.class_bias,
+                                 temperature=self.temperature)

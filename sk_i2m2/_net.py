@@ -20,11 +20,20 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.utils import is_dataset
-from torch.utils.data import Dataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+)
 
+from ._lazy import LazyImages
 from ._module import combine_log_proba
 
 PRETRAIN, JOINT = "pretrain", "joint"
+#: Key of the per-row loss weights in a batch (modality names never contain "__").
+SAMPLE_WEIGHT = "__sample_weight"
 
 
 def _tensor(values, dtype, device):
@@ -41,15 +50,26 @@ class TensorDictDataset(Dataset):
     Parameters
     ----------
     X : dict of str to array-like
-        ``{modality: (n, ...)}`` arrays; converted to float32 tensors once.
+        ``{modality: (n, ...)}`` arrays, converted to float32 tensors once, or
+        :class:`~sk_i2m2._lazy.LazyImages`, read batch by batch.
     y : array-like of int or None
         Encoded labels.
     device : str or torch.device, default="cpu"
-        Where the tensors live; on a GPU the whole set is moved there once.
+        Where the tensors live; on a GPU the whole set is moved there once. With
+        images read from files, batches are put together on the CPU (possibly in
+        DataLoader workers) and moved one by one.
+
+    Per-row weights of the loss travel in ``X`` as one more float array, under the
+    key ``SAMPLE_WEIGHT``, so that every split and batch of the rows carries them.
     """
 
     def __init__(self, X, y=None, device="cpu"):
-        self.X = {name: _tensor(values, torch.float32, device) for name, values in X.items()}
+        self.lazy = {name for name, values in X.items() if isinstance(values, LazyImages)}
+        if self.lazy:
+            device = "cpu"
+        self.X = {name: values if name in self.lazy else _tensor(values, torch.float32,
+                                                                   device)
+                  for name, values in X.items()}
         self.y = None if y is None else _tensor(y, torch.long, device)
         lengths = {len(values) for values in self.X.values()}
         if len(lengths) != 1:
@@ -61,8 +81,33 @@ class TensorDictDataset(Dataset):
 
     def __getitem__(self, index):
         # Row access keeps the dataset usable with a plain torch DataLoader.
-        Xi = {name: values[index] for name, values in self.X.items()}
-        return Xi, (self.y[index] if self.y is not None else torch.zeros((), dtype=torch.long))
+        Xi, yi = self.batch(torch.as_tensor([index]))
+        return {name: values[0] for name, values in Xi.items()}, (
+            yi[0] if yi is not None else torch.zeros((), dtype=torch.long))
+
+    def batch(self, index):
+        """``(X_batch, y_batch)`` of the rows ``index`` (a slice or an index tensor)."""
+        Xi = {}
+        for name, values in self.X.items():  # modality order is kept: it seeds dropout
+            if name in self.lazy:
+                rows = np.arange(self.n_rows)[index] if isinstance(index, slice) else index
+                Xi[name] = torch.from_numpy(values.load(np.asarray(rows)))
+            else:
+                Xi[name] = values[index]
+        return Xi, None if self.y is None else self.y[index]
+
+
+class _BatchesOf(Dataset):
+    """A dataset whose items are whole batches, for a DataLoader over batch indices."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, rows):
+        return self.dataset.batch(torch.as_tensor(rows))
 
 
 class TensorBatches:
@@ -88,22 +133,38 @@ class TensorBatches:
         return math.ceil(len(self.dataset) / self.batch_size)
 
     def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
         n_rows, batch_size = len(self.dataset), self.batch_size
         if not self.shuffle:
             for start in range(0, n_rows, batch_size):
-                stop = start + batch_size
-                yield {name: v[start:stop] for name, v in X.items()}, (
-                    None if y is None else y[start:stop]
-                )
+                yield self.dataset.batch(slice(start, start + batch_size))
             return
-        device = y.device if y is not None else next(iter(X.values())).device
+        device = (self.dataset.y.device if self.dataset.y is not None
+                  else next(iter(self.dataset.X.values())).device)
         order = torch.randperm(n_rows, generator=self.generator).to(device)
         for start in range(0, n_rows, batch_size):
-            index = order[start:start + batch_size]
-            yield {name: v[index] for name, v in X.items()}, (
-                None if y is None else y[index]
-            )
+            yield self.dataset.batch(order[start:start + batch_size])
+
+
+def image_batches(dataset, batch_size, shuffle=False, generator=None, num_workers=0,
+                  worker_seed=0, pin_memory=False):
+    """A torch DataLoader of whole batches, for datasets with images read from files.
+
+    The same row order as :class:`TensorBatches` (one ``randperm`` of the same
+    generator per epoch); with ``num_workers`` processes reading the next batches
+    while the model trains on this one.
+    """
+    rows = range(len(dataset))
+    sampler = (RandomSampler(rows, generator=generator) if shuffle
+               else SequentialSampler(rows))
+    # The loader's own generator seeds its workers; without one it would draw from
+    # torch's global generator.
+    worker_generator = torch.Generator().manual_seed(worker_seed)
+    return DataLoader(
+        _BatchesOf(dataset), batch_size=None,
+        sampler=BatchSampler(sampler, batch_size, drop_last=False),
+        num_workers=num_workers, persistent_workers=num_workers > 0,
+        pin_memory=pin_memory, generator=worker_generator,
+    )
 
 
 class StopTraining(Exception):
@@ -144,17 +205,22 @@ class ProductOfExpertsNet(NeuralNet):
         Seed of the private generator that shuffles the training rows.
     class_weight : array-like of shape (n_classes,) or None, default=None
         Weight of each encoded class in every loss. The criterion must return
-        per-row losses (``reduction="none"``).
+        per-row losses (``reduction="none"``); per-row weights, when the data has
+        them (``SAMPLE_WEIGHT``), multiply these.
+    num_workers : int, default=0
+        DataLoader worker processes that read images from files (only used when a
+        modality is read from files).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
 
     def __init__(self, module, *args, predict_batch_size=4096, shuffle_seed=None,
-                 class_weight=None, **kwargs):
+                 class_weight=None, num_workers=0, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.predict_batch_size = predict_batch_size
         self.shuffle_seed = shuffle_seed
         self.class_weight = class_weight
+        self.num_workers = num_workers
 
     def initialize_optimizer(self, *args, **kwargs):
         # A product of fitted classifiers alone has nothing to train.
@@ -204,10 +270,15 @@ class ProductOfExpertsNet(NeuralNet):
     def get_iterator(self, dataset, training=False):
         if not isinstance(dataset, TensorDictDataset):
             return super().get_iterator(dataset, training=training)
-        if training:
-            return TensorBatches(dataset, self.batch_size, shuffle=True,
-                                 generator=self._shuffle_generator())
-        return TensorBatches(dataset, self.predict_batch_size)
+        batch_size = self.batch_size if training else self.predict_batch_size
+        generator = self._shuffle_generator() if training else None
+        if dataset.lazy:
+            return image_batches(
+                dataset, batch_size, shuffle=training, generator=generator,
+                num_workers=self.num_workers, worker_seed=self.shuffle_seed or 0,
+                pin_memory=torch.device(self.device).type == "cuda",
+            )
+        return TensorBatches(dataset, batch_size, shuffle=training, generator=generator)
 
     def _shuffle_generator(self):
         generator = getattr(self, "shuffle_generator_", None)
@@ -220,6 +291,12 @@ class ProductOfExpertsNet(NeuralNet):
             self.shuffle_generator_ = generator
         return generator
 
+    def infer(self, x, **fit_params):
+        # Per-row loss weights travel with the data but are not the module's input.
+        if isinstance(x, dict) and SAMPLE_WEIGHT in x:
+            x = {name: values for name, values in x.items() if name != SAMPLE_WEIGHT}
+        return super().infer(x, **fit_params)
+
     # ------------------------------------------------------------------ loss
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -230,16 +307,19 @@ class ProductOfExpertsNet(NeuralNet):
         ``(logits, available)`` (the sum of each expert's own cross-entropy over the
         rows it sees).
         """
+        sample_weight = None if X is None else X.get(SAMPLE_WEIGHT)
         if isinstance(y_pred, dict):
-            return sum(self._mean_loss(logits, y_true, rows)
+            return sum(self._mean_loss(logits, y_true, rows, sample_weight)
                        for logits, rows in y_pred.values())
-        return self._mean_loss(y_pred, y_true)
+        return self._mean_loss(y_pred, y_true, sample_weight=sample_weight)
 
-    def _mean_loss(self, logits, y_true, rows=None):
+    def _mean_loss(self, logits, y_true, rows=None, sample_weight=None):
         # Weighted mean as torch's CrossEntropyLoss(weight=...) takes it, over the
         # rows given: sum(w_i * loss_i) / sum(w_i).
         losses = self.criterion_(logits, y_true)
         weights = None if self.class_weight is None else self.class_weight_[y_true]
+        if sample_weight is not None:
+            weights = sample_weight if weights is None else weights * sample_weight
         if rows is not None:
             weights = rows.to(losses.dtype) if weights is None else weights * rows
         if weights is None:
@@ -247,9 +327,17 @@ class ProductOfExpertsNet(NeuralNet):
         return (losses * weights).sum() / weights.sum().clamp_min(torch.finfo(
             losses.dtype).tiny)
 
+    def _on_device(self, Xi):
+        # A no-op for tensors already there; batches of images read from files are
+        # put together on the CPU.
+        return {name: values.to(self.device, non_blocking=True)
+                for name, values in Xi.items()}
+
     def _expert_step(self, batch):
         Xi, yi = batch
-        logits, available = self.module_.expert_outputs(**Xi)
+        Xi, yi = self._on_device(Xi), yi.to(self.device, non_blocking=True)
+        modalities = {name: values for name, values in Xi.items() if name != SAMPLE_WEIGHT}
+        logits, available = self.module_.expert_outputs(**modalities)
         y_pred = combine_log_proba(logits, available)
         if self.stage_ == PRETRAIN:
             stage_output = {name: (logits[name], available[name]) for name in logits}
@@ -278,6 +366,8 @@ class ProductOfExpertsNet(NeuralNet):
         chunks = {}
         with torch.no_grad():
             for Xi, _ in self.get_iterator(dataset, training=False):
+                Xi = {name: values for name, values in self._on_device(Xi).items()
+                      if name != SAMPLE_WEIGHT}
                 logits, available = self.module_.expert_outputs(**Xi)
                 for name, values in logits.items():
                     masked = torch.where(available[name].unsqueeze(1), values, torch.nan)

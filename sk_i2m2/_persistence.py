@@ -49,6 +49,7 @@ TRUSTED_TYPES = [
     "sk_i2m2.experts.SklearnExpert",
     "sk_i2m2.experts.TorchExpert",
     "sk_i2m2.experts._as_object",
+    "sk_i2m2.imaging.ImageLoader",
 ]
 
 #: Parameters that do not describe the fitted model and are not saved.
@@ -183,7 +184,8 @@ def _rebuild(state, weights, history):
     classes = np.asarray(state["classes_"])
     module = build_product(splitter, model.dependencies, model.fusion, len(classes),
                            model.modality_dropout)
-    for name in ("expert_weights", "class_bias"):  # buffers that exist once learnt
+    # Buffers that exist once learnt.
+    for name in ("expert_weights", "class_bias", "temperature"):
         if name in weights:
             setattr(module, name, weights[name])
     module.load_state_dict(weights)
@@ -201,4 +203,6 @@ def _rebuild(state, weights, history):
     model.fixed_experts_ = state["fixed_experts_"]
     model.net_ = net
     model.history_ = net.history
+    model.temperature_ = (1.0 if module.temperature is None
+                          else float(module.temperature))
     return model

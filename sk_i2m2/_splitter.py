@@ -5,6 +5,8 @@ same nested parameters, but one output array per modality instead of one
 concatenated matrix, since each modality feeds its own expert.
 """
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -14,8 +16,10 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._lazy import LazyImages, image_paths
 from ._module import FUSION
 from .experts import BaseExpert, MLPExpert, as_expert
+from .imaging import ImageLoader
 
 DEFAULT_MODALITY = "tabular"
 REMAINDER = "remainder"
@@ -184,8 +188,9 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
     modalities_ : list of (str, expert, columns) tuples
         The resolved spec: ``columns`` are integer indices into ``X``, and the
         ``"remainder"`` modality is included when kept.
-    preprocessors_ : dict of str to transformer or "passthrough"
-        The fitted preprocessor of each modality.
+    preprocessors_ : dict of str to transformer, "passthrough" or ImageLoader
+        The fitted preprocessor of each modality; the
+        :class:`~sk_i2m2.imaging.ImageLoader` of a modality read from image files.
     sample_shapes_ : dict of str to tuple
         Shape of one transformed row of each modality.
     feature_names_out_ : dict of str to ndarray of str
@@ -318,6 +323,15 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         modalities = self._resolve_columns(X)
         preprocessors, shapes, feature_names, outputs, missing = {}, {}, {}, {}, {}
         for name, expert, indices in modalities:
+            loader = expert.make_loader()
+            if loader is not None:  # one column of image paths, read batch by batch
+                outputs[name], missing[name] = _lazy_images(X, name, expert, indices,
+                                                            loader, fitting=True)
+                shapes[name] = outputs[name].input_shape
+                preprocessors[name] = loader
+                feature_names[name] = np.asarray(_pixel_names(X, indices, shapes[name]),
+                                                 dtype=object)
+                continue
             block, names = self._select(X, name, indices)
             missing[name] = _missing_rows(block)
             if missing[name].all():
@@ -399,12 +413,18 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         Returns
         -------
         dict of str to ndarray
-            ``{modality: float32 array of shape (n_samples, *sample_shapes_[name])}``.
+            ``{modality: float32 array of shape (n_samples, *sample_shapes_[name])}``;
+            a modality read from image files is a lazy array of that shape, whose
+            images are read when indexed (``np.asarray`` reads them all).
         """
         check_is_fitted(self)
         X = self.check_input(X)
         outputs, missing = {}, {}
-        for name, _, indices in self.modalities_:
+        for name, expert, indices in self.modalities_:
+            if isinstance(self.preprocessors_[name], ImageLoader):
+                outputs[name], missing[name] = _lazy_images(
+                    X, name, expert, indices, self.preprocessors_[name], fitting=False)
+                continue
             block, _ = self._select(X, name, indices)
             missing[name] = _missing_rows(block)
             Z = self._apply(name, self.preprocessors_[name], block, missing[name],
@@ -433,6 +453,46 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags
+
+
+def _pixel_names(X, indices, shape):
+    label = _column_label(X, indices[0])
+    return [f"{label}[{i}]" for i in range(math.prod(shape))]
+
+
+def _lazy_images(X, name, expert, indices, loader, fitting):
+    """A modality of image paths as :class:`LazyImages`, and its missing rows."""
+    if len(indices) != 1:
+        columns = [_column_label(X, i) for i in indices]
+        raise ValueError(
+            f"Modality {name!r}: an expert with a loader reads one column of image "
+            f"paths, but the modality selects {len(indices)}: {columns}. Select the path "
+            "column alone, or set loader=None for pixel columns."
+        )
+    if fitting:
+        loader._validate_params()
+        if expert.preprocessor not in ("auto", "passthrough"):
+            raise ValueError(
+                f"Modality {name!r}: images read from files are scaled by the loader "
+                "(ImageLoader(intensity=...)), not by a preprocessor; leave "
+                "preprocessor='auto'."
+            )
+    shape = tuple(expert.sample_shape(math.prod(expert.input_shape), name))
+    if len(shape) != 3:
+        raise ValueError(f"Modality {name!r}: image files need input_shape=(channels, "
+                         f"height, width), got {shape}.")
+    column = _safe_indexing(X, indices[0], axis=1)
+    labels = np.asarray(X.index if hasattr(X, "index") else np.arange(len(X)), dtype=object)
+    paths, missing = image_paths(column, name, loader, labels)
+    if fitting and missing.all():
+        raise ValueError(
+            f"Modality {name!r} has no image in any row; give it image paths or remove it."
+        )
+    images = LazyImages(paths, labels, loader, shape, name)
+    if fitting and not missing.all():
+        # Read one image now, so that a wrong reader or shape fails before training.
+        images.load([np.flatnonzero(~missing)[0]])
+    return images, missing
 
 
 def _naming_modality(name, method, block):

@@ -34,6 +34,8 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from ._lazy import make_loader
+
 __all__ = [
     "BaseExpert",
     "CNNExpert",
@@ -205,6 +207,10 @@ class BaseExpert(BaseEstimator):
     def _auto_preprocessor(self, X):
         return _table_preprocessor(X)
 
+    def make_loader(self):
+        """The :class:`~sk_i2m2.imaging.ImageLoader` of an expert reading files, or None."""
+        return make_loader(getattr(self, "loader", None))
+
     def sample_shape(self, n_features, modality):
         """Shape of one preprocessed sample, checked against the expert's expectations.
 
@@ -308,8 +314,10 @@ class _ConvNet(nn.Module):
 class CNNExpert(_ShapedExpert):
     """A small convolutional network for image modalities.
 
-    Images arrive either as ``C * H * W`` flattened pixel columns (row-major,
-    channel first) or as one column whose cells hold arrays of that shape.
+    Images arrive as ``C * H * W`` flattened pixel columns (row-major, channel
+    first), as one column whose cells hold arrays of that shape, or, with a
+    ``loader``, as one column of image file paths read batch by batch during
+    training (see :mod:`sk_i2m2.imaging`).
 
     Parameters
     ----------
@@ -324,8 +332,15 @@ class CNNExpert(_ShapedExpert):
     dropout : float, default=0.1
         Dropout probability in the head.
     preprocessor : "auto", "passthrough" or transformer, default="auto"
-        ``"auto"``: median imputation per pixel, then one mean and one scale per
-        channel (:class:`ChannelScaler`).
+        For pixel columns and array cells. ``"auto"``: median imputation per
+        pixel, then one mean and one scale per channel (:class:`ChannelScaler`).
+        With a ``loader``, each image is scaled as it is read (the loader's
+        ``intensity``) and this must stay ``"auto"`` or ``"passthrough"``.
+    loader : None, "auto", callable or ImageLoader, default=None
+        None: the columns hold the pixels. Otherwise the modality is one column of
+        image file paths, read by this :class:`~sk_i2m2.imaging.ImageLoader`
+        (``"auto"``: ``ImageLoader()``; a callable: ``ImageLoader(reader=it)``).
+        An empty path means the row lacks the modality.
     """
 
     _input_ndim = 3
@@ -336,16 +351,18 @@ class CNNExpert(_ShapedExpert):
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
         "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "loader": [None, StrOptions({"auto"}), callable, HasMethods(["load", "resolve"])],
     }
 
     def __init__(self, input_shape=(1, 8, 8), channels=(16, 32), kernel_size=3,
-                 hidden_units=(64,), dropout=0.1, preprocessor="auto"):
+                 hidden_units=(64,), dropout=0.1, preprocessor="auto", loader=None):
         self.input_shape = input_shape
         self.channels = channels
         self.kernel_size = kernel_size
         self.hidden_units = hidden_units
         self.dropout = dropout
         self.preprocessor = preprocessor
+        self.loader = loader
 
     def build(self, input_shape, n_outputs):
         return _ConvNet(nn.Conv2d, input_shape, self.channels, self.kernel_size,
@@ -376,7 +393,8 @@ class SequenceExpert(_ShapedExpert):
     """
 
     _input_ndim = 2
-    _parameter_constraints = CNNExpert._parameter_constraints
+    _parameter_constraints = {key: value for key, value in
+                              CNNExpert._parameter_constraints.items() if key != "loader"}
 
     def __init__(self, input_shape=(1, 32), channels=(16, 32), kernel_size=5,
                  hidden_units=(64,), dropout=0.1, preprocessor="auto"):

@@ -1,6 +1,7 @@
 """scikit-learn's own estimator checks: the contract users of any estimator assume.
 
-Every check applies and passes; none is declared as an expected failure. The
+Every check applies and passes but one, declared below with its reason, as
+scikit-learn declares it for its own minibatch learners (``SGDClassifier``). The
 estimators train for 10 epochs at lr=1e-2 so that the checks that require learning
 (e.g. ``check_class_weight_classifiers``) see a model that has learnt.
 """
@@ -19,6 +20,16 @@ ESTIMATORS = [
 # needs two rows of every class); tests/test_bad_input.py covers that error.
 
 
-@parametrize_with_checks(ESTIMATORS)
+# Minibatch training: a row of weight 2 is scaled once in its batch, where the same
+# row given twice lands in two batches and changes the shuffle; the two fits are
+# equally valid but not equal. tests/test_classifier.py checks what sample_weight
+# does promise.
+EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data":
+        "sample_weight is not equivalent to repeating rows in minibatch training",
+}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda _: EXPECTED_FAILURES)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)

@@ -1,0 +1,161 @@
+"""A modality whose rows are image files, read only when a batch needs them.
+
+:class:`LazyImages` stands where a preprocessed modality would be an array of shape
+``(n, C, H, W)``: it has that ``shape``, selecting rows (``images[rows]``) gives
+another ``LazyImages`` without reading anything, and :meth:`LazyImages.load` reads
+the rows a batch needs. The training loop reads it batch by batch (in DataLoader
+workers when ``num_workers > 0``), so memory follows the batch, not the cohort.
+"""
+
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .imaging import ImageLoader
+
+
+def image_paths(column, modality, loader, labels):
+    """Check a column of paths: which rows have an image, and where.
+
+    Parameters
+    ----------
+    column : array-like of shape (n_samples,)
+        Paths (str or path-like); None, NaN or "" where a row has no image.
+    modality : str
+        For error messages.
+    loader : ImageLoader
+        Resolves relative paths and says what a file that does not exist means.
+    labels : array-like of shape (n_samples,)
+        Row labels for error messages (the DataFrame's index).
+
+    Returns
+    -------
+    paths : ndarray of object
+        The resolved path of each row with an image, None elsewhere.
+    missing : ndarray of bool
+        Rows without an image (and, with ``on_error="missing"``, rows whose file
+        does not exist).
+    """
+    values = np.asarray(column, dtype=object)
+    missing = np.asarray(pd.isna(values), dtype=bool) | (values == "")
+    paths = np.full(len(values), None, dtype=object)
+    not_found = []
+    for row in np.flatnonzero(~missing):
+        value = values[row]
+        if not isinstance(value, (str, os.PathLike)):
+            raise TypeError(
+                f"Modality {modality!r}, row {labels[row]!r}: expected the path of an "
+                f"image file, got {type(value).__name__} {value!r}. Images given as "
+                "arrays need an expert without a loader (loader=None)."
+            )
+        paths[row] = loader.resolve(value)
+        if not os.path.isfile(paths[row]):
+            not_found.append(row)
+    if not_found and loader.on_error == "raise":
+        first = ", ".join(f"row {labels[row]!r}: {paths[row]!r}" for row in not_found[:5])
+        raise FileNotFoundError(
+            f"Modality {modality!r}: {len(not_found)} image file(s) not found ({first}). "
+            "Fix the paths (relative ones are read from the loader's root, "
+            f"{loader.root or 'the current directory'!r}), or set the loader's "
+            "on_error='missing' to treat those rows as lacking this modality."
+        )
+    missing[not_found] = True
+    paths[not_found] = None
+    return paths, missing
+
+
+class LazyImages:
+    """``(n, *input_shape)`` float32 images, read from their files on demand.
+
+    Parameters
+    ----------
+    paths : ndarray of object
+        One resolved path per row; None for rows without the image.
+    labels : ndarray
+        Row labels, for error messages.
+    loader : ImageLoader
+    input_shape : tuple of int
+        ``(channels, height, width)``.
+    modality : str
+        For error messages.
+    """
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, paths, labels, loader, input_shape, modality):
+        self.paths = paths
+        self.labels = labels
+        self.loader = loader
+        self.input_shape = tuple(int(size) for size in input_shape)
+        self.modality = modality
+
+    @property
+    def shape(self):
+        return (len(self.paths), *self.input_shape)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def missing(self):
+        """Rows without an image."""
+        return np.asarray([path is None for path in self.paths], dtype=bool)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __repr__(self):
+        return f"LazyImages(modality={self.modality!r}, shape={self.shape})"
+
+    def __getitem__(self, rows):
+        """One row's image as an array; any other selection stays lazy."""
+        if isinstance(rows, (int, np.integer)):
+            return self.load([rows])[0]
+        if isinstance(rows, torch.Tensor):
+            rows = rows.cpu().numpy()
+        return LazyImages(self.paths[rows], self.labels[rows], self.loader,
+                          self.input_shape, self.modality)
+
+    def __array__(self, dtype=None, copy=None):
+        images = self.load()
+        return images if dtype is None else images.astype(dtype)
+
+    def load(self, rows=None):
+        """Read ``rows`` (all by default) into a float32 array; missing rows are NaN.
+
+        A file that cannot be read raises an error naming the modality, the row and
+        the path, or, with the loader's ``on_error="missing"``, gives a NaN row: that
+        row then lacks this modality.
+        """
+        index = np.arange(len(self.paths)) if rows is None else np.asarray(rows)
+        index = np.arange(len(self.paths))[index] if index.dtype == bool else index
+        images = np.full((len(index), *self.input_shape), np.nan, dtype=np.float32)
+        for position, row in enumerate(index):
+            path = self.paths[row]
+            if path is None:
+                continue
+            try:
+                images[position] = self.loader.load(path, self.input_shape)
+            except Exception as error:  # any reader's failure, named for the user
+                if self.loader.on_error == "missing":
+                    continue
+                raise ValueError(
+                    f"Modality {self.modality!r}, row {self.labels[row]!r}: cannot read "
+                    f"image {path!r}: {error}. Fix or remove the file, or set the "
+                    "loader's on_error='missing' to treat unreadable images as missing."
+                ) from error
+        return images
+
+
+def make_loader(loader):
+    """An expert's ``loader`` parameter as an :class:`ImageLoader` (or None)."""
+    if loader is None:
+        return None
+    if isinstance(loader, str):  # "auto", the only string the experts accept
+        return ImageLoader()
+    if isinstance(loader, ImageLoader):
+        return loader
+    return ImageLoader(reader=loader)  # a function reading one path into an array

@@ -1,0 +1,256 @@
+"""Images read from files: one path per row, one array of ``input_shape`` per image.
+
+A clinical table usually names each patient's scan by its path. An expert given a
+``loader`` (e.g. ``CNNExpert(input_shape=(1, 64, 64), loader="auto")``) reads such a
+column: the images are read batch by batch while the model trains, never all at
+once, so memory is bounded by the batch and not by the cohort.
+
+Reading an image is three steps, each a parameter of :class:`ImageLoader`: read the
+file into an array (by file type, or with your own function), bring it to the
+expert's ``(channels, height, width)``, and scale its intensities.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import StrOptions
+
+__all__ = ["ImageLoader", "read_dicom", "read_image", "read_npy", "read_pillow"]
+
+PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
+DICOM_SUFFIXES = {".dcm", ".dicom"}
+
+
+def _missing_extra(package, error):
+    return ImportError(
+        f"Reading these images needs {package}: pip install 'sk-i2m2[imaging]' "
+        f"({error})."
+    )
+
+
+def read_npy(path):
+    """A NumPy ``.npy`` array, as saved (no pickled objects)."""
+    return np.load(path, allow_pickle=False)
+
+
+def read_pillow(path):
+    """A PNG, JPEG, TIFF, BMP, GIF or WebP image, as ``(H, W)`` or ``(H, W, channels)``.
+
+    Palette and 1-bit images are expanded to RGB and 8-bit grey; 16-bit and
+    floating-point grey images keep their values.
+    """
+    try:
+        from PIL import Image
+    except ImportError as error:  # pragma: no cover - the imaging extra is missing
+        raise _missing_extra("Pillow", error) from error
+    with Image.open(path) as image:
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif image.mode == "1":
+            image = image.convert("L")
+        return np.asarray(image)
+
+
+def read_dicom(path):
+    """A DICOM image's pixels in modality units (e.g. Hounsfield units for CT).
+
+    ``RescaleSlope`` and ``RescaleIntercept`` are applied when the file has them.
+    """
+    try:
+        import pydicom
+    except ImportError as error:  # pragma: no cover - the imaging extra is missing
+        raise _missing_extra("pydicom", error) from error
+    dataset = pydicom.dcmread(path)
+    pixels = dataset.pixel_array
+    slope = float(dataset.get("RescaleSlope", 1) or 1)
+    intercept = float(dataset.get("RescaleIntercept", 0) or 0)
+    if slope != 1 or intercept != 0:
+        pixels = pixels.astype(np.float64) * slope + intercept
+    return pixels
+
+
+def _looks_like_dicom(path):
+    # DICOM files often have no suffix; their 128-byte preamble is followed by "DICM".
+    with open(path, "rb") as file:
+        file.seek(128)
+        return file.read(4) == b"DICM"
+
+
+def read_image(path):
+    """Read ``path`` with the reader its file type needs.
+
+    ``.npy`` with NumPy; PNG, JPEG, TIFF, BMP, GIF and WebP with Pillow; ``.dcm``,
+    ``.dicom`` and files starting with a DICOM preamble with pydicom.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        return read_npy(path)
+    if suffix in PILLOW_SUFFIXES:
+        return read_pillow(path)
+    if suffix in DICOM_SUFFIXES or _looks_like_dicom(path):
+        return read_dicom(path)
+    raise ValueError(
+        f"unknown image file type {suffix or '(no suffix)'!r}: sk_i2m2 reads .npy, "
+        f"{', '.join(sorted(PILLOW_SUFFIXES))} and DICOM. Give ImageLoader(reader=...) "
+        "a function that reads it into an array."
+    )
+
+
+def _unit_scale(dtype):
+    """What ``intensity="unit"`` divides by: an integer type's maximum, else 1."""
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def _to_channels_first(image, n_channels):
+    """``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` -> ``(n_channels, H, W)``."""
+    if image.ndim == 2:
+        image = image[None]
+    elif image.ndim == 3 and image.shape[0] != n_channels and image.shape[-1] in (1, 3, 4):
+        image = np.moveaxis(image, -1, 0)  # channels last, as Pillow gives them
+    if image.ndim != 3:
+        raise ValueError(f"expected a 2-D or 3-D image, got shape {image.shape}")
+    if image.shape[0] == n_channels:
+        return image
+    if n_channels == 1 and image.shape[0] in (3, 4):
+        # Colour to grey: ITU-R BT.601 luma, as Pillow's convert("L").
+        return np.tensordot([0.299, 0.587, 0.114], image[:3], axes=1)[None]
+    if n_channels == 3 and image.shape[0] == 4:
+        return image[:3]  # drop the alpha channel
+    if n_channels == 3 and image.shape[0] == 1:
+        return np.repeat(image, 3, axis=0)
+    raise ValueError(
+        f"the image has {image.shape[0]} channel(s) (shape {image.shape}) where the "
+        f"expert's input_shape asks for {n_channels}"
+    )
+
+
+def _scale_intensity(image, intensity, unit_scale):
+    if intensity is None:
+        return image
+    if callable(intensity):
+        return np.asarray(intensity(image), dtype=np.float64)
+    if intensity == "unit":
+        return image / unit_scale
+    if intensity == "minmax":
+        low, high = image.min(), image.max()
+        return (image - low) / (high - low) if high > low else np.zeros_like(image)
+    # "zscore"
+    std = image.std()
+    return (image - image.mean()) / std if std > 0 else np.zeros_like(image)
+
+
+class ImageLoader(BaseEstimator):
+    """Read one image file into a float32 array of the expert's ``input_shape``.
+
+    Give it to an image expert, e.g. ``CNNExpert(input_shape=(1, 64, 64),
+    loader=ImageLoader(intensity="zscore"))``; ``loader="auto"`` means
+    ``ImageLoader()``. Its parameters are nested parameters of the classifier
+    (``scan__loader__intensity``), so a grid search can tune them.
+
+    Parameters
+    ----------
+    reader : "auto" or callable, default="auto"
+        ``"auto"`` picks by file type (:func:`read_image`): ``.npy`` (NumPy), PNG,
+        JPEG, TIFF, BMP, GIF, WebP (Pillow) and DICOM (pydicom); Pillow and pydicom
+        come with ``pip install 'sk-i2m2[imaging]'``. A callable takes a path and
+        returns an array of shape ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)``.
+    intensity : {"minmax", "zscore", "unit"}, callable or None, default="minmax"
+        How each image's values are scaled, image by image: ``"minmax"`` to
+        [0, 1]; ``"zscore"`` to mean 0 and standard deviation 1; ``"unit"`` divides
+        integer images by their type's maximum (8-bit PNG: by 255) and keeps
+        floating-point ones (DICOM in modality units, ``.npy``) as they are; a
+        callable maps the ``(C, H, W)`` float64 array to a new one; None keeps the
+        values as read.
+    resize : bool, default=True
+        Resize images whose height and width differ from ``input_shape`` (bilinear,
+        antialiased). False makes such an image an error.
+    root : str, path or None, default=None
+        Directory that relative paths are read from; None means the current
+        working directory.
+    on_error : {"raise", "missing"}, default="raise"
+        A path to a file that does not exist or cannot be read raises an error
+        naming the row and the path; ``"missing"`` treats that row as lacking the
+        modality instead (its factors leave the product, as for an empty path).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from sk_i2m2.imaging import ImageLoader
+    >>> path = os.path.join(tempfile.mkdtemp(), "scan.npy")
+    >>> np.save(path, np.arange(16.0).reshape(4, 4))
+    >>> ImageLoader().load(path, (1, 2, 2)).astype(float).round(2).tolist()
+    [[[0.0, 0.2], [0.8, 1.0]]]
+    """
+
+    _parameter_constraints = {
+        "reader": [StrOptions({"auto"}), callable],
+        "intensity": [StrOptions({"minmax", "zscore", "unit"}), callable, None],
+        "resize": ["boolean"],
+        "root": [str, os.PathLike, None],
+        "on_error": [StrOptions({"raise", "missing"})],
+    }
+
+    def __init__(self, reader="auto", intensity="minmax", resize=True, root=None,
+                 on_error="raise"):
+        self.reader = reader
+        self.intensity = intensity
+        self.resize = resize
+        self.root = root
+        self.on_error = on_error
+
+    def resolve(self, path):
+        """The path a file is read from: relative paths start at ``root``."""
+        path = os.fspath(path)
+        if self.root is not None and not os.path.isabs(path):
+            return os.path.join(os.fspath(self.root), path)
+        return path
+
+    def read(self, path):
+        """The raw array of ``path`` (after :meth:`resolve`)."""
+        reader = read_image if self.reader == "auto" else self.reader
+        return np.asarray(reader(self.resolve(path)))
+
+    def load(self, path, input_shape):
+        """Read, shape and scale one image.
+
+        Parameters
+        ----------
+        path : str or path
+        input_shape : tuple of int
+            ``(channels, height, width)`` the expert takes.
+
+        Returns
+        -------
+        ndarray of shape ``input_shape``, float32
+        """
+        channels, height, width = (int(size) for size in input_shape)
+        raw = self.read(path)
+        if raw.dtype == object or not (np.issubdtype(raw.dtype, np.number)
+                                       or raw.dtype == bool):
+            raise ValueError(f"the reader returned non-numeric values ({raw.dtype})")
+        unit_scale = _unit_scale(raw.dtype)
+        image = _to_channels_first(raw.astype(np.float64), channels)
+        if image.shape[1:] != (height, width):
+            if not self.resize:
+                raise ValueError(
+                    f"the image is {image.shape[1]}x{image.shape[2]} where input_shape "
+                    f"asks for {height}x{width}; set resize=True or fix input_shape"
+                )
+            image = torch.nn.functional.interpolate(
+                torch.from_numpy(image)[None], size=(height, width), mode="bilinear",
+                align_corners=False, antialias=True,
+            )[0].numpy()
+        image = _scale_intensity(image, self.intensity, unit_scale)
+        if image.shape != (channels, height, width):
+            raise ValueError(
+                f"intensity={self.intensity!r} changed the image's shape to {image.shape}"
+            )
+        if not np.isfinite(image).all():
+            raise ValueError("the image holds NaN or infinite values")
+        return image.astype(np.float32)
+
