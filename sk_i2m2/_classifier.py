@@ -386,6 +386,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                                                      X_valid.get(SAMPLE_WEIGHT))
         net.module_.temperature = torch.tensor(temperature, dtype=torch.float32,
                                                device=log_proba.device)
+        temperature = float(net.module_.temperature)  # as stored: float32
         for key, value in (("temperature", temperature),
                            ("valid_log_loss_uncalibrated", before),
                            ("valid_log_loss_calibrated", after)):

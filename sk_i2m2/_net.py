@@ -20,13 +20,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.utils import is_dataset
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    Dataset,
-    RandomSampler,
-    SequentialSampler,
-)
+from torch.utils.data import DataLoader, Dataset
 
 from ._lazy import LazyImages
 from ._module import combine_log_proba
@@ -107,7 +101,42 @@ class _BatchesOf(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, rows):
-        return self.dataset.batch(torch.as_tensor(rows))
+        return self.dataset.batch(rows)
+
+
+class RowBatches:
+    """The rows of each batch: slices in order, or a fresh shuffle every epoch.
+
+    Parameters
+    ----------
+    n_rows : int
+    batch_size : int
+    shuffle : bool, default=False
+        Draw a new row order every epoch (each ``iter`` call): one ``randperm``.
+    generator : torch.Generator or None
+        Source of the shuffling, so a seeded fit never touches torch's global state.
+    device : str or torch.device, default="cpu"
+        Where the shuffled indices go (where the data is).
+    """
+
+    def __init__(self, n_rows, batch_size, shuffle=False, generator=None, device="cpu"):
+        self.n_rows = n_rows
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.device = device
+
+    def __len__(self):
+        return math.ceil(self.n_rows / self.batch_size)
+
+    def __iter__(self):
+        if not self.shuffle:
+            for start in range(0, self.n_rows, self.batch_size):
+                yield slice(start, start + self.batch_size)
+            return
+        order = torch.randperm(self.n_rows, generator=self.generator).to(self.device)
+        for start in range(0, self.n_rows, self.batch_size):
+            yield order[start:start + self.batch_size]
 
 
 class TensorBatches:
@@ -125,43 +154,32 @@ class TensorBatches:
 
     def __init__(self, dataset, batch_size, shuffle=False, generator=None):
         self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = generator
+        device = (dataset.y.device if dataset.y is not None
+                  else next(iter(dataset.X.values())).device)
+        self.rows = RowBatches(len(dataset), batch_size, shuffle, generator, device)
 
     def __len__(self):
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return len(self.rows)
 
     def __iter__(self):
-        n_rows, batch_size = len(self.dataset), self.batch_size
-        if not self.shuffle:
-            for start in range(0, n_rows, batch_size):
-                yield self.dataset.batch(slice(start, start + batch_size))
-            return
-        device = (self.dataset.y.device if self.dataset.y is not None
-                  else next(iter(self.dataset.X.values())).device)
-        order = torch.randperm(n_rows, generator=self.generator).to(device)
-        for start in range(0, n_rows, batch_size):
-            yield self.dataset.batch(order[start:start + batch_size])
+        for rows in self.rows:
+            yield self.dataset.batch(rows)
 
 
 def image_batches(dataset, batch_size, shuffle=False, generator=None, num_workers=0,
                   worker_seed=0, pin_memory=False):
     """A torch DataLoader of whole batches, for datasets with images read from files.
 
-    The same row order as :class:`TensorBatches` (one ``randperm`` of the same
-    generator per epoch); with ``num_workers`` processes reading the next batches
-    while the model trains on this one.
+    The batches hold the same rows as :class:`TensorBatches` would; with
+    ``num_workers`` processes reading the next batches while the model trains on
+    this one.
     """
-    rows = range(len(dataset))
-    sampler = (RandomSampler(rows, generator=generator) if shuffle
-               else SequentialSampler(rows))
     # The loader's own generator seeds its workers; without one it would draw from
     # torch's global generator.
     worker_generator = torch.Generator().manual_seed(worker_seed)
     return DataLoader(
         _BatchesOf(dataset), batch_size=None,
-        sampler=BatchSampler(sampler, batch_size, drop_last=False),
+        sampler=RowBatches(len(dataset), batch_size, shuffle, generator),
         num_workers=num_workers, persistent_workers=num_workers > 0,
         pin_memory=pin_memory, generator=worker_generator,
     )
