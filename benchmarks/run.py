@@ -99,6 +99,9 @@ def methods(X, modalities, seed, max_epochs):
     for dependencies in ("intra", "inter", "both"):
         found[dependencies] = I2M2Classifier(modalities, dependencies=dependencies,
                                              random_state=seed, **training)
+    # I2M2 with its temperature fitted on a held-out tenth of the training rows.
+    found["both:temperature"] = I2M2Classifier(modalities, calibrate="temperature",
+                                               random_state=seed, **training)
     trees = [(name, HistGradientBoostingClassifier(categorical_features="from_dtype",
                                                    random_state=seed), columns)
              for name, _, columns in modalities]
@@ -251,6 +254,14 @@ def _order(frame, X, modalities):
         rank) if column.name == "method" else column, kind="stable")
 
 
+def _runs(path):
+    """The runs recorded for a dataset, oldest first (one dict in older files)."""
+    if not path.exists():
+        return []
+    notes = json.loads(path.read_text())
+    return notes if isinstance(notes, list) else [notes]
+
+
 def write_report(output):
     """RESULTS.md from every dataset's CSV and run notes in ``output``."""
     sections = []
@@ -260,11 +271,12 @@ def write_report(output):
             continue
         frame = pd.read_csv(path)
         mean, sem = summarise(frame)
-        notes = json.loads((output / f"{name}.json").read_text())
+        runs = "; ".join(
+            f"`{run['command']}` ({run['date']}, {run['threads']} torch thread(s), "
+            f"{run['minutes']:.1f} min)" for run in _runs(output / f"{name}.json"))
         sections.append(
-            f"## {name}\n\nCommand: `{notes['command']}` ({notes['date']}, "
-            f"{notes['threads']} torch thread(s), {notes['minutes']:.1f} min). "
-            f"{frame['fold'].nunique()} folds.\n\n{markdown_table(mean, sem)}\n")
+            f"## {name}\n\nCommands: {runs}. {frame['fold'].nunique()} folds.\n\n"
+            f"{markdown_table(mean, sem)}\n")
     header = (
         "# sk_i2m2 against its baselines and scikit-learn peers\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
@@ -305,19 +317,20 @@ def main(argv=None):
             path = args.output / f"{name}.csv"
             X, _, modalities, _ = DATASETS[name]()
             earlier = pd.read_csv(path) if path.exists() else None
+            earlier_runs = _runs(args.output / f"{name}.json")
 
             def save(frame, name=name, path=path, X=X, modalities=modalities,
-                     earlier=earlier, started=started):
+                     earlier=earlier, earlier_runs=earlier_runs, started=started):
                 if earlier is not None:
                     frame = pd.concat([earlier[~earlier["method"].isin(frame["method"])],
                                        frame])
                 frame = _order(frame, X, modalities)
                 frame.to_csv(path, index=False)
-                (args.output / f"{name}.json").write_text(json.dumps({
+                (args.output / f"{name}.json").write_text(json.dumps([*earlier_runs, {
                     "command": command.strip(), "date": str(datetime.date.today()),
                     "threads": torch.get_num_threads(),
                     "minutes": (time.perf_counter() - started) / 60,
-                }))
+                }]))
                 mean, sem = summarise(frame)
                 plot(name, mean, sem, args.output / f"{name}.png")
                 write_report(args.output)
