@@ -385,7 +385,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         temperature, before, after = fit_temperature(log_proba, y_valid,
                                                      X_valid.get(SAMPLE_WEIGHT))
         net.module_.temperature = torch.tensor(temperature, dtype=torch.float32,
-                                               device=log_proba.device)
+                                               device=net.device)
         temperature = float(net.module_.temperature)  # as stored: float32
         for key, value in (("temperature", temperature),
                            ("valid_log_loss_uncalibrated", before),
