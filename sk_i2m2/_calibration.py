@@ -5,6 +5,12 @@ so its own tend to be too close to 0 and 1. Dividing the combined log-probabilit
 by a temperature ``T > 1`` softens them without changing any prediction (Guo et al.,
 "On Calibration of Modern Neural Networks", ICML 2017). ``T`` minimises the
 cross-entropy on rows held out from training.
+
+Only softening is allowed (``T >= 1``). A model that is right on nearly every held-out
+row makes the cross-entropy fall as ``T`` falls below 1, down to the few errors it
+happens to hold; the sharpened probabilities then pay dearly for every error on new
+rows. The cross-entropy is convex in ``1 / T``, so the best ``T >= 1`` is the
+unconstrained best, or 1 when that is below 1.
 """
 
 import torch
@@ -31,6 +37,7 @@ def fit_temperature(log_proba, y, sample_weight=None):
     Returns
     -------
     temperature : float
+        At least 1.
     log_loss_before, log_loss_after : float
         The (weighted) cross-entropy at ``T = 1`` and at the fitted ``T``.
     """
@@ -50,7 +57,7 @@ def fit_temperature(log_proba, y, sample_weight=None):
         return loss
 
     optimizer.step(closure)
-    temperature = float(log_temperature.detach().exp())
+    temperature = max(float(log_temperature.detach().exp()), 1.0)
     with torch.no_grad():
         before = float(_log_loss(log_proba, target, weights, 1.0))
         after = float(_log_loss(log_proba, target, weights, temperature))

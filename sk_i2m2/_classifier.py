@@ -191,6 +191,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         ``validation_fraction`` held out (the early-stopping rows when early
         stopping is on): the combined log-probabilities are divided by ``T``,
         which tempers a product's over-confidence without changing any prediction.
+        Only softening is fitted (``T >= 1``): sharpening, fitted on held-out rows
+        the model mostly gets right, made the log loss on new rows worse.
         For other calibration methods use
         :class:`~sklearn.calibration.CalibratedClassifierCV` around the classifier.
     predict_batch_size : int, default=4096

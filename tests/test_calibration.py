@@ -69,6 +69,15 @@ def test_fit_temperature_recovers_a_known_temperature():
     assert after < before
 
 
+def test_an_under_confident_model_keeps_temperature_one():
+    rng = np.random.default_rng(0)
+    logits = torch.as_tensor(rng.normal(size=(20_000, 3)) * 2)
+    y = torch.distributions.Categorical(logits=logits).sample()
+    # Its best temperature would be 1/3: sharpening, which is not allowed.
+    temperature, before, after = fit_temperature(logits / 3, y)
+    assert temperature == 1.0 and after == before
+
+
 def test_calibration_needs_two_rows_of_each_class(two_modalities):
     X, _, spec = two_modalities
     y = np.array(["a", "b"] * 59 + ["c", "a"])
