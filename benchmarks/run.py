@@ -326,7 +326,9 @@ def main(argv=None):
                                        frame])
                 frame = _order(frame, X, modalities)
                 frame.to_csv(path, index=False)
-                (args.output / f"{name}.json").write_text(json.dumps([*earlier_runs, {
+                # A command run again replaces its earlier run (and its rows).
+                kept = [run for run in earlier_runs if run["command"] != command.strip()]
+                (args.output / f"{name}.json").write_text(json.dumps([*kept, {
                     "command": command.strip(), "date": str(datetime.date.today()),
                     "threads": torch.get_num_threads(),
                     "minutes": (time.perf_counter() - started) / 60,
