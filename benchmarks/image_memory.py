@@ -9,6 +9,8 @@ and is compared to the process's memory just before ``fit``, when the table of p
 already exists. Target: the two peaks differ by less than 100 MB. For scale, the
 20 000 images held in memory as float32 would take 313 MB.
 
+Also times a fit with the reading done in 0, 1 and 2 DataLoader worker processes.
+
 Run ``python -m benchmarks.image_memory``; writes ``benchmarks/results/image_memory.md``.
 """
 
@@ -57,23 +59,9 @@ def write_images(folder, n_images, seed=0):
 
 def measure_one(folder, n_images, max_epochs, batch_size):
     """Runs inside the subprocess: build the table, fit, report as JSON."""
-    import pandas as pd
-
-    from sk_i2m2 import I2M2Classifier
-    from sk_i2m2.experts import CNNExpert, MLPExpert
-
     start_rss = _status("VmRSS")
-    labels = np.random.default_rng(0).integers(0, 2, n_images)  # as write_images drew them
-    rng = np.random.default_rng(1)
-    X = pd.DataFrame({
-        "scan": [str(folder / f"{index:05d}.png") for index in range(n_images)],
-        "age": rng.normal(60, 10, n_images), "marker": rng.normal(0, 1, n_images),
-    })
-    spec = [("scan", CNNExpert(input_shape=(1, SIDE, SIDE), channels=(8, 16),
-                               loader="auto"), "scan"),
-            ("clinical", MLPExpert(hidden_units=(16,)), ["age", "marker"])]
-    clf = I2M2Classifier(spec, max_epochs=max_epochs, batch_size=batch_size,
-                         early_stopping=False, random_state=0)
+    X, labels = _table(folder, n_images)
+    clf = _model(max_epochs, batch_size)
     before_fit = _status("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
     start = time.perf_counter()
@@ -86,6 +74,41 @@ def measure_one(folder, n_images, max_epochs, batch_size):
             "train_accuracy": float(clf.score(X.iloc[:2000], labels[:2000]))}
 
 
+def _table(folder, n_images):
+    import pandas as pd
+
+    labels = np.random.default_rng(0).integers(0, 2, n_images)  # as write_images drew them
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({
+        "scan": [str(folder / f"{index:05d}.png") for index in range(n_images)],
+        "age": rng.normal(60, 10, n_images), "marker": rng.normal(0, 1, n_images),
+    })
+    return X, labels
+
+
+def _model(max_epochs, batch_size, num_workers=0):
+    from sk_i2m2 import I2M2Classifier
+    from sk_i2m2.experts import CNNExpert, MLPExpert
+
+    spec = [("scan", CNNExpert(input_shape=(1, SIDE, SIDE), channels=(8, 16),
+                               loader="auto"), "scan"),
+            ("clinical", MLPExpert(hidden_units=(16,)), ["age", "marker"])]
+    return I2M2Classifier(spec, max_epochs=max_epochs, batch_size=batch_size,
+                          early_stopping=False, num_workers=num_workers, random_state=0)
+
+
+def time_workers(folder, n_images, max_epochs, batch_size, workers, repeats):
+    """Median fit seconds per ``num_workers``, runs alternating (same process)."""
+    X, labels = _table(folder, n_images)
+    seconds = {n: [] for n in workers}
+    for _ in range(repeats):
+        for n in workers:
+            start = time.perf_counter()
+            _model(max_epochs, batch_size, n).fit(X, labels)
+            seconds[n].append(time.perf_counter() - start)
+    return {n: float(np.median(values)) for n, values in seconds.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, nargs="+", default=[2_000, 20_000])
@@ -94,6 +117,9 @@ def main(argv=None):
     parser.add_argument("--folder", type=Path,
                         default=Path(tempfile.gettempdir()) / "sk_i2m2_image_memory")
     parser.add_argument("--output", type=Path, default=RESULTS / "image_memory.md")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
+                        help="num_workers values timed on the smallest size")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -115,6 +141,9 @@ def main(argv=None):
         rows.append(result)
         print(json.dumps(result), flush=True)
 
+    timings = time_workers(args.folder, min(args.images), args.max_epochs,
+                           args.batch_size, args.workers, args.repeats)
+    print(json.dumps(timings), flush=True)
     difference = rows[-1]["fit_mb"] - rows[0]["fit_mb"]
     lines = [
         "# Peak memory of fitting on images read from files",
@@ -134,6 +163,15 @@ def main(argv=None):
         f"{difference:+.0f} MB against {rows[0]['images']} (target: under 100 MB). "
         f"Held in memory as float32, {rows[-1]['images']} images would take "
         f"{rows[-1]['images'] * SIDE * SIDE * 4 / MB:.0f} MB.",
+        "",
+        f"Reading in DataLoader workers: median fit seconds on {min(args.images)} images "
+        f"over {args.repeats} alternating runs in one process, {torch.get_num_threads()} "
+        "torch thread(s) (workers read; the main process trains).",
+        "",
+        "| num_workers | fit s | ratio to num_workers=0 |",
+        "|---|---|---|",
+        *[f"| {n} | {t:.1f} | {t / timings[args.workers[0]]:.2f} |"
+          for n, t in timings.items()],
     ]
     args.output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
