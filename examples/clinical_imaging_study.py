@@ -91,7 +91,7 @@ def make_model(folder, settings):
     return I2M2Classifier(
         [("tabular", MLPExpert(hidden_units=(32,)), tabular),
          ("scan", CNNExpert(input_shape=(1, 16, 15), channels=(16, 32),
-                            loader=ImageLoader(intensity="unit", root=folder)),
+                            loader=ImageLoader(root=folder)),
           "scan_path")],
         **settings,
     )
