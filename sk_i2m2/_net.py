@@ -9,6 +9,9 @@ Two stages share one net and one optimizer:
 Per-batch overhead is kept to what a hand-written loop pays: batches are sliced from
 tensors built once per fit (no per-item collation), the train/eval mode is set once
 per epoch rather than once per batch, and prediction uses its own large batches.
+Modalities read from image files are the exception: their batches are read by a torch
+DataLoader (in worker processes with ``num_workers``), over the same rows in the same
+order.
 """
 
 import copy
