@@ -33,6 +33,11 @@ PRETRAIN, JOINT = "pretrain", "joint"
 SAMPLE_WEIGHT = "__sample_weight"
 
 
+def _module_inputs(X):
+    """A batch without its per-row loss weights: what the module takes."""
+    return {name: values for name, values in X.items() if name != SAMPLE_WEIGHT}
+
+
 def _tensor(values, dtype, device):
     # torch cannot share memory with a read-only array (pandas' copy-on-write hands
     # those out): copy it then, share it otherwise.
@@ -313,9 +318,8 @@ class ProductOfExpertsNet(NeuralNet):
         return generator
 
     def infer(self, x, **fit_params):
-        # Per-row loss weights travel with the data but are not the module's input.
-        if isinstance(x, dict) and SAMPLE_WEIGHT in x:
-            x = {name: values for name, values in x.items() if name != SAMPLE_WEIGHT}
+        if isinstance(x, dict):
+            x = _module_inputs(x)
         return super().infer(x, **fit_params)
 
     # ------------------------------------------------------------------ loss
@@ -357,8 +361,7 @@ class ProductOfExpertsNet(NeuralNet):
     def _expert_step(self, batch):
         Xi, yi = batch
         Xi, yi = self._on_device(Xi), yi.to(self.device, non_blocking=True)
-        modalities = {name: values for name, values in Xi.items() if name != SAMPLE_WEIGHT}
-        logits, available = self.module_.expert_outputs(**modalities)
+        logits, available = self.module_.expert_outputs(**_module_inputs(Xi))
         y_pred = combine_log_proba(logits, available)
         if self.stage_ == PRETRAIN:
             stage_output = {name: (logits[name], available[name]) for name in logits}
@@ -387,9 +390,8 @@ class ProductOfExpertsNet(NeuralNet):
         chunks = {}
         with torch.no_grad():
             for Xi, _ in self.get_iterator(dataset, training=False):
-                Xi = {name: values for name, values in self._on_device(Xi).items()
-                      if name != SAMPLE_WEIGHT}
-                logits, available = self.module_.expert_outputs(**Xi)
+                logits, available = self.module_.expert_outputs(
+                    **_module_inputs(self._on_device(Xi)))
                 for name, values in logits.items():
                     masked = torch.where(available[name].unsqueeze(1), values, torch.nan)
                     chunks.setdefault(name, []).append(masked.cpu())
