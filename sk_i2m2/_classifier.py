@@ -562,7 +562,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             row; a unimodal expert whose modality a row lacks gives NaN there.
         """
         inputs = self._module_inputs(X)  # checks the fit first
-        logits = self.net_.forward_experts(inputs)
+        logits, _ = self.net_.forward_experts(inputs)
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 
@@ -612,10 +612,11 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         [1.0, 1.0]
         """
         inputs = self._module_inputs(X)  # checks the fit first
-        logits = self.net_.forward_experts(inputs)
+        # One pass: images read from files are read once.
+        logits, combined = self.net_.forward_experts(inputs)
         expert_log_proba = {name: torch.log_softmax(value.double(), dim=1).numpy()
                             for name, value in logits.items()}
-        combined = torch.log_softmax(self.net_.forward(inputs).double(), dim=1).numpy()
+        combined = torch.log_softmax(combined.double(), dim=1).numpy()
         module = self.net_.module_
         weights = (np.ones(len(logits)) if module.expert_weights is None
                    else module.expert_weights.cpu().numpy())

@@ -153,8 +153,11 @@ class ProductOfExperts(nn.Module):
         """Each expert's own ``(n, n_classes)`` logits, keyed by expert name."""
         return self.expert_outputs(**modalities)[0]
 
+    def combine(self, logits, available):
+        """The product of the experts' outputs (see :meth:`expert_outputs`)."""
+        return combine_log_proba(logits, available, weights=self.expert_weights,
+                                 bias=self.class_bias, temperature=self.temperature)
+
     def forward(self, **modalities):
         """Combined log-probabilities of the product, ``(n, n_classes)``."""
-        return combine_log_proba(*self.expert_outputs(**modalities),
-                                 weights=self.expert_weights, bias=self.class_bias,
-                                 temperature=self.temperature)
+        return self.combine(*self.expert_outputs(**modalities))

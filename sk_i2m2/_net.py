@@ -381,21 +381,29 @@ class ProductOfExpertsNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def forward_experts(self, X):
-        """Each expert's logits on ``X`` in eval mode, ``{name: (n, C) tensor}``.
+        """Each expert's logits and the product's log-probabilities, in one pass.
 
-        Rows an expert cannot see (its modality is missing) are NaN.
+        Returns
+        -------
+        logits : dict of str to Tensor
+            ``{name: (n, C)}`` of each expert in eval mode; rows an expert cannot
+            see (its modality is missing) are NaN.
+        combined : Tensor
+            ``(n, C)`` log-probabilities of the product, as :meth:`forward` gives.
         """
         dataset = self.get_dataset(X)
         self._set_training(False)
-        chunks = {}
+        chunks, combined = {}, []
         with torch.no_grad():
             for Xi, _ in self.get_iterator(dataset, training=False):
                 logits, available = self.module_.expert_outputs(
                     **_module_inputs(self._on_device(Xi)))
+                combined.append(self.module_.combine(logits, available).cpu())
                 for name, values in logits.items():
                     masked = torch.where(available[name].unsqueeze(1), values, torch.nan)
                     chunks.setdefault(name, []).append(masked.cpu())
-        return {name: torch.cat(parts) for name, parts in chunks.items()}
+        return ({name: torch.cat(parts) for name, parts in chunks.items()},
+                torch.cat(combined))
 
     # ------------------------------------------------------------------ loops
 

@@ -108,6 +108,22 @@ def test_fit_reads_images_batch_by_batch(digits, monkeypatch):
     assert sum(sizes) == SETTINGS["max_epochs"] * len(X) + 1
 
 
+def test_explain_reads_each_image_once(digits, monkeypatch):
+    X, spec = from_files(digits)
+    clf = I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
+    sizes = []
+    original = lazy.LazyImages.load
+
+    def counting_load(self, rows=None):
+        images = original(self, rows)
+        sizes.append(len(images))
+        return images
+
+    monkeypatch.setattr(lazy.LazyImages, "load", counting_load)
+    clf.explain(X)
+    assert sum(sizes) == len(X)
+
+
 def test_transform_gives_a_lazy_array_of_the_images(digits):
     X, spec = from_files(digits, intensity=None)
     clf = I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
