@@ -99,11 +99,6 @@ class LazyImages:
     def ndim(self):
         return len(self.shape)
 
-    @property
-    def missing(self):
-        """Rows without an image."""
-        return np.asarray([path is None for path in self.paths], dtype=bool)
-
     def __len__(self):
         return len(self.paths)
 

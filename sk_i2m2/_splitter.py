@@ -325,9 +325,9 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         for name, expert, indices in modalities:
             loader = expert.make_loader()
             if loader is not None:  # one column of image paths, read batch by batch
-                outputs[name], missing[name] = _lazy_images(X, name, expert, indices,
-                                                            loader, fitting=True)
-                shapes[name] = outputs[name].input_shape
+                shapes[name] = _image_shape(name, expert, loader)
+                outputs[name], missing[name] = _lazy_images(X, name, indices, loader,
+                                                            shapes[name], fitting=True)
                 preprocessors[name] = loader
                 feature_names[name] = np.asarray(_pixel_names(X, indices, shapes[name]),
                                                  dtype=object)
@@ -420,10 +420,11 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         check_is_fitted(self)
         X = self.check_input(X)
         outputs, missing = {}, {}
-        for name, expert, indices in self.modalities_:
+        for name, _, indices in self.modalities_:
             if isinstance(self.preprocessors_[name], ImageLoader):
                 outputs[name], missing[name] = _lazy_images(
-                    X, name, expert, indices, self.preprocessors_[name], fitting=False)
+                    X, name, indices, self.preprocessors_[name], self.sample_shapes_[name],
+                    fitting=False)
                 continue
             block, _ = self._select(X, name, indices)
             missing[name] = _missing_rows(block)
@@ -460,7 +461,19 @@ def _pixel_names(X, indices, shape):
     return [f"{label}[{i}]" for i in range(math.prod(shape))]
 
 
-def _lazy_images(X, name, expert, indices, loader, fitting):
+def _image_shape(name, expert, loader):
+    """Check an expert that reads image files; return the shape of one image."""
+    loader._validate_params()
+    if expert.preprocessor not in ("auto", "passthrough"):
+        raise ValueError(
+            f"Modality {name!r}: images read from files are scaled by the loader "
+            "(ImageLoader(intensity=...)), not by a preprocessor; leave "
+            "preprocessor='auto'."
+        )
+    return tuple(expert.sample_shape(math.prod(expert.input_shape), name))
+
+
+def _lazy_images(X, name, indices, loader, shape, fitting):
     """A modality of image paths as :class:`LazyImages`, and its missing rows."""
     if len(indices) != 1:
         columns = [_column_label(X, i) for i in indices]
@@ -469,27 +482,14 @@ def _lazy_images(X, name, expert, indices, loader, fitting):
             f"paths, but the modality selects {len(indices)}: {columns}. Select the path "
             "column alone, or set loader=None for pixel columns."
         )
-    if fitting:
-        loader._validate_params()
-        if expert.preprocessor not in ("auto", "passthrough"):
-            raise ValueError(
-                f"Modality {name!r}: images read from files are scaled by the loader "
-                "(ImageLoader(intensity=...)), not by a preprocessor; leave "
-                "preprocessor='auto'."
-            )
-    shape = tuple(expert.sample_shape(math.prod(expert.input_shape), name))
-    if len(shape) != 3:
-        raise ValueError(f"Modality {name!r}: image files need input_shape=(channels, "
-                         f"height, width), got {shape}.")
     column = _safe_indexing(X, indices[0], axis=1)
     labels = np.asarray(X.index if hasattr(X, "index") else np.arange(len(X)), dtype=object)
     paths, missing = image_paths(column, name, loader, labels)
-    if fitting and missing.all():
-        raise ValueError(
-            f"Modality {name!r} has no image in any row; give it image paths or remove it."
-        )
     images = LazyImages(paths, labels, loader, shape, name)
-    if fitting and not missing.all():
+    if fitting:
+        if missing.all():
+            raise ValueError(f"Modality {name!r} has no image in any row; give it image "
+                             "paths or remove it.")
         # Read one image now, so that a wrong reader or shape fails before training.
         images.load([np.flatnonzero(~missing)[0]])
     return images, missing

@@ -208,8 +208,11 @@ class BaseExpert(BaseEstimator):
         return _table_preprocessor(X)
 
     def make_loader(self):
-        """The :class:`~sk_i2m2.imaging.ImageLoader` of an expert reading files, or None."""
-        return make_loader(getattr(self, "loader", None))
+        """The :class:`~sk_i2m2.imaging.ImageLoader` of an expert reading files, or None.
+
+        Only :class:`CNNExpert` reads files; every other expert reads columns.
+        """
+        return None
 
     def sample_shape(self, n_features, modality):
         """Shape of one preprocessed sample, checked against the expert's expectations.
@@ -363,6 +366,9 @@ class CNNExpert(_ShapedExpert):
         self.dropout = dropout
         self.preprocessor = preprocessor
         self.loader = loader
+
+    def make_loader(self):
+        return make_loader(self.loader)
 
     def build(self, input_shape, n_outputs):
         return _ConvNet(nn.Conv2d, input_shape, self.channels, self.kernel_size,

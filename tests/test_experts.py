@@ -396,3 +396,12 @@ def test_channel_scaler_checks_width_and_keeps_feature_names():
     assert from_array.get_feature_names_out().tolist() == ["x0", "x1", "x2", "x3"]
     with pytest.raises(ValueError, match="6 features"):
         from_array.transform(np.zeros((2, 6)))
+
+
+def test_only_the_cnn_expert_reads_files():
+    # A module keyword that happens to be called "loader" stays the module's.
+    from sk_i2m2.experts import CNNExpert, TorchExpert
+    from sk_i2m2.imaging import ImageLoader
+    assert TorchExpert(torch.nn.Linear, loader="auto").make_loader() is None
+    assert isinstance(CNNExpert(loader="auto").make_loader(), ImageLoader)
+    assert CNNExpert().make_loader() is None
