@@ -91,7 +91,9 @@ def test_array_cells_and_pixel_columns_give_the_same_model(digits):
                                   cells.predict_proba(X_cells))
 
 
-def test_fit_reads_images_batch_by_batch(digits, monkeypatch):
+@pytest.fixture
+def images_read(monkeypatch):
+    """The number of images each ``LazyImages.load`` call reads, from now on."""
     sizes = []
     original = lazy.LazyImages.load
 
@@ -101,27 +103,23 @@ def test_fit_reads_images_batch_by_batch(digits, monkeypatch):
         return images
 
     monkeypatch.setattr(lazy.LazyImages, "load", counting_load)
+    return sizes
+
+
+def test_fit_reads_images_batch_by_batch(digits, images_read):
     X, spec = from_files(digits)
     I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
-    assert sizes and max(sizes) <= SETTINGS["batch_size"]
+    assert images_read and max(images_read) <= SETTINGS["batch_size"]
     # Every epoch reads every row once (plus one probe at fit).
-    assert sum(sizes) == SETTINGS["max_epochs"] * len(X) + 1
+    assert sum(images_read) == SETTINGS["max_epochs"] * len(X) + 1
 
 
-def test_explain_reads_each_image_once(digits, monkeypatch):
+def test_explain_reads_each_image_once(digits, images_read):
     X, spec = from_files(digits)
     clf = I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
-    sizes = []
-    original = lazy.LazyImages.load
-
-    def counting_load(self, rows=None):
-        images = original(self, rows)
-        sizes.append(len(images))
-        return images
-
-    monkeypatch.setattr(lazy.LazyImages, "load", counting_load)
+    images_read.clear()
     clf.explain(X)
-    assert sum(sizes) == len(X)
+    assert sum(images_read) == len(X)
 
 
 def test_transform_gives_a_lazy_array_of_the_images(digits):
