@@ -150,14 +150,8 @@ class RowBatches:
 class TensorBatches:
     """Iterate over ``(X_batch, y_batch)`` slices of a :class:`TensorDictDataset`.
 
-    Parameters
-    ----------
-    dataset : TensorDictDataset
-    batch_size : int
-    shuffle : bool, default=False
-        Draw a new row order every epoch (each ``iter`` call).
-    generator : torch.Generator or None
-        Source of the shuffling, so a seeded fit never touches torch's global state.
+    The rows of each batch come from :class:`RowBatches` (same ``batch_size``,
+    ``shuffle`` and ``generator``), on the dataset's device.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, generator=None):
