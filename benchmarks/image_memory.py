@@ -26,16 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._memory import MB, reset_peak, status
+
 RESULTS = Path(__file__).parent / "results"
-MB = 2**20
 SIDE = 64
-
-
-def _status(field):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def write_images(folder, n_images, seed=0):
@@ -59,15 +53,15 @@ def write_images(folder, n_images, seed=0):
 
 def measure_one(folder, n_images, max_epochs, batch_size):
     """Runs inside the subprocess: build the table, fit, report as JSON."""
-    start_rss = _status("VmRSS")
+    start_rss = status("VmRSS")
     X, labels = _table(folder, n_images)
     clf = _model(max_epochs, batch_size)
-    before_fit = _status("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
+    before_fit = status("VmRSS")
+    reset_peak()  # peak RSS := current RSS
     start = time.perf_counter()
     clf.fit(X, labels)
     seconds = time.perf_counter() - start
-    peak = _status("VmHWM")
+    peak = status("VmHWM")
     return {"images": n_images, "fit_seconds": seconds, "start_mb": start_rss / MB,
             "before_fit_mb": before_fit / MB, "peak_mb": peak / MB,
             "fit_mb": (peak - before_fit) / MB,

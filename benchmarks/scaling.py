@@ -21,15 +21,9 @@ from pathlib import Path
 
 import torch
 
+from ._memory import MB, reset_peak, status
+
 RESULTS = Path(__file__).parent / "results"
-MB = 2**20
-
-
-def _status(field):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def measure_one(n_rows, max_epochs, batch_size):
@@ -40,7 +34,7 @@ def measure_one(n_rows, max_epochs, batch_size):
     from sk_i2m2 import I2M2Classifier
     from sk_i2m2.experts import MLPExpert
 
-    baseline = _status("VmRSS")
+    baseline = status("VmRSS")
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.standard_normal((n_rows, 100)),
                      columns=[f"a{i}" for i in range(50)] + [f"b{i}" for i in range(50)])
@@ -50,12 +44,12 @@ def measure_one(n_rows, max_epochs, batch_size):
                   ("b", MLPExpert(), [f"b{i}" for i in range(50)])]
     clf = I2M2Classifier(modalities, max_epochs=max_epochs, batch_size=batch_size,
                          early_stopping=False, random_state=0)
-    Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
+    reset_peak()  # peak RSS := current RSS
     start = time.perf_counter()
     clf.fit(X, y)
     seconds = time.perf_counter() - start
     return {"rows": n_rows, "fit_seconds": seconds, "input_mb": input_bytes / MB,
-            "baseline_mb": baseline / MB, "peak_mb": _status("VmHWM") / MB,
+            "baseline_mb": baseline / MB, "peak_mb": status("VmHWM") / MB,
             "train_accuracy": float(clf.score(X.iloc[:10_000], y[:10_000]))}
 
 
