@@ -41,6 +41,7 @@ from sklearn.pipeline import make_pipeline
 
 from sk_i2m2 import I2M2Classifier, datasets
 from sk_i2m2.experts import _table_preprocessor
+from sk_i2m2.metrics import expected_calibration_error
 
 RESULTS = Path(__file__).parent / "results"
 METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "ece", "fit_seconds"]
@@ -125,19 +126,6 @@ def methods(X, modalities, seed, max_epochs):
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def expected_calibration_error(y_true, proba, classes, n_bins=15):
-    """Top-label ECE: |accuracy - confidence| averaged over equal-width bins."""
-    confidence = proba.max(axis=1)
-    correct = classes[proba.argmax(axis=1)] == y_true
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    error = 0.0
-    for b in range(n_bins):
-        in_bin = bins == b
-        if in_bin.any():
-            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return error
 
 
 def scores(model, X_test, y_test, fit_seconds):

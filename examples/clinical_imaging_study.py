@@ -42,6 +42,7 @@ from sk_i2m2 import I2M2Classifier
 from sk_i2m2.datasets import load_uci_multifeature
 from sk_i2m2.experts import CNNExpert, MLPExpert
 from sk_i2m2.imaging import ImageLoader
+from sk_i2m2.metrics import expected_calibration_error
 
 
 def write_study(folder, n_subjects, seed):
@@ -74,15 +75,6 @@ def write_study(folder, n_subjects, seed):
     csv = folder / "study.csv"
     table.to_csv(csv, index=False)
     return csv
-
-
-def expected_calibration_error(y_true, proba, classes, n_bins=15):
-    """Top-label ECE: |accuracy - confidence| over equal-width confidence bins."""
-    confidence = proba.max(axis=1)
-    correct = classes[proba.argmax(axis=1)] == y_true
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    return sum(abs(correct[bins == b].mean() - confidence[bins == b].mean())
-               * np.mean(bins == b) for b in np.unique(bins))
 
 
 def make_model(folder, settings):
