@@ -19,7 +19,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone, is_classifier
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -34,10 +33,13 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from ._fusion import BaseFusion, ConcatFusion
+from ._layers import as_tuple, mlp
 from ._lazy import make_loader
 
 __all__ = [
     "BaseExpert",
+    "BaseFusion",
     "CNNExpert",
     "ConcatFusion",
     "MLPExpert",
@@ -48,25 +50,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _as_tuple(units):
-    """``hidden_units`` may be given as one int or a sequence of ints."""
-    if isinstance(units, Integral):
-        return (int(units),)
-    return tuple(int(u) for u in units)
-
-
-def _mlp(n_inputs, hidden_units, n_outputs, dropout):
-    """Linear -> ReLU -> Dropout blocks, then a linear map to ``n_outputs``."""
-    layers = []
-    for width in _as_tuple(hidden_units):
-        layers += [nn.Linear(n_inputs, width), nn.ReLU()]
-        if dropout:
-            layers.append(nn.Dropout(dropout))
-        n_inputs = width
-    layers.append(nn.Linear(n_inputs, n_outputs))
-    return nn.Sequential(*layers)
 
 
 def _as_object(X):
@@ -285,7 +268,7 @@ class MLPExpert(BaseExpert):
         self.preprocessor = preprocessor
 
     def build(self, input_shape, n_outputs):
-        return _mlp(input_shape[0], self.hidden_units, n_outputs, self.dropout)
+        return mlp(input_shape[0], self.hidden_units, n_outputs, self.dropout)
 
 
 class _ConvNet(nn.Module):
@@ -297,7 +280,7 @@ class _ConvNet(nn.Module):
         pool = nn.MaxPool2d if conv is nn.Conv2d else nn.MaxPool1d
         blocks = []
         in_channels = input_shape[0]
-        for width in _as_tuple(channels):
+        for width in as_tuple(channels):
             blocks += [
                 conv(in_channels, width, kernel_size, padding=kernel_size // 2),
                 nn.ReLU(),
@@ -306,7 +289,7 @@ class _ConvNet(nn.Module):
             in_channels = width
         self.input_shape = tuple(input_shape)
         self.features = nn.Sequential(*blocks)
-        self.head = _mlp(in_channels, hidden_units, n_outputs, dropout)
+        self.head = mlp(in_channels, hidden_units, n_outputs, dropout)
 
     def forward(self, x):
         x = x.reshape(x.shape[0], *self.input_shape)
@@ -581,75 +564,3 @@ def as_expert(candidate):
     if _is_classifier(candidate):
         return SklearnExpert(candidate)
     return candidate
-
-
-# --------------------------------------------------------------------------- fusion
-
-
-class ConcatFusion(BaseEstimator):
-    """The inter-modality expert: one encoder per modality, concatenated, then an MLP.
-
-    Each encoder is built by that modality's own expert spec
-    (``expert.build(shape, embedding_dim)``) with weights of its own, so the fusion
-    expert sees every modality through the same kind of network as its unimodal
-    expert, but learns features for the joint decision.
-
-    Parameters
-    ----------
-    embedding_dim : int, default=32
-        Output size of each modality's encoder.
-    hidden_units : int or tuple of int, default=(64,)
-        Hidden layers of the head over the concatenated embeddings.
-    dropout : float, default=0.1
-        Dropout on the concatenated embeddings and after each hidden layer.
-    """
-
-    _parameter_constraints = {
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-    }
-
-    def __init__(self, embedding_dim=32, hidden_units=(64,), dropout=0.1):
-        self.embedding_dim = embedding_dim
-        self.hidden_units = hidden_units
-        self.dropout = dropout
-
-    def build(self, modalities, n_outputs):
-        """Return the fusion module.
-
-        Parameters
-        ----------
-        modalities : dict
-            ``{name: (expert, sample_shape)}`` for every modality, in order.
-        n_outputs : int
-            Number of classes.
-        """
-        self._validate_params()
-        encoders = {
-            name: expert.build(shape, self.embedding_dim)
-            for name, (expert, shape) in modalities.items()
-        }
-        head = _mlp(self.embedding_dim * len(encoders), self.hidden_units, n_outputs,
-                    self.dropout)
-        return _ConcatFusionModule(encoders, head, self.dropout)
-
-
-class _ConcatFusionModule(nn.Module):
-    def __init__(self, encoders, head, dropout):
-        super().__init__()
-        self.encoders = nn.ModuleDict(encoders)
-        self.joint = nn.Sequential(nn.ReLU(), *([nn.Dropout(dropout)] if dropout else []))
-        self.head = head
-
-    def forward(self, inputs, present=None):
-        """Logits from every modality's embedding; a missing modality's is zero.
-
-        ``inputs`` and ``present`` map modality names to tensors and to ``(n,)``
-        boolean masks of the rows holding that modality (None: all rows).
-        """
-        embeddings = [encoder(inputs[name]) for name, encoder in self.encoders.items()]
-        if present is not None:
-            embeddings = [embedding * present[name].unsqueeze(1).to(embedding.dtype)
-                          for embedding, name in zip(embeddings, self.encoders, strict=True)]
-        return self.head(self.joint(torch.cat(embeddings, dim=1)))

@@ -1,0 +1,117 @@
+"""Fusion experts: the inter-modality factor of the product.
+
+A fusion expert is a scikit-learn style parameter holder, like the experts, with one
+job: :meth:`BaseFusion.build` a torch module that reads every modality at once.
+
+The contract, which every fusion expert (built-in or a user's) follows:
+
+* ``build(modalities, n_outputs)`` receives ``{name: (expert, sample_shape)}`` for
+  every modality, in order, and the number of classes; it returns an
+  :class:`torch.nn.Module`. Each modality's ``expert.build(sample_shape, d)`` gives an
+  encoder of that modality to ``d`` features, with weights of its own, for fusion
+  experts that want to see each modality through the same kind of network as its
+  unimodal expert.
+* The module is called as ``module(inputs, present)``: ``inputs`` maps each modality
+  name to its ``(n, *sample_shape)`` float tensor, ``present`` to an ``(n,)`` boolean
+  mask of the rows holding that modality. Rows lacking a modality hold zeros in its
+  tensor; **they must not influence the output** (mask them), so that a row's
+  prediction is the same whatever was filled in for what it lacks.
+* It returns ``(n, n_outputs)`` logits.
+"""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
+from torch import nn
+
+from ._layers import mlp
+
+__all__ = ["BaseFusion", "ConcatFusion"]
+
+
+class BaseFusion(BaseEstimator):
+    """Base class of the fusion (inter-modality) experts; subclasses define :meth:`build`.
+
+    See the module docstring for the contract the built module follows.
+    """
+
+    def build(self, modalities, n_outputs):  # pragma: no cover - abstract
+        """Return the fusion module.
+
+        Parameters
+        ----------
+        modalities : dict
+            ``{name: (expert, sample_shape)}`` for every modality, in order.
+        n_outputs : int
+            Number of classes.
+
+        Returns
+        -------
+        torch.nn.Module
+            Called as ``module(inputs, present)`` with ``{name: (n, *sample_shape)}``
+            tensors and ``{name: (n,)}`` boolean masks; returns ``(n, n_outputs)``
+            logits, uninfluenced by the rows a modality's mask marks absent.
+        """
+        raise NotImplementedError
+
+
+class ConcatFusion(BaseFusion):
+    """One encoder per modality, concatenated, then an MLP.
+
+    Each encoder is built by that modality's own expert spec
+    (``expert.build(shape, embedding_dim)``) with weights of its own, so the fusion
+    expert sees every modality through the same kind of network as its unimodal
+    expert, but learns features for the joint decision. A missing modality's
+    embedding is set to zero.
+
+    Parameters
+    ----------
+    embedding_dim : int, default=32
+        Output size of each modality's encoder.
+    hidden_units : int or tuple of int, default=(64,)
+        Hidden layers of the head over the concatenated embeddings.
+    dropout : float, default=0.1
+        Dropout on the concatenated embeddings and after each hidden layer.
+    """
+
+    _parameter_constraints = {
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, embedding_dim=32, hidden_units=(64,), dropout=0.1):
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+
+    def build(self, modalities, n_outputs):
+        self._validate_params()
+        encoders = {
+            name: expert.build(shape, self.embedding_dim)
+            for name, (expert, shape) in modalities.items()
+        }
+        head = mlp(self.embedding_dim * len(encoders), self.hidden_units, n_outputs,
+                   self.dropout)
+        return _ConcatFusionModule(encoders, head, self.dropout)
+
+
+class _ConcatFusionModule(nn.Module):
+    def __init__(self, encoders, head, dropout):
+        super().__init__()
+        self.encoders = nn.ModuleDict(encoders)
+        self.joint = nn.Sequential(nn.ReLU(), *([nn.Dropout(dropout)] if dropout else []))
+        self.head = head
+
+    def forward(self, inputs, present=None):
+        """Logits from every modality's embedding; a missing modality's is zero.
+
+        ``present=None`` means every row holds every modality.
+        """
+        embeddings = [encoder(inputs[name]) for name, encoder in self.encoders.items()]
+        if present is not None:
+            embeddings = [embedding * present[name].unsqueeze(1).to(embedding.dtype)
+                          for embedding, name in zip(embeddings, self.encoders, strict=True)]
+        return self.head(self.joint(torch.cat(embeddings, dim=1)))
