@@ -39,14 +39,19 @@ def read_npy(path):
 def read_pillow(path):
     """A PNG, JPEG, TIFF, BMP, GIF or WebP image, as ``(H, W)`` or ``(H, W, channels)``.
 
-    Palette and 1-bit images are expanded to RGB and 8-bit grey; 16-bit and
-    floating-point grey images keep their values.
+    The image is turned upright as its EXIF ``Orientation`` tag says (a photo taken
+    with the camera held sideways comes out as it was seen, its height and width
+    swapped where needed). Palette and 1-bit images are expanded to RGB and 8-bit
+    grey; 16-bit and floating-point grey images keep their values.
     """
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError as error:  # pragma: no cover - the imaging extra is missing
         raise _missing_extra("Pillow", error) from error
     with Image.open(path) as image:
+        # Cameras store the sensor's pixels as they were read and record the rotation
+        # in EXIF; viewers apply it, so the network should see the same upright image.
+        image = ImageOps.exif_transpose(image)
         if image.mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         elif image.mode == "1":
@@ -54,21 +59,62 @@ def read_pillow(path):
         return np.asarray(image)
 
 
-def read_dicom(path):
-    """A DICOM image's pixels in modality units (e.g. Hounsfield units for CT).
+def _is_identity_rescale(dataset):
+    """Whether the only modality transform is ``RescaleSlope`` 1, ``RescaleIntercept`` 0."""
+    if dataset.get("ModalityLUTSequence"):
+        return False
+    return (float(dataset.get("RescaleSlope", 1) or 1) == 1
+            and float(dataset.get("RescaleIntercept", 0) or 0) == 0)
 
-    ``RescaleSlope`` and ``RescaleIntercept`` are applied when the file has them.
+
+def _invert(pixels):
+    """``max + min - pixels`` over the image, in the image's own type."""
+    low, high = pixels.min(), pixels.max()
+    if np.issubdtype(pixels.dtype, np.integer):
+        # int64 arithmetic: ``high + low`` can overflow a 16-bit type, while the
+        # result stays within [low, high] and so fits the original type again.
+        return (int(high) + int(low) - pixels.astype(np.int64)).astype(pixels.dtype)
+    return high + low - pixels
+
+
+def read_dicom(path):
+    """A single-frame DICOM image's pixels in modality units, higher values brighter.
+
+    The modality transform is applied with :func:`pydicom.pixels.apply_modality_lut`:
+    ``RescaleSlope``/``RescaleIntercept`` (e.g. Hounsfield units for CT; the result
+    is float64) or a Modality LUT Sequence (the LUT's uint8 or uint16 values). An
+    identity rescale (slope 1, intercept 0) keeps the stored integer type, as a file
+    without one does. ``MONOCHROME1`` images, where low values display white, are
+    then inverted to ``max + min - pixels`` over the image, so that, as in
+    ``MONOCHROME2``, higher values are brighter; the range is kept, the modality
+    units of each value are not. Colour images (e.g. RGB) come as ``(H, W, 3)``.
+
+    Multi-frame files (``NumberOfFrames`` > 1: cine loops, volumes, echoes) are
+    refused with a ValueError: whether their frames are time points, slices or
+    channels is the study's to say, and an expert takes one 2-D image. Give
+    ``ImageLoader(reader=...)`` a function that picks or stacks the frames.
     """
     try:
         import pydicom
+        from pydicom.pixels import apply_modality_lut
     except ImportError as error:  # pragma: no cover - the imaging extra is missing
-        raise _missing_extra("pydicom", error) from error
+        raise _missing_extra("pydicom>=3.0", error) from error
     dataset = pydicom.dcmread(path)
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        # Checked before pixel_array, which would decode every frame of what may be a
+        # long cine loop only for the file to be refused.
+        raise ValueError(
+            f"the DICOM file has {frames} frames; read_dicom reads single-frame "
+            "images. Give ImageLoader(reader=...) a function that picks or stacks the "
+            "frames, e.g. one returning pydicom.pixels.pixel_array(path, index=0) "
+            "(the first frame) or a few frames as channels."
+        )
     pixels = dataset.pixel_array
-    slope = float(dataset.get("RescaleSlope", 1) or 1)
-    intercept = float(dataset.get("RescaleIntercept", 0) or 0)
-    if slope != 1 or intercept != 0:
-        pixels = pixels.astype(np.float64) * slope + intercept
+    if not _is_identity_rescale(dataset):
+        pixels = apply_modality_lut(pixels, dataset)
+    if str(dataset.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
+        pixels = _invert(pixels)
     return pixels
 
 
