@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 
 from sk_i2m2 import I2M2Classifier, ModalitySplitter
-from sk_i2m2._classifier import build_product
 from sk_i2m2.experts import CNNExpert, MLPExpert
+from sk_i2m2.product import build_product
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -40,7 +40,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedGroupKFol
 from sklearn.pipeline import make_pipeline
 
 from sk_i2m2 import I2M2Classifier, datasets
-from sk_i2m2.experts import _table_preprocessor
+from sk_i2m2.experts import table_preprocessor
 from sk_i2m2.metrics import expected_calibration_error
 
 RESULTS = Path(__file__).parent / "results"
@@ -114,10 +114,10 @@ def methods(X, modalities, seed, max_epochs):
         **training)
     found["hgb"] = HistGradientBoostingClassifier(categorical_features="from_dtype",
                                                   random_state=seed)
-    found["logreg"] = make_pipeline(_table_preprocessor(X), LogisticRegression(max_iter=2000))
+    found["logreg"] = make_pipeline(table_preprocessor(X), LogisticRegression(max_iter=2000))
     found["stacking"] = StackingClassifier(
         [(name, make_pipeline(
-            ColumnTransformer([(name, _table_preprocessor(X[columns]), columns)]),
+            ColumnTransformer([(name, table_preprocessor(X[columns]), columns)]),
             LogisticRegression(max_iter=2000)))
          for name, _, columns in modalities],
         final_estimator=LogisticRegression(max_iter=2000), cv=5,

@@ -149,9 +149,9 @@ def main(argv=None):
     report("none", clone(best).fit(X_train, y_train))
     model = clone(best).set_params(calibrate="temperature").fit(X_train, y_train)
     report(f"temperature (T = {model.temperature_:.2f})", model)
-    temperature, model.net_.module_.temperature = model.net_.module_.temperature, None
+    model.net_.module_.set_temperature(None)
     report("  the same model with T = 1", model)
-    model.net_.module_.temperature = temperature
+    model.net_.module_.set_temperature(model.temperature_)
     report("CalibratedClassifierCV, sigmoid",
            CalibratedClassifierCV(clone(best), method="sigmoid", cv=3).fit(X_train, y_train))
 

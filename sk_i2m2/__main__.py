@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 from . import I2M2Classifier, datasets
-from .experts import _table_preprocessor
+from .experts import table_preprocessor
 
 LOADERS = {
     "alzheimers": datasets.load_alzheimers,
@@ -81,7 +81,7 @@ def main(argv=None):
     peers = {
         "HistGradientBoosting": HistGradientBoostingClassifier(
             categorical_features="from_dtype", random_state=args.random_state),
-        "LogisticRegression": make_pipeline(_table_preprocessor(X),
+        "LogisticRegression": make_pipeline(table_preprocessor(X),
                                             LogisticRegression(max_iter=2000)),
     }
     for label, peer in peers.items():

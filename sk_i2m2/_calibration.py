@@ -15,11 +15,7 @@ unconstrained best, or 1 when that is below 1.
 
 import torch
 
-
-def _log_loss(log_proba, target, weights, temperature):
-    losses = torch.nn.functional.cross_entropy(log_proba / temperature, target,
-                                               reduction="none")
-    return (losses * weights).sum() / weights.sum()
+from ._loss import weighted_cross_entropy
 
 
 def fit_temperature(log_proba, y, sample_weight=None):
@@ -43,7 +39,7 @@ def fit_temperature(log_proba, y, sample_weight=None):
     """
     log_proba = torch.as_tensor(log_proba, dtype=torch.float64).cpu()
     target = torch.as_tensor(y, dtype=torch.long).cpu()
-    weights = (torch.ones(len(target), dtype=torch.float64) if sample_weight is None
+    weights = (None if sample_weight is None
                else torch.as_tensor(sample_weight, dtype=torch.float64).cpu())
     # Optimised on the log scale, so T stays positive.
     log_temperature = torch.zeros((), dtype=torch.float64, requires_grad=True)
@@ -52,15 +48,15 @@ def fit_temperature(log_proba, y, sample_weight=None):
 
     def closure():
         optimizer.zero_grad()
-        loss = _log_loss(log_proba, target, weights, log_temperature.exp())
+        loss = weighted_cross_entropy(log_proba / log_temperature.exp(), target, weights)
         loss.backward()
         return loss
 
     optimizer.step(closure)
     temperature = max(float(log_temperature.detach().exp()), 1.0)
     with torch.no_grad():
-        before = float(_log_loss(log_proba, target, weights, 1.0))
-        after = float(_log_loss(log_proba, target, weights, temperature))
+        before = float(weighted_cross_entropy(log_proba, target, weights))
+        after = float(weighted_cross_entropy(log_proba / temperature, target, weights))
     if not after <= before:  # LBFGS never should, but T = 1 is always available
         return 1.0, before, before
     return temperature, before, after

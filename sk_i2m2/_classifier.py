@@ -11,7 +11,6 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -20,57 +19,26 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
+from skorch.helper import predefined_split
 
 from ._calibration import fit_temperature
+from ._callbacks import JointStageEarlyStopping, LastFiniteWeights
+from ._dataset import Batch, TensorDictDataset
 from ._explain import explain_predictions
-from ._fixed import (
-    fit_fixed_experts,
-    fixed_expert_specs,
-    learn_expert_weights,
-    predict_fixed_log_proba,
-)
-from ._module import FIXED, FUSION, ProductOfExperts
-from ._net import (
-    JOINT,
-    PRETRAIN,
-    SAMPLE_WEIGHT,
-    JointStageEarlyStopping,
-    ProductOfExpertsNet,
-)
+from ._fusion import BaseFusion
+from ._loss import row_weights
+from ._net import ProductOfExpertsNet
+from ._sklearn_experts import SklearnExperts, learn_expert_weights
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
-from .experts import ConcatFusion
+from .product import build_product
 
 #: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
 #: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
 AUTO_EARLY_STOPPING_ROWS = 10_000
 
+#: Everything fit sets (see ``I2M2Classifier._set_fitted``).
 _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
-                      "fixed_experts_", "net_", "history_", "temperature_")
-
-
-def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0):
-    """The torch module of the product, from a fitted :class:`ModalitySplitter`.
-
-    ``dependencies`` picks the experts: ``"intra"`` one per modality, ``"inter"`` the
-    fusion expert alone, ``"both"`` all of them (I2M2). Scikit-learn classifiers
-    (:class:`~sk_i2m2.experts.SklearnExpert`, or a classifier as ``fusion``) become
-    fixed factors, given to the module as inputs.
-    """
-    specs = {
-        name: (expert, splitter.sample_shapes_[name])
-        for name, expert, _ in splitter.modalities_
-    }
-    fixed = list(fixed_expert_specs(splitter, dependencies, fusion))
-    unimodal = {}
-    if dependencies in ("intra", "both"):
-        unimodal = {name: expert.build(shape, n_classes)
-                    for name, (expert, shape) in specs.items() if name not in fixed}
-    fusion_module = None
-    if dependencies in ("inter", "both") and FUSION not in fixed:
-        fusion = ConcatFusion() if fusion is None else fusion
-        fusion_module = fusion.build(specs, n_classes)
-    return ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
-                            fixed=fixed)
+                      "sklearn_experts_", "net_", "history_", "temperature_")
 
 
 def _encode_labels(X, y):
@@ -246,7 +214,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     _parameter_constraints = {
         "modalities": [list, None],
-        "fusion": [HasMethods(["build"]), HasMethods(["fit", "predict_proba"]), None],
+        "fusion": [BaseFusion, HasMethods(["fit", "predict_proba"]), None],
         "dependencies": [StrOptions({"both", "intra", "inter"})],
         "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
@@ -346,38 +314,40 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         modalities = splitter.fit_transform(X)
         device = _resolve_device(self.device)
         seed = _draw_seed(self.random_state)
-        fixed_experts, fixed_log_proba = fit_fixed_experts(
-            fixed_expert_specs(splitter, self.dependencies, self.fusion), splitter, X,
-            modalities, y_encoded, len(classes), seed, sample_weight)
-        modalities.update(fixed_log_proba)
-        if sample_weight is not None:  # travels with the rows through splits and batches
-            modalities[SAMPLE_WEIGHT] = sample_weight.astype(np.float32)
+        sklearn_experts = SklearnExperts.from_spec(splitter.modalities_, self.dependencies,
+                                                   self.fusion)
+        data = Batch(
+            modalities,
+            sklearn_experts.fit(splitter, X, modalities, y_encoded, len(classes), seed,
+                                sample_weight),
+            row_weights(y, y_encoded, classes, self.class_weight, sample_weight),
+        )
         with _PrivateTorchRandomness(seed, device):
             module = build_product(splitter, self.dependencies, self.fusion, len(classes),
-                                   self.modality_dropout)
+                                   self.modality_dropout, sklearn_experts.names)
             if self.expert_weights == "learn":
-                self._learn_expert_weights(module, fixed_log_proba, y_encoded, len(classes),
-                                           sample_weight)
-            class_weight = None
-            if self.class_weight is not None:
-                class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
-            early_stopping = self._early_stopping_enabled(len(y))
-            net = self._make_net(module, device, seed, class_weight, early_stopping)
-            train, valid = self._train_valid_split(modalities, y_encoded, classes, seed)
-            net.fit_stages(*train, stages=self._stages(module), valid=valid)
-            temperature = 1.0
+                self._learn_expert_weights(module, data, y_encoded, len(classes))
+            train, valid = self._train_valid_split(data, y_encoded, classes, seed)
+            net = self._make_net(module, device, seed, valid,
+                                 self._early_stopping_enabled(len(y)))
+            net.fit(*train)
             if self.calibrate == "temperature":
-                temperature = self._fit_temperature(net, *valid)
+                self._fit_temperature(net, *valid)
+        self._set_fitted(classes, splitter, sklearn_experts, net)
+        return self
 
+    def _set_fitted(self, classes, splitter, sklearn_experts, net):
+        """Set every fitted attribute, from a fit or from a saved model."""
         self.classes_ = classes
         self.splitter_ = splitter
-        self.fixed_experts_ = fixed_experts
+        self.sklearn_experts_ = sklearn_experts
         self.n_features_in_ = splitter.n_features_in_
         if hasattr(splitter, "feature_names_in_"):
             self.feature_names_in_ = splitter.feature_names_in_
         self.net_ = net
         self.history_ = net.history
-        self.temperature_ = temperature
+        temperature = net.module_.temperature
+        self.temperature_ = 1.0 if temperature is None else float(temperature)
         return self
 
     @staticmethod
@@ -385,17 +355,14 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         """Fit the product's temperature on the held-out rows and put it in the module."""
         log_proba = net.forward(X_valid)
         temperature, before, after = fit_temperature(log_proba, y_valid,
-                                                     X_valid.get(SAMPLE_WEIGHT))
-        net.module_.temperature = torch.tensor(temperature, dtype=torch.float32,
-                                               device=net.device)
-        temperature = float(net.module_.temperature)  # as stored: float32
-        for key, value in (("temperature", temperature),
+                                                     X_valid.sample_weight)
+        net.module_.set_temperature(temperature)
+        for key, value in (("temperature", float(net.module_.temperature)),  # as stored
                            ("valid_log_loss_uncalibrated", before),
                            ("valid_log_loss_calibrated", after)):
             net.history.record(key, value)
-        return temperature
 
-    def _learn_expert_weights(self, module, fixed_log_proba, y, n_classes, sample_weight):
+    def _learn_expert_weights(self, module, data, y, n_classes):
         if module.trainable:
             raise ValueError(
                 "expert_weights='learn' weighs fitted classifiers by their out-of-fold "
@@ -403,16 +370,17 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                 "scikit-learn classifier (and the fusion expert too, or "
                 "dependencies='intra'), or leave expert_weights=None."
             )
-        ordered = {name: fixed_log_proba[name + FIXED] for name in module.expert_names}
-        module.expert_weights, module.class_bias = learn_expert_weights(
-            ordered, y, n_classes, sample_weight)
+        ordered = {name: data.sklearn_log_proba[name] for name in module.expert_names}
+        module.set_expert_weights(*learn_expert_weights(ordered, y, n_classes,
+                                                        data.sample_weight))
 
     def _early_stopping_enabled(self, n_samples):
         if self.early_stopping == "auto":
             return n_samples > AUTO_EARLY_STOPPING_ROWS
         return bool(self.early_stopping)
 
-    def _train_valid_split(self, modalities, y, classes, seed):
+    def _train_valid_split(self, data, y, classes, seed):
+        """``(train, valid)``: ``(Batch, labels)`` pairs; valid is None unless needed."""
         n_samples = len(y)
         # (what holds the rows out, how to do without it)
         users = [user for user, used in (
@@ -421,7 +389,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             (("calibrate='temperature'", "calibrate=None"), self.calibrate is not None),
         ) if used]
         if not users:
-            return (modalities, y), None
+            return (data, y), None
         purpose = " and ".join(what for what, _ in users)
         fix = "set " + " and ".join(setting for _, setting in users)
         counts = np.bincount(y)
@@ -442,43 +410,41 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             np.arange(n_samples), test_size=self.validation_fraction, stratify=y,
             random_state=seed % (2**32),
         )
+        return (data.take(train), y[train]), (data.take(valid), y[valid])
 
-        def rows(index):
-            return {name: values[index] for name, values in modalities.items()}, y[index]
-
-        return rows(train), rows(valid)
-
-    def _stages(self, module):
+    def _epochs(self, module):
+        """``(pretrain_epochs, max_epochs)`` of the net: the pretraining ones included."""
         if not module.trainable:
-            return []  # every expert is a fitted classifier: nothing to train
+            return 0, 0  # every expert is a fitted classifier: nothing to train
         # Pretraining each expert alone only differs from joint training when there
         # is more than one expert.
-        stages = []
-        if self.pretrain_epochs and len(module.expert_names) > 1:
-            stages.append((PRETRAIN, self.pretrain_epochs))
-        stages.append((JOINT, self.max_epochs))
-        return stages
+        pretrain = self.pretrain_epochs if len(module.expert_names) > 1 else 0
+        return pretrain, pretrain + self.max_epochs
 
-    def _make_net(self, module, device, seed, class_weight, early_stopping):
-        callbacks = copy.deepcopy(self.callbacks) if self.callbacks else []
+    def _make_net(self, module, device, seed, valid=None, early_stopping=False):
+        """The skorch net; ``valid``, a ``(Batch, labels)`` pair, is scored every epoch."""
+        callbacks = [("last_finite_weights", LastFiniteWeights())]
         if early_stopping:
             callbacks.append(("early_stopping", JointStageEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
             )))
+        callbacks += copy.deepcopy(self.callbacks) if self.callbacks else []
         # A product of fitted classifiers alone gets no optimizer (see the net).
         optimizer_params = ({"optimizer__weight_decay": self.weight_decay}
                             if module.trainable else {})
+        pretrain_epochs, max_epochs = self._epochs(module)
         return ProductOfExpertsNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,
             criterion__reduction="none",
-            class_weight=class_weight,
             optimizer=torch.optim.AdamW,
             lr=self.lr,
             **optimizer_params,
             batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            train_split=None,
+            max_epochs=max_epochs,
+            pretrain_epochs=pretrain_epochs,
+            train_split=(None if valid is None
+                         else predefined_split(TensorDictDataset(*valid, device=device))),
             callbacks=callbacks,
             device=device,
             verbose=self.verbose,
@@ -489,18 +455,16 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     # ------------------------------------------------------------------ predict
 
-    def _module_inputs(self, X):
-        """What the product's module reads: modality arrays and fixed log-probabilities."""
+    def _batch(self, X):
+        """What the product reads for ``X``: modality arrays and scikit-learn experts' output."""
         check_is_fitted(self)
-        X = self.splitter_.check_input(X)  # once, for the splitter and fixed experts
-        inputs = self.splitter_.transform(X)
-        inputs.update(predict_fixed_log_proba(self.fixed_experts_, self.splitter_, X,
-                                              inputs, len(self.classes_)))
-        return inputs
+        X = self.splitter_.check_input(X)  # once, for the splitter and the classifiers
+        modalities = self.splitter_.transform(X)
+        return Batch(modalities, self.sklearn_experts_.log_proba(self.splitter_, X, modalities))
 
     def _combined_log_proba(self, X):
-        inputs = self._module_inputs(X)  # checks the fit first
-        log_proba = self.net_.forward(inputs)
+        batch = self._batch(X)  # checks the fit first
+        log_proba = self.net_.forward(batch)
         # Renormalise in float64 so rows sum to one at numpy's usual precision.
         return torch.log_softmax(log_proba.double(), dim=1).numpy()
 
@@ -561,8 +525,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             probability is the renormalised product of the experts available in each
             row; a unimodal expert whose modality a row lacks gives NaN there.
         """
-        inputs = self._module_inputs(X)  # checks the fit first
-        logits, _ = self.net_.forward_experts(inputs)
+        batch = self._batch(X)  # checks the fit first
+        logits, _ = self.net_.forward_experts(batch)
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 
@@ -611,17 +575,14 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         >>> table.groupby("sample")["share"].sum().round(6).tolist()
         [1.0, 1.0]
         """
-        inputs = self._module_inputs(X)  # checks the fit first
+        batch = self._batch(X)  # checks the fit first
         # One pass: images read from files are read once.
-        logits, combined = self.net_.forward_experts(inputs)
+        logits, combined = self.net_.forward_experts(batch)
         expert_log_proba = {name: torch.log_softmax(value.double(), dim=1).numpy()
                             for name, value in logits.items()}
         combined = torch.log_softmax(combined.double(), dim=1).numpy()
-        module = self.net_.module_
-        weights = (np.ones(len(logits)) if module.expert_weights is None
-                   else module.expert_weights.cpu().numpy())
-        # The temperature divides every expert's term of the combined score alike.
-        weights = weights / self.temperature_
+        # Each expert's term in the product: learnt weights and temperature included.
+        weights = self.net_.module_.term_weights().numpy()
         index = X.index if hasattr(X, "index") else np.arange(len(combined))
         return explain_predictions(expert_log_proba, combined, self.classes_, index,
                                    weights=weights)

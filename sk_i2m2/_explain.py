@@ -17,7 +17,7 @@ experts of the row, so the shares of a row are in [0, 1] and sum to one.
 import numpy as np
 import pandas as pd
 
-from ._module import FUSION
+from .product import FUSION
 
 COLUMNS = ["sample", "predicted", "probability", "expert", "log_proba", "contribution",
            "share", "agrees", "fusion_agrees"]

@@ -1,17 +1,22 @@
 """A modality whose rows are image files, read only when a batch needs them.
 
-:class:`LazyImages` stands where a preprocessed modality would be an array of shape
-``(n, C, H, W)``: it has that ``shape``, selecting rows (``images[rows]``) gives
-another ``LazyImages`` without reading anything, and :meth:`LazyImages.load` reads
+:class:`ImageFiles` is the preprocessor of such a modality: it checks a column of
+paths and transforms it into :class:`LazyImages`. That array stands where a
+preprocessed modality would be an array of shape ``(n, C, H, W)``: it has that
+``shape``, selecting rows (``images[rows]``) gives another ``LazyImages`` without
+reading anything, and :meth:`LazyImages.load` reads
 the rows a batch needs. The training loop reads it batch by batch (in DataLoader
 workers when ``num_workers > 0``), so memory follows the batch, not the cohort.
 """
 
+import math
 import os
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .imaging import ImageLoader
 
@@ -99,6 +104,17 @@ class LazyImages:
     def ndim(self):
         return len(self.shape)
 
+    @property
+    def missing(self):
+        """``(n,)`` bool: the rows without an image."""
+        return np.asarray([path is None for path in self.paths], dtype=bool)
+
+    def reshape(self, *shape):
+        """The images themselves, when ``shape`` is theirs (as for a preprocessed array)."""
+        if tuple(shape) != self.shape:
+            raise ValueError(f"{self!r} cannot take the shape {tuple(shape)}.")
+        return self
+
     def __len__(self):
         return len(self.paths)
 
@@ -145,7 +161,7 @@ class LazyImages:
         return images
 
 
-def make_loader(loader):
+def as_image_loader(loader):
     """An expert's ``loader`` parameter as an :class:`ImageLoader` (or None)."""
     if loader is None:
         return None
@@ -154,3 +170,88 @@ def make_loader(loader):
     if isinstance(loader, ImageLoader):
         return loader
     return ImageLoader(reader=loader)  # a function reading one path into an array
+
+
+class ImageFiles(TransformerMixin, BaseEstimator):
+    """The preprocessor of a modality read from image files: paths in, lazy images out.
+
+    An image expert given a ``loader`` (:class:`~sk_i2m2.experts.CNNExpert`) makes one
+    for its modality, so the splitter treats images from files like any other
+    modality: ``fit`` checks the column of paths and reads one image (a wrong reader
+    or shape fails before any training), ``transform`` returns :class:`LazyImages`.
+
+    Parameters
+    ----------
+    loader : ImageLoader
+        Reads, shapes and scales one image.
+    input_shape : tuple of int
+        ``(channels, height, width)`` of one image.
+    modality : str or None, default=None
+        The modality's name, for error messages.
+    """
+
+    def __init__(self, loader, input_shape, modality=None):
+        self.loader = loader
+        self.input_shape = input_shape
+        self.modality = modality
+
+    def _paths(self, X):
+        """The column of paths and the row labels, checked: one column."""
+        if X.shape[1] != 1:
+            columns = list(X.columns) if hasattr(X, "columns") else X.shape[1]
+            raise ValueError(
+                f"Modality {self.modality!r}: an expert with a loader reads one column of "
+                f"image paths, but the modality selects {X.shape[1]}: {columns}. Select "
+                "the path column alone, or set loader=None for pixel columns."
+            )
+        column = X.iloc[:, 0] if hasattr(X, "iloc") else np.asarray(X)[:, 0]
+        labels = np.asarray(X.index if hasattr(X, "index") else np.arange(len(X)),
+                            dtype=object)
+        return column, labels
+
+    def _images(self, X):
+        column, labels = self._paths(X)
+        paths, _ = image_paths(column, self.modality, self.loader, labels)
+        return LazyImages(paths, labels, self.loader, self.input_shape, self.modality)
+
+    def fit(self, X, y=None):
+        """Check the paths and read one image.
+
+        Parameters
+        ----------
+        X : DataFrame or array of shape (n_samples, 1)
+            The image paths of the rows that hold the modality.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self.loader._validate_params()
+        images = self._images(X)
+        present = np.flatnonzero(~images.missing)
+        if not len(present):
+            raise ValueError(f"Modality {self.modality!r} has no image in any row; give "
+                             "it image paths or remove it.")
+        images.load(present[:1])
+        self.n_features_in_ = 1
+        self.label_ = (str(X.columns[0]) if hasattr(X, "columns") else "x0")
+        return self
+
+    def transform(self, X):
+        """The images of ``X``'s paths, read when indexed.
+
+        Returns
+        -------
+        LazyImages of shape ``(n_samples, *input_shape)``; rows without an image
+        (an empty path, or a file not found with ``on_error="missing"``) are missing.
+        """
+        check_is_fitted(self)
+        return self._images(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """``<path column>[i]`` for every value of a flattened image."""
+        check_is_fitted(self)
+        label = self.label_ if input_features is None else str(input_features[0])
+        return np.asarray([f"{label}[{i}]" for i in range(math.prod(self.input_shape))],
+                          dtype=object)

@@ -26,31 +26,55 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from ._classifier import I2M2Classifier, build_product
-from ._net import JOINT
+from ._classifier import I2M2Classifier
+from ._sklearn_experts import SklearnExperts
+from ._splitter import ModalitySplitter
 from ._version import __version__
+from .experts import BaseExpert, BaseFusion
+from .product import build_product
 
 FORMAT = "sk_i2m2-model"
-FORMAT_VERSION = 1
+#: 2: the scikit-learn experts are saved as one object (``sklearn_experts_``).
+FORMAT_VERSION = 2
 MEMBERS = ("estimator.skops", "weights.pt", "history.json")
 
-#: Types of this package that may appear in the skops member. scikit-learn's own
-#: estimators are on skops' default trusted list.
+#: Types beside the package's own that a model may hold and skops does not trust by
+#: default. scikit-learn's own estimators are on skops' default trusted list.
 TRUSTED_TYPES = [
     "numpy.dtype",
     # HistGradientBoosting's fitted trees: scikit-learn's own, missing from skops' list.
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sk_i2m2._splitter.ModalitySplitter",
-    "sk_i2m2.experts.ChannelScaler",
-    "sk_i2m2.experts.CNNExpert",
-    "sk_i2m2.experts.ConcatFusion",
-    "sk_i2m2.experts.MLPExpert",
-    "sk_i2m2.experts.SequenceExpert",
-    "sk_i2m2.experts.SklearnExpert",
-    "sk_i2m2.experts.TorchExpert",
-    "sk_i2m2.experts._as_object",
-    "sk_i2m2.imaging.ImageLoader",
 ]
+
+
+def _dotted_name(kind):
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _subclasses(kind):
+    for subclass in kind.__subclasses__():
+        yield subclass
+        yield from _subclasses(subclass)
+
+
+def package_types():
+    """Dotted names of this package's types that a saved model may hold.
+
+    Every expert and fusion expert defined in sk_i2m2, and the types each declares
+    in ``_saved_types`` (its preprocessing helpers), so that a new built-in expert
+    loads without editing a list. A user's own subclasses are not among them: they
+    load when named in ``load(path, trusted=[...])``.
+    """
+    kinds = [ModalitySplitter, SklearnExperts]
+    for base in (BaseExpert, BaseFusion):
+        kinds += [kind for kind in [base, *_subclasses(base)]
+                  if kind.__module__.startswith("sk_i2m2.")]
+    names = set()
+    for kind in kinds:
+        names.add(_dotted_name(kind))
+        names.update(_dotted_name(saved) for saved in getattr(kind, "_saved_types", ()))
+    return sorted(names)
+
 
 #: Parameters that do not describe the fitted model and are not saved.
 _UNSAVED_PARAMS = ("callbacks",)
@@ -88,10 +112,8 @@ def save(model, path):
     state = {
         "params": params,
         "classes_": model.classes_,
-        "n_features_in_": model.n_features_in_,
-        "feature_names_in_": getattr(model, "feature_names_in_", None),
         "splitter_": model.splitter_,
-        "fixed_experts_": model.fixed_experts_,
+        "sklearn_experts_": model.sklearn_experts_,
     }
     weights = io.BytesIO()
     torch.save({key: value.detach().cpu()
@@ -162,7 +184,7 @@ def load(path, trusted=None):
         The fitted estimator, on the CPU.
     """
     members = _read_members(path)
-    allowed = TRUSTED_TYPES + list(trusted or [])
+    allowed = TRUSTED_TYPES + package_types() + list(trusted or [])
     untrusted = [name for name in skops.io.get_untrusted_types(data=members["estimator.skops"])
                  if name not in allowed]
     if untrusted:
@@ -180,29 +202,11 @@ def load(path, trusted=None):
 
 def _rebuild(state, weights, history):
     model = I2M2Classifier(**state["params"])
-    splitter = state["splitter_"]
+    splitter, sklearn_experts = state["splitter_"], state["sklearn_experts_"]
     classes = np.asarray(state["classes_"])
     module = build_product(splitter, model.dependencies, model.fusion, len(classes),
-                           model.modality_dropout)
-    # Buffers that exist once learnt.
-    for name in ("expert_weights", "class_bias", "temperature"):
-        if name in weights:
-            setattr(module, name, weights[name])
+                           model.modality_dropout, sklearn_experts.names)
     module.load_state_dict(weights)
-    net = model._make_net(module, device="cpu", seed=0, class_weight=None,
-                          early_stopping=False)
-    net.initialize()
+    net = model._make_net(module, device="cpu", seed=0).initialize()
     net.history = History(history)
-    net.stage_ = JOINT
-    net._set_training(False)
-    model.classes_ = classes
-    model.n_features_in_ = state["n_features_in_"]
-    if state["feature_names_in_"] is not None:
-        model.feature_names_in_ = state["feature_names_in_"]
-    model.splitter_ = splitter
-    model.fixed_experts_ = state["fixed_experts_"]
-    model.net_ = net
-    model.history_ = net.history
-    model.temperature_ = (1.0 if module.temperature is None
-                          else float(module.temperature))
-    return model
+    return model._set_fitted(classes, splitter, sklearn_experts, net)

@@ -1,41 +1,35 @@
-"""Fixed experts: scikit-learn classifiers whose log-probabilities enter the product.
+"""Scikit-learn classifiers as experts: their log-probabilities enter the product.
 
-A fixed expert is fitted before the neural experts train. For the training rows its
-log-probabilities are out-of-fold (cross-fitted), for prediction it is refitted on all
-training rows. A modality's fixed expert reads that modality's raw columns; a fixed
-fusion expert reads every modality's preprocessed columns side by side.
+A scikit-learn expert (:class:`~sk_i2m2.experts.SklearnExpert`) is fitted before the
+neural experts train. For the training rows its log-probabilities are out-of-fold
+(cross-fitted), for prediction it is refitted on all training rows. A modality's
+expert reads that modality's raw columns; a scikit-learn fusion expert reads every
+modality's preprocessed columns side by side.
 """
 
+from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_predict
+from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
-from ._module import FIXED, FUSION
-from .experts import SklearnExpert, _is_classifier
+from ._loss import weighted_cross_entropy
+from .experts import SklearnExpert, is_sklearn_classifier
+from .product import FUSION
 
 #: Probabilities are clipped here before the log: a classifier's hard 0 would veto a
 #: class for the whole product.
 MIN_PROBA = 1e-6
 
 
-def fixed_expert_specs(splitter, dependencies, fusion):
-    """``{name: SklearnExpert}`` of the experts that are fitted, not trained."""
-    specs = {}
-    if dependencies in ("intra", "both"):
-        specs = {name: expert for name, expert, _ in splitter.modalities_
-                 if isinstance(expert, SklearnExpert)}
-    if dependencies in ("inter", "both") and _is_classifier(fusion):
-        specs[FUSION] = SklearnExpert(fusion)
-    return specs
-
-
 def _fusion_features(modalities):
     """Every modality's preprocessed columns side by side (NaN where a row lacks one)."""
-    # Images read from files are read in full here: a classifier needs them all.
+    # A classifier needs all its rows at once: images read from files are read in
+    # full here (np.asarray of the lazy images).
     return np.hstack([np.asarray(values).reshape(len(values), -1)
                       for values in modalities.values()])
 
@@ -49,87 +43,163 @@ def _full_log_proba(proba, classes, n_classes, n_rows, rows):
     return log_proba.astype(np.float32)
 
 
-def _raw_blocks(names, splitter, X):
-    """Raw columns of the fixed modality experts, X checked once for all of them."""
-    modality_names = [name for name in names if name != FUSION]
-    return splitter.raw_columns(X, modality_names) if modality_names else {}
+def _take(features, rows):
+    return features.iloc[rows] if hasattr(features, "iloc") else features[rows]
 
 
-def _inputs(name, blocks, modalities):
-    """What a fixed expert reads, and the rows where it can read it."""
-    if name == FUSION:
-        features = _fusion_features(modalities)
-        rows = np.flatnonzero(~np.isnan(features).all(axis=1))
-        return features[rows], rows
-    block, missing = blocks[name]
-    rows = np.flatnonzero(~missing)
-    return (block.iloc[rows] if hasattr(block, "iloc") else block[rows]), rows
+def _fit_predict(estimator, features, target, train, test, sample_weight):
+    """One fold of the cross-fitting: fit on ``train``, probabilities of ``test``."""
+    params = {} if sample_weight is None else {"sample_weight": sample_weight[train]}
+    fitted = clone(estimator).fit(_take(features, train), target[train], **params)
+    return test, fitted.classes_, fitted.predict_proba(_take(features, test))
 
 
-def _weight_params(name, estimator, sample_weight, rows):
-    """``{"sample_weight": ...}`` for the rows, when there are weights to pass."""
-    if sample_weight is None:
-        return {}
-    if not has_fit_parameter(estimator, "sample_weight"):
-        raise ValueError(
-            f"Expert {name!r}: {type(estimator).__name__}.fit takes no sample_weight. "
-            "Use a classifier that does, or fit without sample_weight."
-        )
-    return {"sample_weight": sample_weight[rows]}
+class SklearnExperts(Mapping):
+    """The scikit-learn classifiers among a product's experts.
 
+    Once fitted, it maps each expert's name (a modality name, or ``"fusion"``) to its
+    classifier refitted on every training row that it can see.
 
-def fit_fixed_experts(specs, splitter, X, modalities, y, n_classes, seed,
-                      sample_weight=None):
-    """Cross-fit and refit every fixed expert.
-
-    ``sample_weight`` (one weight per row, or None) is passed to every classifier's
-    ``fit``.
-
-    Returns
-    -------
-    fitted : dict of str to classifier
-        Each expert refitted on every training row that holds its modality.
-    log_proba : dict of str to ndarray
-        ``{"<name>__log_proba": (n, n_classes)}`` out-of-fold log-probabilities.
+    Parameters
+    ----------
+    specs : dict of str to SklearnExpert
+        In the product's order: modalities first, then ``"fusion"``.
     """
-    fitted, log_proba = {}, {}
-    blocks = _raw_blocks(specs, splitter, X)
-    for name, spec in specs.items():
-        features, rows = _inputs(name, blocks, modalities)
-        target = y[rows]
-        cv = spec.cv
-        if isinstance(cv, Integral):
-            # Stratified and shuffled: cross_val_predict's default would not shuffle.
-            cv = StratifiedKFold(cv, shuffle=True, random_state=seed % (2**32))
-        cv = check_cv(cv, target, classifier=True)
-        params = _weight_params(name, spec.estimator, sample_weight, rows)
-        try:
-            proba = cross_val_predict(clone(spec.estimator), features, target, cv=cv,
-                                      method="predict_proba", n_jobs=spec.n_jobs,
-                                      params=params)
-        except ValueError as error:
-            raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
-        log_proba[name + FIXED] = _full_log_proba(proba, np.unique(target), n_classes,
-                                                  len(y), rows)
-        fitted[name] = clone(spec.estimator).fit(features, target, **params)
-    return fitted, log_proba
 
+    def __init__(self, specs):
+        self.specs = dict(specs)
+        self.fitted_ = {}
+        self.n_classes_ = None
 
-def predict_fixed_log_proba(fitted, splitter, X, modalities, n_classes):
-    """``{"<name>__log_proba": (n, n_classes)}`` from the refitted fixed experts."""
-    n_rows = len(next(iter(modalities.values())))
-    log_proba = {}
-    blocks = _raw_blocks(fitted, splitter, X)
-    for name, estimator in fitted.items():
-        features, rows = _inputs(name, blocks, modalities)
-        proba = estimator.predict_proba(features) if len(rows) else np.empty((0, 0))
-        log_proba[name + FIXED] = _full_log_proba(proba, estimator.classes_, n_classes,
-                                                  n_rows, rows)
-    return log_proba
+    @classmethod
+    def from_spec(cls, modalities, dependencies, fusion):
+        """The scikit-learn experts of a product.
+
+        Parameters
+        ----------
+        modalities : list of (str, expert, columns)
+            The fitted splitter's ``modalities_``.
+        dependencies : {"both", "intra", "inter"}
+        fusion : the classifier's ``fusion`` parameter
+        """
+        specs = {}
+        if dependencies in ("intra", "both"):
+            specs = {name: expert for name, expert, _ in modalities
+                     if isinstance(expert, SklearnExpert)}
+        if dependencies in ("inter", "both") and is_sklearn_classifier(fusion):
+            specs[FUSION] = SklearnExpert(fusion)
+        return cls(specs)
+
+    @property
+    def names(self):
+        """The experts' names, in the product's order."""
+        return tuple(self.specs)
+
+    # Mapping: name -> fitted classifier.
+    def __getitem__(self, name):
+        return self.fitted_[name]
+
+    def __iter__(self):
+        return iter(self.fitted_)
+
+    def __len__(self):
+        return len(self.fitted_)
+
+    def __repr__(self):
+        return f"SklearnExperts({self.fitted_ or self.specs!r})"
+
+    # ------------------------------------------------------------------ fit
+
+    def _inputs(self, name, modalities, raw):
+        """What an expert reads, and the rows where it can read it."""
+        if name == FUSION:
+            features = _fusion_features(modalities)
+            rows = np.flatnonzero(~np.isnan(features).all(axis=1))
+            return _take(features, rows), rows
+        block, missing = raw[name]
+        rows = np.flatnonzero(~missing)
+        return _take(block, rows), rows
+
+    def _raw_columns(self, splitter, X):
+        # X is checked once for all the experts that read raw columns.
+        names = [name for name in self.specs if name != FUSION]
+        return splitter.raw_columns(X, names) if names else {}
+
+    def fit(self, splitter, X, modalities, y, n_classes, seed, sample_weight=None):
+        """Cross-fit then refit every expert; return the out-of-fold log-probabilities.
+
+        Parameters
+        ----------
+        splitter : ModalitySplitter
+            Fitted; selects the raw columns of the modality experts.
+        X : DataFrame or ndarray
+            The training data, as given to ``fit``.
+        modalities : dict of str to array
+            ``splitter.transform(X)``, for a scikit-learn fusion expert.
+        y : ndarray of int
+            Encoded labels.
+        n_classes : int
+        seed : int
+            Shuffles the folds given as an int ``cv``.
+        sample_weight : ndarray or None
+            Passed to every classifier's ``fit`` (the weights are I2M2's to give, so
+            no metadata request is needed on the classifier).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``(n, n_classes)`` out-of-fold log-probabilities per expert, NaN in the
+            rows it cannot see.
+        """
+        self.fitted_, self.n_classes_ = {}, n_classes
+        log_proba = {}
+        raw = self._raw_columns(splitter, X)
+        for name, spec in self.specs.items():
+            features, rows = self._inputs(name, modalities, raw)
+            target = y[rows]
+            weights = None if sample_weight is None else sample_weight[rows]
+            if weights is not None and not has_fit_parameter(spec.estimator, "sample_weight"):
+                raise ValueError(
+                    f"Expert {name!r}: {type(spec.estimator).__name__}.fit takes no "
+                    "sample_weight. Use a classifier that does, or fit without "
+                    "sample_weight."
+                )
+            cv = spec.cv
+            if isinstance(cv, Integral):
+                # Stratified and shuffled: cross_val_predict's default would not shuffle.
+                cv = StratifiedKFold(cv, shuffle=True, random_state=seed % (2**32))
+            cv = check_cv(cv, target, classifier=True)
+            try:
+                folds = Parallel(n_jobs=spec.n_jobs)(
+                    delayed(_fit_predict)(spec.estimator, features, target, train, test,
+                                          weights)
+                    for train, test in cv.split(features, target))
+            except ValueError as error:
+                raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
+            out_of_fold = np.full((len(rows), n_classes), MIN_PROBA)
+            for test, classes, proba in folds:
+                out_of_fold[np.ix_(test, classes)] = np.clip(proba, MIN_PROBA, 1.0)
+            log_proba[name] = _full_log_proba(out_of_fold, np.arange(n_classes), n_classes,
+                                              len(y), rows)
+            params = {} if weights is None else {"sample_weight": weights}
+            self.fitted_[name] = clone(spec.estimator).fit(features, target, **params)
+        return log_proba
+
+    def log_proba(self, splitter, X, modalities):
+        """``{name: (n, n_classes)}`` log-probabilities of the refitted experts."""
+        n_rows = len(next(iter(modalities.values())))
+        log_proba = {}
+        raw = self._raw_columns(splitter, X)
+        for name, estimator in self.fitted_.items():
+            features, rows = self._inputs(name, modalities, raw)
+            proba = estimator.predict_proba(features) if len(rows) else np.empty((0, 0))
+            log_proba[name] = _full_log_proba(proba, estimator.classes_, self.n_classes_,
+                                              n_rows, rows)
+        return log_proba
 
 
 def learn_expert_weights(log_proba, y, n_classes, sample_weight=None):
-    """Per-expert weights and class biases of a weighted product of fixed experts.
+    """Per-expert weights and class biases of a weighted product of scikit-learn experts.
 
     Minimises the cross-entropy of ``log_softmax(sum_k w_k log q_k + b)`` on the
     experts' out-of-fold log-probabilities (a multinomial logistic regression with one
@@ -156,8 +226,7 @@ def learn_expert_weights(log_proba, y, n_classes, sample_weight=None):
     stacked = torch.log_softmax(torch.nan_to_num(stacked, nan=0.0), dim=2)
     stacked = stacked * available.unsqueeze(2)
     target = torch.as_tensor(y, dtype=torch.long)
-    row_weights = (torch.ones(len(target), dtype=stacked.dtype) if sample_weight is None
-                   else torch.as_tensor(sample_weight, dtype=stacked.dtype))
+    row_weights = None if sample_weight is None else torch.as_tensor(sample_weight)
     weights = torch.ones(stacked.shape[1], dtype=stacked.dtype, requires_grad=True)
     bias = torch.zeros(n_classes, dtype=stacked.dtype, requires_grad=True)
     optimizer = torch.optim.LBFGS([weights, bias], max_iter=200,
@@ -166,8 +235,7 @@ def learn_expert_weights(log_proba, y, n_classes, sample_weight=None):
     def closure():
         optimizer.zero_grad()
         logits = (stacked * weights[None, :, None]).sum(dim=1) + bias
-        losses = torch.nn.functional.cross_entropy(logits, target, reduction="none")
-        loss = (losses * row_weights).sum() / row_weights.sum()
+        loss = weighted_cross_entropy(logits, target, row_weights)
         loss.backward()
         return loss
 

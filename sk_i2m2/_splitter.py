@@ -6,6 +6,7 @@ concatenated matrix, since each modality feeds its own expert.
 """
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -16,10 +17,9 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._lazy import LazyImages, image_paths
-from ._module import FUSION
+from ._image_files import LazyImages
 from .experts import BaseExpert, MLPExpert, as_expert
-from .imaging import ImageLoader
+from .product import FUSION
 
 DEFAULT_MODALITY = "tabular"
 REMAINDER = "remainder"
@@ -138,6 +138,21 @@ def _stack_array_cells(block, name):
     return rows, [f"{label}[{i}]" for i in range(size)]
 
 
+def _as_modality_array(Z, name, feature_names, missing):
+    """A preprocessor's output as the modality's array, and the rows lacking it.
+
+    Lazily read images pass as they are (they know which rows lack an image); any
+    other output becomes dense float32 with NaN in the rows that lack the modality.
+    """
+    if isinstance(Z, LazyImages):
+        return Z, missing | Z.missing
+    Z = _as_float32(Z, name, feature_names, rows=~missing)
+    if missing.any():
+        Z = np.array(Z)  # never write into an array the caller may still hold
+        Z[missing] = np.nan
+    return Z, missing
+
+
 def _as_float32(Z, name, feature_names, rows=None):
     """Dense float32 output of a preprocessor, refusing anything non-finite in ``rows``."""
     if sparse.issparse(Z):
@@ -188,9 +203,9 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
     modalities_ : list of (str, expert, columns) tuples
         The resolved spec: ``columns`` are integer indices into ``X``, and the
         ``"remainder"`` modality is included when kept.
-    preprocessors_ : dict of str to transformer, "passthrough" or ImageLoader
-        The fitted preprocessor of each modality; the
-        :class:`~sk_i2m2.imaging.ImageLoader` of a modality read from image files.
+    preprocessors_ : dict of str to transformer or "passthrough"
+        The fitted preprocessor of each modality (for a modality read from image
+        files, the ``ImageFiles`` that turns its paths into lazily read images).
     sample_shapes_ : dict of str to tuple
         Shape of one transformed row of each modality.
     feature_names_out_ : dict of str to ndarray of str
@@ -323,22 +338,14 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         modalities = self._resolve_columns(X)
         preprocessors, shapes, feature_names, outputs, missing = {}, {}, {}, {}, {}
         for name, expert, indices in modalities:
-            loader = expert.make_loader()
-            if loader is not None:  # one column of image paths, read batch by batch
-                shapes[name] = _image_shape(name, expert, loader)
-                outputs[name], missing[name] = _lazy_images(X, name, indices, loader,
-                                                            shapes[name], fitting=True)
-                preprocessors[name] = loader
-                feature_names[name] = np.asarray(_pixel_names(X, indices, shapes[name]),
-                                                 dtype=object)
-                continue
             block, names = self._select(X, name, indices)
             missing[name] = _missing_rows(block)
             if missing[name].all():
                 raise ValueError(
                     f"Modality {name!r} has no value in any row; give it data or remove it."
                 )
-            preprocessor = expert.make_preprocessor(block)
+            preprocessor = _naming_modality(
+                name, partial(expert.make_preprocessor, modality=name), block)
             Z = None
             if preprocessor != "passthrough":
                 if missing[name].any():
@@ -349,12 +356,12 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                     Z = _naming_modality(name, preprocessor.fit_transform, block)
                 names = _feature_names_out(preprocessor, names)
             if Z is None:
-                Z = self._apply(name, preprocessor, block, missing[name], names)
+                Z, missing[name] = self._apply(name, preprocessor, block, missing[name], names)
             else:
-                Z = _as_float32(Z, name, names)
+                Z, missing[name] = _as_modality_array(Z, name, names, missing[name])
             if names is None:  # not every transformer names its outputs: number them
-                names = [f"x{i}" for i in range(Z.shape[1])]
-            shapes[name] = tuple(expert.sample_shape(Z.shape[1], name))
+                names = [f"x{i}" for i in range(math.prod(Z.shape[1:]))]
+            shapes[name] = tuple(expert.sample_shape(math.prod(Z.shape[1:]), name))
             preprocessors[name] = preprocessor
             feature_names[name] = np.asarray(names, dtype=object)
             outputs[name] = Z.reshape(len(Z), *shapes[name])
@@ -369,14 +376,10 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
 
     @staticmethod
     def _apply(name, preprocessor, block, missing, feature_names):
-        """Preprocess ``block``; rows missing the modality come out as NaN."""
+        """Preprocess ``block``: the modality's array and the rows lacking it (NaN)."""
         Z = (block if preprocessor == "passthrough"
              else _naming_modality(name, preprocessor.transform, block))
-        Z = _as_float32(Z, name, feature_names, rows=~missing)
-        if missing.any():
-            Z = np.array(Z)  # never write into an array the caller may still hold
-            Z[missing] = np.nan
-        return Z
+        return _as_modality_array(Z, name, feature_names, missing)
 
     def raw_columns(self, X, names):
         """``{modality: (block, missing_rows)}`` for ``names``: their columns as given.
@@ -421,15 +424,9 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         X = self.check_input(X)
         outputs, missing = {}, {}
         for name, _, indices in self.modalities_:
-            if isinstance(self.preprocessors_[name], ImageLoader):
-                outputs[name], missing[name] = _lazy_images(
-                    X, name, indices, self.preprocessors_[name], self.sample_shapes_[name],
-                    fitting=False)
-                continue
             block, _ = self._select(X, name, indices)
-            missing[name] = _missing_rows(block)
-            Z = self._apply(name, self.preprocessors_[name], block, missing[name],
-                            self.feature_names_out_[name])
+            Z, missing[name] = self._apply(name, self.preprocessors_[name], block,
+                                           _missing_rows(block), self.feature_names_out_[name])
             outputs[name] = Z.reshape(len(Z), *self.sample_shapes_[name])
         _check_some_modality_per_row(X, missing)
         return outputs
@@ -456,50 +453,13 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         return tags
 
 
-def _pixel_names(X, indices, shape):
-    label = _column_label(X, indices[0])
-    return [f"{label}[{i}]" for i in range(math.prod(shape))]
-
-
-def _image_shape(name, expert, loader):
-    """Check an expert that reads image files; return the shape of one image."""
-    loader._validate_params()
-    if expert.preprocessor not in ("auto", "passthrough"):
-        raise ValueError(
-            f"Modality {name!r}: images read from files are scaled by the loader "
-            "(ImageLoader(intensity=...)), not by a preprocessor; leave "
-            "preprocessor='auto'."
-        )
-    return tuple(expert.sample_shape(math.prod(expert.input_shape), name))
-
-
-def _lazy_images(X, name, indices, loader, shape, fitting):
-    """A modality of image paths as :class:`LazyImages`, and its missing rows."""
-    if len(indices) != 1:
-        columns = [_column_label(X, i) for i in indices]
-        raise ValueError(
-            f"Modality {name!r}: an expert with a loader reads one column of image "
-            f"paths, but the modality selects {len(indices)}: {columns}. Select the path "
-            "column alone, or set loader=None for pixel columns."
-        )
-    column = _safe_indexing(X, indices[0], axis=1)
-    labels = np.asarray(X.index if hasattr(X, "index") else np.arange(len(X)), dtype=object)
-    paths, missing = image_paths(column, name, loader, labels)
-    images = LazyImages(paths, labels, loader, shape, name)
-    if fitting:
-        if missing.all():
-            raise ValueError(f"Modality {name!r} has no image in any row; give it image "
-                             "paths or remove it.")
-        # Read one image now, so that a wrong reader or shape fails before training.
-        images.load([np.flatnonzero(~missing)[0]])
-    return images, missing
-
-
 def _naming_modality(name, method, block):
     """Run a preprocessor's method; its errors say which modality they concern."""
     try:
         return method(block)
     except (ValueError, TypeError) as error:
+        if str(error).startswith(f"Modality {name!r}"):
+            raise  # it says so already
         raise ValueError(f"Modality {name!r}: {error}") from error
 
 

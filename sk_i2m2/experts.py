@@ -33,11 +33,13 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ._fusion import BaseFusion, ConcatFusion
+from ._fusion import AttentionFusion, BaseFusion, ConcatFusion
+from ._image_files import ImageFiles, as_image_loader
 from ._layers import as_tuple, mlp
-from ._lazy import make_loader
+from .imaging import ImageLoader
 
 __all__ = [
+    "AttentionFusion",
     "BaseExpert",
     "BaseFusion",
     "CNNExpert",
@@ -46,6 +48,7 @@ __all__ = [
     "SequenceExpert",
     "SklearnExpert",
     "TorchExpert",
+    "table_preprocessor",
 ]
 
 
@@ -62,7 +65,7 @@ def _as_object(X):
     return frame.where(frame.notna(), np.nan)
 
 
-def _table_preprocessor(X):
+def table_preprocessor(X):
     """Median-impute + standardise numerics; most-frequent-impute + one-hot the rest.
 
     ``keep_empty_features=True`` keeps an all-missing column (imputed with zeros)
@@ -177,9 +180,20 @@ class BaseExpert(BaseEstimator):
             HasMethods(["fit", "transform"]),
         ],
     }
+    #: Types of this package, besides the expert, that its fitted preprocessing may
+    #: hold: what a saved model holding it trusts (see ``sk_i2m2.load``).
+    _saved_types = (_as_object,)
 
-    def make_preprocessor(self, X):
-        """Return an unfitted preprocessor for the columns ``X`` of this modality."""
+    def make_preprocessor(self, X, modality=None):
+        """Return an unfitted preprocessor for the columns ``X`` of this modality.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray
+            The modality's raw columns.
+        modality : str or None, default=None
+            The modality's name, for error messages.
+        """
         self._validate_params()
         if self.preprocessor == "auto":
             return self._auto_preprocessor(X)
@@ -188,14 +202,7 @@ class BaseExpert(BaseEstimator):
         return clone(self.preprocessor)
 
     def _auto_preprocessor(self, X):
-        return _table_preprocessor(X)
-
-    def make_loader(self):
-        """The :class:`~sk_i2m2.imaging.ImageLoader` of an expert reading files, or None.
-
-        Only :class:`CNNExpert` reads files; every other expert reads columns.
-        """
-        return None
+        return table_preprocessor(X)
 
     def sample_shape(self, n_features, modality):
         """Shape of one preprocessed sample, checked against the expert's expectations.
@@ -227,6 +234,8 @@ def _check_shape(expert, shape, n_features, modality):
 
 class _ShapedExpert(BaseExpert):
     """An expert whose samples have a fixed multi-axis ``input_shape``."""
+
+    _saved_types = (ChannelScaler,)
 
     def _auto_preprocessor(self, X):
         return _signal_preprocessor(int(self.input_shape[0]))
@@ -330,6 +339,7 @@ class CNNExpert(_ShapedExpert):
     """
 
     _input_ndim = 3
+    _saved_types = (ChannelScaler, ImageFiles, ImageLoader)
     _parameter_constraints = {
         **BaseExpert._parameter_constraints,
         "input_shape": ["array-like"],
@@ -350,8 +360,23 @@ class CNNExpert(_ShapedExpert):
         self.preprocessor = preprocessor
         self.loader = loader
 
-    def make_loader(self):
-        return make_loader(self.loader)
+    def make_preprocessor(self, X, modality=None):
+        """The modality's preprocessor: for pixels, as any expert's; for paths, ``ImageFiles``.
+
+        Images read from files are scaled as they are read (the loader's
+        ``intensity``), so no other preprocessor may stand beside a loader.
+        """
+        if self.loader is None:
+            return super().make_preprocessor(X, modality)
+        self._validate_params()
+        shape = self.sample_shape(math.prod(self.input_shape), modality)  # checks its axes
+        if self.preprocessor not in ("auto", "passthrough"):
+            raise ValueError(
+                f"Modality {modality!r}: images read from files are scaled by the loader "
+                "(ImageLoader(intensity=...)), not by a preprocessor; leave "
+                "preprocessor='auto'."
+            )
+        return ImageFiles(as_image_loader(self.loader), shape, modality)
 
     def build(self, input_shape, n_outputs):
         return _ConvNet(nn.Conv2d, input_shape, self.channels, self.kernel_size,
@@ -551,7 +576,7 @@ class SklearnExpert(BaseExpert):
             input_shape, n_outputs)
 
 
-def _is_classifier(candidate):
+def is_sklearn_classifier(candidate):
     """A scikit-learn classifier with predict_proba (is_classifier needs an estimator)."""
     return (hasattr(candidate, "fit") and hasattr(candidate, "predict_proba")
             and hasattr(candidate, "__sklearn_tags__") and is_classifier(candidate))
@@ -561,6 +586,6 @@ def as_expert(candidate):
     """An expert as given, or a scikit-learn classifier wrapped in :class:`SklearnExpert`."""
     if isinstance(candidate, BaseExpert):
         return candidate
-    if _is_classifier(candidate):
+    if is_sklearn_classifier(candidate):
         return SklearnExpert(candidate)
     return candidate

@@ -1,22 +1,34 @@
-"""The product-of-experts torch module.
+"""The product of experts: the one place where the experts' outputs become a prediction.
 
     p(y | x, x') ∝ q_x(y | x) · q_x'(y | x') · q_xx'(y | x, x')
 
 Each factor is an expert with its own weights; the combined log-probability is the sum
-of the experts' ``log_softmax``, renormalised.
+of the experts' ``log_softmax``, renormalised. Training (both stages), prediction,
+temperature calibration and :meth:`~sk_i2m2.I2M2Classifier.explain` all go through
+:meth:`ProductOfExperts.combine`, so a change to the combination changes them alike.
 
 A row may lack a modality. The splitter marks that by filling the row's block of that
 modality with NaN; here the row then drops that modality's factors: its unimodal
-expert is left out of the product, and the fusion expert sees the modality's
-embedding masked to zero.
+expert is left out of the product, and the fusion expert is told through its
+``present`` mask.
+
+Scikit-learn classifiers among the experts (:class:`~sk_i2m2.experts.SklearnExpert`)
+are not computed here: their log-probabilities are given to the module, beside the
+modalities.
 """
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from ._fusion import ConcatFusion
+
+__all__ = ["FUSION", "ExpertOutputs", "ProductOfExperts", "build_product",
+           "combine_log_proba"]
+
+#: Name of the inter-modality expert.
 FUSION = "fusion"
-#: Suffix of the inputs that carry a fixed expert's log-probabilities.
-FIXED = "__log_proba"
 
 
 def combine_log_proba(expert_logits, available=None, weights=None, bias=None,
@@ -59,8 +71,24 @@ def combine_log_proba(expert_logits, available=None, weights=None, bias=None,
 
 def presence(modalities):
     """``{name: (n,) bool}``: which rows hold each modality (missing rows are NaN)."""
-    return {name: ~torch.isnan(x.reshape(len(x), -1)[:, 0])
-            for name, x in modalities.items() if not name.endswith(FIXED)}
+    return {name: ~torch.isnan(x.reshape(len(x), -1)[:, 0]) for name, x in modalities.items()}
+
+
+class ExpertOutputs(NamedTuple):
+    """What every expert says about a batch, before the product.
+
+    Attributes
+    ----------
+    logits : dict of str to Tensor
+        ``(n, n_classes)`` per expert name (modality names and ``"fusion"``), in the
+        module's expert order.
+    available : dict of str to Tensor
+        ``(n,)`` boolean mask per expert: a unimodal expert sees the rows holding its
+        modality; the fusion expert sees rows holding any modality.
+    """
+
+    logits: dict
+    available: dict
 
 
 class ProductOfExperts(nn.Module):
@@ -72,32 +100,40 @@ class ProductOfExperts(nn.Module):
         One intra-modality expert per modality name (empty for ``"inter"``).
     fusion : Module or None
         The inter-modality expert, called as ``fusion(inputs, present)`` with dicts
-        of every modality's tensor and presence mask (None for ``"intra"``).
+        of every modality's tensor and presence mask (see
+        :class:`~sk_i2m2.experts.BaseFusion`); None for ``"intra"``.
     modality_dropout : float, default=0.0
         In training mode, the probability that a row loses each of its modalities
         (never all of them), so that the product learns to predict without it.
-    fixed : tuple of str, default=()
-        Experts whose log-probabilities are given, not computed: fitted scikit-learn
-        classifiers. Each arrives as the input ``<name>__log_proba``; a modality name,
-        or ``"fusion"`` for a fixed inter-modality expert.
+    sklearn_experts : tuple of str, default=()
+        Names of the experts that are fitted scikit-learn classifiers: a modality
+        name, or ``"fusion"``. Their log-probabilities are given to the module.
+
+    Notes
+    -----
+    Call it as ``module(modalities, sklearn_log_proba)`` or, without scikit-learn
+    experts, ``module(**modalities)``; either returns the combined log-probabilities.
     """
 
-    def __init__(self, unimodal, fusion=None, modality_dropout=0.0, fixed=()):
+    def __init__(self, unimodal, fusion=None, modality_dropout=0.0, sklearn_experts=()):
         super().__init__()
-        if not unimodal and fusion is None and not fixed:
+        if not unimodal and fusion is None and not sklearn_experts:
             raise ValueError("A product of experts needs at least one expert.")
-        if fusion is not None and FUSION in fixed:
-            raise ValueError("The fusion expert is either a module or fixed, not both.")
+        if fusion is not None and FUSION in sklearn_experts:
+            raise ValueError("The fusion expert is either a module or a scikit-learn "
+                             "classifier, not both.")
         self.unimodal = nn.ModuleDict(unimodal)
         self.fusion = fusion
         self.modality_dropout = modality_dropout
-        self.fixed = tuple(fixed)
+        self.sklearn_experts = tuple(sklearn_experts)
         # Learnt per-expert weights and class biases (expert_weights="learn"); by
         # default none, as in I2M2: every expert counts once.
         self.register_buffer("expert_weights", None)
         self.register_buffer("class_bias", None)
         # Set after training by calibrate="temperature"; None: no temperature.
         self.register_buffer("temperature", None)
+
+    # ------------------------------------------------------------------ state
 
     @property
     def trainable(self):
@@ -106,9 +142,46 @@ class ProductOfExperts(nn.Module):
 
     @property
     def expert_names(self):
-        names = list(self.unimodal) + [name for name in self.fixed if name != FUSION]
-        has_fusion = self.fusion is not None or FUSION in self.fixed
+        """Every expert's name, in the order of the product's terms."""
+        names = list(self.unimodal) + [n for n in self.sklearn_experts if n != FUSION]
+        has_fusion = self.fusion is not None or FUSION in self.sklearn_experts
         return names + [FUSION] if has_fusion else names
+
+    def set_temperature(self, temperature):
+        """Divide the product's log-probabilities by ``temperature`` (None: no division)."""
+        self.temperature = (None if temperature is None
+                            else torch.tensor(float(temperature), device=self._device()))
+        return self
+
+    def set_expert_weights(self, weights, bias):
+        """Weigh each expert's term and add a bias per class (None, None: I2M2's product)."""
+        self.expert_weights = None if weights is None else weights.to(self._device())
+        self.class_bias = None if bias is None else bias.to(self._device())
+        return self
+
+    def term_weights(self):
+        """``(n_experts,)`` multiplier of each expert's log-probability in the product.
+
+        The product's score is ``sum_e term_weights[e] * log q_e`` plus a bias per
+        class: 1 per expert in I2M2, learnt weights and the temperature otherwise.
+        """
+        weights = (torch.ones(len(self.expert_names)) if self.expert_weights is None
+                   else self.expert_weights.detach().cpu().double())
+        return weights if self.temperature is None else weights / float(self.temperature)
+
+    def _device(self):
+        tensor = next(iter(self.parameters()), None)
+        return torch.device("cpu") if tensor is None else tensor.device
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        # The optional buffers exist once learnt or fitted: make room for those the
+        # state holds, so that a saved product loads into a freshly built one.
+        for name in ("expert_weights", "class_bias", "temperature"):
+            if name in state_dict and getattr(self, name) is None:
+                setattr(self, name, torch.empty_like(state_dict[name]))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    # ------------------------------------------------------------------ forward
 
     def _drop_modalities(self, present):
         kept = {name: mask & (torch.rand(mask.shape, device=mask.device)
@@ -118,16 +191,20 @@ class ProductOfExperts(nn.Module):
         emptied = ~torch.stack(list(kept.values())).any(dim=0)
         return {name: kept[name] | (emptied & present[name]) for name in present}
 
-    def expert_outputs(self, **modalities):
+    def expert_outputs(self, modalities, sklearn_log_proba=None):
         """Each expert's logits and the rows it sees.
+
+        Parameters
+        ----------
+        modalities : dict of str to Tensor
+            ``(n, *sample_shape)`` per modality; NaN rows lack the modality.
+        sklearn_log_proba : dict of str to Tensor or None
+            ``(n, n_classes)`` log-probabilities of each scikit-learn expert; NaN
+            rows are those it cannot see.
 
         Returns
         -------
-        logits : dict of str to Tensor
-            ``(n, n_classes)`` per expert name (modality names and ``"fusion"``).
-        available : dict of str to Tensor
-            ``(n,)`` boolean mask per expert: a unimodal expert sees the rows holding
-            its modality; the fusion expert sees rows holding any modality.
+        ExpertOutputs
         """
         present = presence(modalities)
         if self.training and self.modality_dropout:
@@ -139,25 +216,67 @@ class ProductOfExperts(nn.Module):
         any_present = torch.stack(list(present.values())).any(dim=0)
         logits = {name: expert(inputs[name]) for name, expert in self.unimodal.items()}
         available = {name: present[name] for name in self.unimodal}
-        for name in self.fixed:
+        for name in self.sklearn_experts:
             rows = any_present if name == FUSION else present[name]
-            # Rows the fixed expert cannot see hold NaN; they are masked out below.
-            logits[name] = torch.where(rows.unsqueeze(1), modalities[name + FIXED], 0.0)
+            # Rows the classifier cannot see hold NaN; they are masked out below.
+            logits[name] = torch.where(rows.unsqueeze(1), sklearn_log_proba[name], 0.0)
             available[name] = rows
         if self.fusion is not None:
             logits[FUSION] = self.fusion(inputs, present)
             available[FUSION] = any_present
-        return logits, available
+        order = self.expert_names
+        return ExpertOutputs({name: logits[name] for name in order},
+                             {name: available[name] for name in order})
 
-    def expert_logits(self, **modalities):
-        """Each expert's own ``(n, n_classes)`` logits, keyed by expert name."""
-        return self.expert_outputs(**modalities)[0]
+    def combine(self, outputs):
+        """The product of the experts' outputs: ``(n, n_classes)`` log-probabilities."""
+        return combine_log_proba(outputs.logits, outputs.available,
+                                 weights=self.expert_weights, bias=self.class_bias,
+                                 temperature=self.temperature)
 
-    def combine(self, logits, available):
-        """The product of the experts' outputs (see :meth:`expert_outputs`)."""
-        return combine_log_proba(logits, available, weights=self.expert_weights,
-                                 bias=self.class_bias, temperature=self.temperature)
+    def forward(self, modalities=None, sklearn_log_proba=None, /, **named_modalities):
+        """Combined log-probabilities of the product, ``(n, n_classes)``.
 
-    def forward(self, **modalities):
-        """Combined log-probabilities of the product, ``(n, n_classes)``."""
-        return self.combine(*self.expert_outputs(**modalities))
+        Takes the modalities as one dict (with the scikit-learn experts'
+        log-probabilities as a second) or as keywords.
+        """
+        if modalities is None:
+            modalities = named_modalities
+        return self.combine(self.expert_outputs(modalities, sklearn_log_proba))
+
+
+def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0,
+                  sklearn_experts=()):
+    """The torch module of the product, from a fitted :class:`~sk_i2m2.ModalitySplitter`.
+
+    Parameters
+    ----------
+    splitter : ModalitySplitter
+        Fitted; gives each modality's expert and sample shape.
+    dependencies : {"both", "intra", "inter"}
+        ``"intra"``: one expert per modality; ``"inter"``: the fusion expert alone;
+        ``"both"``: all of them (I2M2).
+    fusion : BaseFusion or None
+        The fusion expert (None: :class:`~sk_i2m2.experts.ConcatFusion`); not built
+        when it is a scikit-learn classifier (named in ``sklearn_experts``).
+    n_classes : int
+    modality_dropout : float, default=0.0
+    sklearn_experts : tuple of str, default=()
+        The experts that are fitted scikit-learn classifiers (see
+        :class:`~sk_i2m2._sklearn_experts.SklearnExperts`).
+
+    Returns
+    -------
+    ProductOfExperts
+    """
+    specs = {name: (expert, splitter.sample_shapes_[name])
+             for name, expert, _ in splitter.modalities_}
+    unimodal = {}
+    if dependencies in ("intra", "both"):
+        unimodal = {name: expert.build(shape, n_classes)
+                    for name, (expert, shape) in specs.items() if name not in sklearn_experts}
+    fusion_module = None
+    if dependencies in ("inter", "both") and FUSION not in sklearn_experts:
+        fusion_module = (ConcatFusion() if fusion is None else fusion).build(specs, n_classes)
+    return ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
+                            sklearn_experts=sklearn_experts)

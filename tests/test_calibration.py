@@ -38,7 +38,7 @@ def test_temperature_lowers_the_log_loss_of_an_over_confident_product(seed):
     assert last["valid_log_loss_calibrated"] < 0.8 * last["valid_log_loss_uncalibrated"]
     # On rows never seen in training or calibration, too.
     calibrated = log_loss(y[test], clf.predict_proba(X.iloc[test]))
-    clf.net_.module_.temperature = None
+    clf.net_.module_.set_temperature(None)
     uncalibrated = log_loss(y[test], clf.predict_proba(X.iloc[test]))
     assert calibrated < 0.8 * uncalibrated
 
@@ -48,7 +48,7 @@ def test_temperature_changes_no_prediction(two_modalities):
     clf = I2M2Classifier(spec, calibrate="temperature", **FAST).fit(X, y)
     calibrated = clf.predict(X)
     proba = clf.predict_proba(X)
-    clf.net_.module_.temperature = None
+    clf.net_.module_.set_temperature(None)
     np.testing.assert_array_equal(clf.predict(X), calibrated)
     assert not np.allclose(clf.predict_proba(X), proba)
 

@@ -400,8 +400,14 @@ def test_channel_scaler_checks_width_and_keeps_feature_names():
 
 def test_only_the_cnn_expert_reads_files():
     # A module keyword that happens to be called "loader" stays the module's.
+    from sk_i2m2._image_files import ImageFiles
     from sk_i2m2.experts import CNNExpert, TorchExpert
     from sk_i2m2.imaging import ImageLoader
-    assert TorchExpert(torch.nn.Linear, loader="auto").make_loader() is None
-    assert isinstance(CNNExpert(loader="auto").make_loader(), ImageLoader)
-    assert CNNExpert().make_loader() is None
+    paths = pd.DataFrame({"scan": ["a.png", "b.png"]})
+    pixels = pd.DataFrame({"p0": [0.0, 1.0], "p1": [1.0, 0.0]})
+    assert not isinstance(TorchExpert(torch.nn.Linear, loader="auto")
+                          .make_preprocessor(pixels), ImageFiles)
+    source = CNNExpert(input_shape=(1, 4, 4), loader="auto").make_preprocessor(paths, "scan")
+    assert isinstance(source, ImageFiles) and isinstance(source.loader, ImageLoader)
+    assert not isinstance(CNNExpert(input_shape=(1, 1, 2)).make_preprocessor(pixels),
+                          ImageFiles)

@@ -31,7 +31,7 @@ def test_a_memorising_expert_enters_training_out_of_fold(two_modalities):
     # In-sample, 1-NN gives every training row probability 1 for its own label, and the
     # product's training loss would be near zero; out of fold it carries no signal.
     assert clf.history_[0, "train_loss"] > 0.5
-    assert clf.fixed_experts_["m0"].score(X[modalities[0][2]], y) == 1.0  # refitted
+    assert clf.sklearn_experts_["m0"].score(X[modalities[0][2]], y) == 1.0  # refitted
 
 
 def test_an_all_fixed_product_is_the_renormalised_product_of_predict_proba(two_modalities):
@@ -42,7 +42,7 @@ def test_an_all_fixed_product_is_the_renormalised_product_of_predict_proba(two_m
     for name, _, columns in modalities:
         refit = HistGradientBoostingClassifier(max_iter=15).fit(X[columns], y)
         proba = refit.predict_proba(X[columns])
-        np.testing.assert_allclose(clf.fixed_experts_[name].predict_proba(X[columns]), proba)
+        np.testing.assert_allclose(clf.sklearn_experts_[name].predict_proba(X[columns]), proba)
         product *= np.clip(proba, 1e-6, 1)
     np.testing.assert_allclose(clf.predict_proba(X),
                                product / product.sum(axis=1, keepdims=True), atol=1e-6)
@@ -52,16 +52,16 @@ def test_tree_experts_beside_neural_fusion_and_as_fusion(two_modalities):
     X, y, modalities = two_modalities
     neural_fusion = I2M2Classifier(_trees(modalities), **FAST).fit(X, y)
     assert set(neural_fusion.expert_proba(X)) == {"m0", "m1", "fusion"}
-    assert set(neural_fusion.fixed_experts_) == {"m0", "m1"}
+    assert set(neural_fusion.sklearn_experts_) == {"m0", "m1"}
     assert len(neural_fusion.history_) == FAST["max_epochs"]
     tree_fusion = I2M2Classifier(modalities, fusion=HistGradientBoostingClassifier(max_iter=15),
                                  **FAST).fit(X, y)
-    assert set(tree_fusion.fixed_experts_) == {"fusion"}
+    assert set(tree_fusion.sklearn_experts_) == {"fusion"}
     features = np.hstack(list(tree_fusion.splitter_.transform(X).values()))
     np.testing.assert_allclose(tree_fusion.expert_proba(X)["fusion"],
-                               np.clip(tree_fusion.fixed_experts_["fusion"]
+                               np.clip(tree_fusion.sklearn_experts_["fusion"]
                                        .predict_proba(features), 1e-6, 1) /
-                               np.clip(tree_fusion.fixed_experts_["fusion"]
+                               np.clip(tree_fusion.sklearn_experts_["fusion"]
                                        .predict_proba(features), 1e-6, 1).sum(1, keepdims=True),
                                atol=1e-6)
 
@@ -71,9 +71,9 @@ def test_nested_parameters_reach_the_classifier(two_modalities):
     clf = I2M2Classifier(_trees(modalities), dependencies="intra", **FAST)
     assert clf.get_params()["m0__max_iter"] == 15
     clf.set_params(m0__max_iter=3).fit(X, y)
-    assert clf.fixed_experts_["m0"].n_iter_ == 3
+    assert clf.sklearn_experts_["m0"].n_iter_ == 3
     search = GridSearchCV(clf, {"m1__max_leaf_nodes": [3, 7]}, cv=2).fit(X, y)
-    assert search.best_estimator_.fixed_experts_["m1"].max_leaf_nodes in (3, 7)
+    assert search.best_estimator_.sklearn_experts_["m1"].max_leaf_nodes in (3, 7)
 
 
 def test_wrapper_spelling_and_its_parameters(two_modalities):
@@ -82,7 +82,7 @@ def test_wrapper_spelling_and_its_parameters(two_modalities):
              modalities[0][2]), modalities[1]]
     clf = I2M2Classifier(spec, **FAST).fit(X, y)
     assert clf.get_params()["m0__cv"] == 3
-    assert isinstance(clf.fixed_experts_["m0"], LogisticRegression)
+    assert isinstance(clf.sklearn_experts_["m0"], LogisticRegression)
     assert clf.net_.module_.fusion.encoders["m0"][0].out_features == 4
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sk_i2m2 import I2M2Classifier
-from sk_i2m2._module import FUSION, ProductOfExperts, presence
+from sk_i2m2.product import FUSION, ProductOfExperts, presence
 
 from .conftest import FAST
 
@@ -71,8 +71,9 @@ def test_pretraining_scores_each_expert_on_the_rows_it_sees(gappy):
     target = torch.as_tensor(np.searchsorted(clf.classes_, y))
     net.module_.eval()
     with torch.no_grad():
-        logits, available = net.module_.expert_outputs(**inputs)
-        loss = net.get_loss({k: (logits[k], available[k]) for k in logits}, target)
+        outputs = net.module_.expert_outputs(inputs)
+        logits, available = outputs
+        loss = net.get_pretrain_loss(outputs, target)
         seen = available["m1"]
         expected = sum(
             torch.nn.functional.cross_entropy(logits[k][available[k]], target[available[k]])
@@ -88,13 +89,13 @@ def test_modality_dropout_drops_rows_in_training_only_and_never_all():
     inputs = {"a": torch.randn(4000, 2), "b": torch.randn(4000, 2)}
     inputs["b"][:1000] = torch.nan  # these rows have only "a": it is never dropped
     module.train()
-    _, available = module.expert_outputs(**inputs)
+    _, available = module.expert_outputs(inputs)
     assert (available["a"] | available["b"]).all()
     assert available["a"][:1000].all()
     kept = available["a"][1000:].float().mean().item()
     assert 0.5 < kept < 0.8  # dropped at 0.5, restored where both were dropped: ~2/3
     module.eval()
-    _, available = module.expert_outputs(**inputs)
+    _, available = module.expert_outputs(inputs)
     torch.testing.assert_close(available["b"], presence(inputs)["b"])
     assert available["a"].all()
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from sk_i2m2._module import FUSION, ProductOfExperts, combine_log_proba
+from sk_i2m2.product import FUSION, ProductOfExperts, combine_log_proba
 
 
 class Concat(nn.Module):
@@ -35,9 +35,10 @@ def test_module_holds_named_experts_and_forwards_keywords():
     module = ProductOfExperts({"a": nn.Linear(2, 3), "b": nn.Linear(3, 3)}, Concat(3))
     assert module.expert_names == ["a", "b", FUSION]
     inputs = {"a": torch.randn(4, 2), "b": torch.randn(4, 3)}
-    logits = module.expert_logits(**inputs)
-    assert set(logits) == {"a", "b", FUSION}
+    logits = module.expert_outputs(inputs).logits
+    assert list(logits) == ["a", "b", FUSION]
     torch.testing.assert_close(module(**inputs), combine_log_proba(logits))
+    torch.testing.assert_close(module(inputs), module(**inputs))
 
 
 def test_module_without_experts_is_refused():

@@ -2,13 +2,9 @@ import numpy as np
 import torch
 
 from sk_i2m2 import I2M2Classifier
-from sk_i2m2._module import FUSION, combine_log_proba
-from sk_i2m2._net import (
-    JOINT,
-    PRETRAIN,
-    TensorBatches,
-    TensorDictDataset,
-)
+from sk_i2m2._dataset import TensorBatches, TensorDictDataset
+from sk_i2m2._net import JOINT, PRETRAIN
+from sk_i2m2.product import FUSION
 
 from .conftest import FAST
 
@@ -21,7 +17,7 @@ def _dataset(n=10):
 def test_batches_in_order_cover_every_row_once():
     batches = list(TensorBatches(_dataset(10), batch_size=4))
     assert [len(yb) for _, yb in batches] == [4, 4, 2]
-    rows = torch.cat([Xb["b"][:, 0] for Xb, _ in batches])
+    rows = torch.cat([Xb.modalities["b"][:, 0] for Xb, _ in batches])
     torch.testing.assert_close(rows, torch.arange(10, dtype=torch.float32))
 
 
@@ -33,19 +29,20 @@ def test_shuffled_batches_are_a_seeded_permutation_that_keeps_rows_aligned():
         return list(batches)
 
     first = epoch(0)
-    rows = torch.cat([Xb["b"][:, 0] for Xb, _ in first])
+    rows = torch.cat([Xb.modalities["b"][:, 0] for Xb, _ in first])
     assert sorted(rows.tolist()) == list(range(10))
     assert rows.tolist() != list(range(10))
     for Xb, yb in first:  # modalities and labels stay aligned row by row
-        torch.testing.assert_close(Xb["a"][:, 0], 2 * Xb["b"][:, 0])
-        torch.testing.assert_close(yb, Xb["b"][:, 0].long() % 2)
+        a, b = Xb.modalities["a"], Xb.modalities["b"]
+        torch.testing.assert_close(a[:, 0], 2 * b[:, 0])
+        torch.testing.assert_close(yb, b[:, 0].long() % 2)
     assert [b[1].tolist() for b in epoch(0)] == [b[1].tolist() for b in first]
 
 
 def test_dataset_rows_work_with_a_plain_dataloader():
     loader = torch.utils.data.DataLoader(_dataset(6), batch_size=4)
     Xb, yb = next(iter(loader))
-    assert Xb["a"].shape == (4, 2) and yb.tolist() == [0, 1, 0, 1]
+    assert Xb.modalities["a"].shape == (4, 2) and yb.tolist() == [0, 1, 0, 1]
 
 
 def test_pretraining_touches_each_expert_only_through_its_own_loss(two_modalities):
@@ -55,24 +52,23 @@ def test_pretraining_touches_each_expert_only_through_its_own_loss(two_modalitie
     inputs = {k: torch.as_tensor(v) for k, v in clf.splitter_.transform(X).items()}
     target = torch.as_tensor(np.searchsorted(clf.classes_, y))
 
-    def grads(loss_of_logits):
+    def grads(loss_of_outputs):
         module.zero_grad()
-        loss_of_logits(module.expert_logits(**inputs)).backward()
+        loss_of_outputs(module.expert_outputs(inputs)).backward()
         return {name: torch.cat([torch.zeros_like(p).flatten() if p.grad is None
                                  else p.grad.flatten() for p in expert.parameters()])
                 for name, expert in [*module.unimodal.items(), (FUSION, module.fusion)]}
 
-    net.stage_ = PRETRAIN
-    pretrain = grads(lambda logits: net.get_loss(
-        {name: (value, None) for name, value in logits.items()}, target))
+    pretrain = grads(lambda outputs: net.get_pretrain_loss(outputs, target))
     for name in pretrain:
-        alone = grads(lambda logits, name=name: net.criterion_(logits[name], target).mean())
+        alone = grads(lambda outputs, name=name: net.criterion_(outputs.logits[name],
+                                                                 target).mean())
         torch.testing.assert_close(pretrain[name], alone[name])
         others = [g for other, g in alone.items() if other != name]
         assert all(torch.count_nonzero(g) == 0 for g in others)
 
     # The product couples the experts: gradients differ.
-    joint = grads(lambda logits: net.get_loss(combine_log_proba(logits), target))
+    joint = grads(lambda outputs: net.get_loss(module.combine(outputs), target))
     assert not torch.allclose(joint["m0"], pretrain["m0"])
 
 

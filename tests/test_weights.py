@@ -7,6 +7,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
 from sk_i2m2 import I2M2Classifier
+from sk_i2m2._dataset import Batch
+from sk_i2m2._loss import row_weights
 from sk_i2m2._net import PRETRAIN
 
 from .conftest import FAST
@@ -47,17 +49,25 @@ def test_a_dict_of_class_weights_matches_the_same_weights_given_per_row():
 
 def test_class_weight_counts_in_the_pretraining_loss():
     X, y, spec = imbalanced()
-    clf = I2M2Classifier(spec, class_weight={0: 1.0, 1: 9.0}, pretrain_epochs=1,
-                         max_epochs=1, random_state=0).fit(X, y)
-    net = clf.net_
-    net.stage_ = PRETRAIN
-    inputs = {k: torch.as_tensor(v) for k, v in clf.splitter_.transform(X).items()}
+    settings = {"pretrain_epochs": 2, "max_epochs": 1, "random_state": 0}
+    by_class = I2M2Classifier(spec, class_weight={0: 1.0, 1: 9.0}, **settings).fit(X, y)
+    by_row = I2M2Classifier(spec, **settings).fit(X, y, sample_weight=np.where(y, 9.0, 1.0))
+    plain = I2M2Classifier(spec, **settings).fit(X, y)
+    assert by_class.history_[:, "stage"][:2] == [PRETRAIN] * 2
+    np.testing.assert_allclose(by_class.history_[:, "train_loss"],
+                               by_row.history_[:, "train_loss"], rtol=1e-5)
+    assert by_class.history_[0, "train_loss"] != pytest.approx(plain.history_[0, "train_loss"])
+
+    # The net's pretraining loss weighs each row by the weight fit gives it.
+    net = by_class.net_
+    inputs = {k: torch.as_tensor(v) for k, v in by_class.splitter_.transform(X).items()}
     target = torch.tensor(y)
-    logits, available = net.module_.expert_outputs(**inputs)
-    loss = net.get_loss({name: (logits[name], available[name]) for name in logits}, target)
+    weights = row_weights(y, y, by_class.classes_, {0: 1.0, 1: 9.0})
+    outputs = net.module_.expert_outputs(inputs)
+    loss = net.get_pretrain_loss(outputs, target, X=Batch(inputs, {}, torch.as_tensor(weights)))
     weights = torch.where(target == 1, 9.0, 1.0)
     expected = sum((torch.nn.functional.cross_entropy(v, target, reduction="none")
-                    * weights).sum() / weights.sum() for v in logits.values())
+                    * weights).sum() / weights.sum() for v in outputs.logits.values())
     torch.testing.assert_close(loss, expected)
 
 

@@ -1,0 +1,99 @@
+"""Optional training behaviour, as skorch callbacks outside the net's core."""
+
+import math
+import warnings
+
+import torch
+from skorch.callbacks import Callback, EarlyStopping
+
+#: The two training stages, as the net records them in its history (``"stage"``).
+PRETRAIN, JOINT = "pretrain", "joint"
+
+
+class JointStageEarlyStopping(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, watching the joint stage only.
+
+    The pretraining loss (a sum of per-expert losses) is not the loss of the model
+    being returned, so neither its value nor its weights may count as "best".
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.stage_ == JOINT:
+            super().on_epoch_end(net, **kwargs)
+
+
+def _stopped_early(net):
+    """Whether an early-stopping callback ended training (skorch's or a subclass)."""
+    return any(isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
+               for _, callback in net.callbacks_)
+
+
+class LastFiniteWeights(Callback):
+    """Give the model back the weights of its last complete epoch when training breaks.
+
+    A loss that becomes NaN or infinite ends training (by skorch's
+    ``KeyboardInterrupt``, as early stopping does); the model then gets back the
+    weights of the last complete epoch, with a warning. Divergence in the first
+    epoch leaves nothing worth keeping: that is an error. Training interrupted in
+    the middle of an epoch (by the user, or by a callback other than early stopping)
+    gets back the last complete epoch's weights too, with a warning.
+
+    An epoch is complete once every callback's ``on_epoch_end`` has run. The weights
+    are copied at the start of each epoch into buffers allocated once per fit, not
+    deep-copied anew. Put it before early stopping, whose best weights, when it has
+    them, are restored after these.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.snapshot_ = {key: value.detach().clone()
+                          for key, value in net.module_.state_dict().items()}
+        self.epochs_done_, self.epoch_ended_, self.diverged_ = 0, True, None
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epochs_done_ = len(net.history) - 1  # the net has opened this epoch's row
+        if self.epochs_done_:  # the previous epoch is complete: keep its weights
+            with torch.no_grad():
+                for key, value in net.module_.state_dict().items():
+                    self.snapshot_[key].copy_(value)
+        self.epoch_ended_ = False
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        value = loss.item() if isinstance(loss, torch.Tensor) else loss
+        if value is not None and not math.isfinite(value):
+            prefix = "train" if training else "valid"
+            self.diverged_ = f"{prefix} loss {value} in epoch {self.epochs_done_ + 1}"
+            raise KeyboardInterrupt  # skorch's signal to stop training
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epoch_ended_ = True
+
+    def restore(self, net):
+        """Put the last complete epoch's weights back into the net's module."""
+        net.module_.load_state_dict(self.snapshot_)
+
+    def on_train_end(self, net, **kwargs):
+        stage = getattr(net, "stage_", JOINT)
+        if self.diverged_ is not None:
+            if not self.epochs_done_:
+                raise ValueError(
+                    f"Training diverged in its first epoch ({self.diverged_}): there are "
+                    "no weights worth keeping. Lower lr, or check the inputs for extreme "
+                    "values."
+                )
+            self.restore(net)
+            warnings.warn(
+                f"The {self.diverged_} ({stage} stage); training stopped there and the "
+                f"model keeps the weights of epoch {self.epochs_done_}, the last with "
+                "finite losses. Lower lr to train further.",
+                RuntimeWarning, stacklevel=2,
+            )
+            return
+        ran_to_its_end = len(net.history) >= net.max_epochs or _stopped_early(net)
+        if not (self.epoch_ended_ and ran_to_its_end):
+            self.restore(net)
+            warnings.warn(
+                f"Training was interrupted in epoch {self.epochs_done_ + 1} ({stage} "
+                f"stage). The model is usable: it keeps the weights of the last complete "
+                f"epoch ({self.epochs_done_}), or the best ones early stopping saw.",
+                UserWarning, stacklevel=2,
+            )
