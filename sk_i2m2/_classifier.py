@@ -435,8 +435,6 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         pretrain_epochs, max_epochs = self._epochs(module)
         return ProductOfExpertsNet(
             module,
-            criterion=torch.nn.CrossEntropyLoss,
-            criterion__reduction="none",
             optimizer=torch.optim.AdamW,
             lr=self.lr,
             **optimizer_params,

@@ -36,6 +36,11 @@ class ProductOfExpertsNet(NeuralNet):
     ----------
     module : ProductOfExperts
         The initialised module.
+    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+        Called as ``criterion(logits, y)`` and returning one loss per row
+        (``reduction="none"``, set by default for the cross-entropy): the net weighs
+        and averages them (:func:`~sk_i2m2._loss.weighted_mean`). The joint stage
+        gives it the product's log-probabilities, pretraining each expert's logits.
     pretrain_epochs : int, default=0
         The first epochs train each expert on its own loss; the remaining
         ``max_epochs - pretrain_epochs`` train the product.
@@ -47,13 +52,15 @@ class ProductOfExpertsNet(NeuralNet):
         DataLoader worker processes that read images from files (only used when a
         modality is read from files).
     **kwargs
-        Passed to :class:`skorch.NeuralNet`. The criterion must return per-row
-        losses (``reduction="none"``): the net weighs and averages them.
+        Passed to :class:`skorch.NeuralNet`.
     """
 
-    def __init__(self, module, *args, pretrain_epochs=0, predict_batch_size=4096,
-                 shuffle_seed=None, num_workers=0, **kwargs):
-        super().__init__(module, *args, **kwargs)
+    def __init__(self, module, criterion=torch.nn.CrossEntropyLoss, *args,
+                 pretrain_epochs=0, predict_batch_size=4096, shuffle_seed=None,
+                 num_workers=0, **kwargs):
+        if criterion is torch.nn.CrossEntropyLoss:
+            kwargs.setdefault("criterion__reduction", "none")
+        super().__init__(module, criterion, *args, **kwargs)
         self.pretrain_epochs = pretrain_epochs
         self.predict_batch_size = predict_batch_size
         self.shuffle_seed = shuffle_seed
