@@ -113,8 +113,11 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         without ``"__"``), an expert from :mod:`sk_i2m2.experts`, and the columns in
         any form :class:`~sklearn.compose.ColumnTransformer` accepts. None treats all
         columns as one tabular modality named ``"tabular"``.
-    fusion : expert or None, default=None
-        The inter-modality expert; None means :class:`~sk_i2m2.experts.ConcatFusion`.
+    fusion : BaseFusion, classifier or None, default=None
+        The inter-modality expert: a :class:`~sk_i2m2.experts.BaseFusion` (e.g.
+        :class:`~sk_i2m2.experts.AttentionFusion`) or a scikit-learn classifier
+        (cross-fitted on every modality's preprocessed columns); None means
+        :class:`~sk_i2m2.experts.ConcatFusion`.
         Ignored when ``dependencies="intra"``.
     dependencies : {"both", "intra", "inter"}, default="both"
         ``"both"`` is I2M2 (unimodal experts times the fusion expert); ``"intra"``
@@ -152,8 +155,9 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
     class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the cross-entropy, in both stages (and in the
-        early-stopping validation loss). They multiply ``sample_weight``.
+        Weights of the classes. Folded into one weight per row at ``fit`` (times
+        ``sample_weight``), which counts in every loss: both stages, the
+        early-stopping validation loss, the temperature and learnt expert weights.
     calibrate : None or "temperature", default=None
         ``"temperature"`` fits one temperature ``T`` after training, on the
         ``validation_fraction`` held out (the early-stopping rows when early
@@ -191,6 +195,9 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         Input column names, when ``X`` had string column names.
     splitter_ : ModalitySplitter
         The fitted splitter.
+    sklearn_experts_ : mapping of str to classifier
+        The scikit-learn experts (modality name, or ``"fusion"``), each refitted on
+        every training row it can see; empty without them.
     net_ : skorch.NeuralNet
         The fitted net; ``net_.module_`` is the product-of-experts module, whose
         ``forward(**modalities)`` returns the combined log-probabilities.

@@ -521,10 +521,10 @@ class _Reshape(nn.Module):
 
 
 class SklearnExpert(BaseExpert):
-    """A scikit-learn classifier as a fixed factor of the product.
+    """A scikit-learn classifier as an expert: a factor of the product fitted, not trained.
 
     Its factor is not trained by gradient: the classifier is fitted first and its
-    log-probabilities enter the product as a fixed term while the neural experts
+    log-probabilities enter the product as a given term while the neural experts
     train on the cross-entropy of the whole product. For the training rows those
     log-probabilities are out-of-fold (cross-fitted with ``cv`` folds, as in
     :class:`~sklearn.ensemble.StackingClassifier`), so that a classifier's in-sample
@@ -571,7 +571,7 @@ class SklearnExpert(BaseExpert):
         self.preprocessor = preprocessor
 
     def build(self, input_shape, n_outputs):
-        """The fusion expert's encoder of this modality (the factor itself is fixed)."""
+        """The fusion expert's encoder of this modality (the classifier is not a module)."""
         return (MLPExpert() if self.encoder is None else self.encoder).build(
             input_shape, n_outputs)
 
