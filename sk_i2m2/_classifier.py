@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 from skorch.helper import predefined_split
+from skorch.history import History
 
 from ._calibration import fit_temperature
 from ._callbacks import JointStageEarlyStopping, LastFiniteWeights
@@ -30,15 +31,19 @@ from ._loss import row_weights
 from ._net import ProductOfExpertsNet
 from ._sklearn_experts import SklearnExperts, learn_expert_weights
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
-from .product import build_product
+from .product import ProductEnsemble, build_product
 
 #: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
 #: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
 AUTO_EARLY_STOPPING_ROWS = 10_000
+#: ``n_bags="auto"``: up to this many rows, a cross-fitted ensemble of ``AUTO_BAGS``.
+AUTO_BAGS_ROWS = 10_000
+AUTO_BAGS = 5
 
 #: Everything fit sets (see ``I2M2Classifier._set_fitted``).
 _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
-                      "sklearn_experts_", "net_", "history_", "temperature_")
+                      "sklearn_experts_", "net_", "history_", "temperature_", "n_bags_",
+                      "oof_proba_", "oof_score_")
 
 
 def _encode_labels(X, y):
@@ -158,15 +163,27 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         Weights of the classes. Folded into one weight per row at ``fit`` (times
         ``sample_weight``), which counts in every loss: both stages, the
         early-stopping validation loss, the temperature and learnt expert weights.
-    calibrate : None or "temperature", default=None
-        ``"temperature"`` fits one temperature ``T`` after training, on the
-        ``validation_fraction`` held out (the early-stopping rows when early
-        stopping is on): the combined log-probabilities are divided by ``T``,
+    calibrate : None, "auto" or "temperature", default=None
+        ``"temperature"`` fits one temperature ``T`` after training, on rows the
+        model did not train on: the out-of-fold rows of a cross-fitted ensemble
+        (``n_bags``), else the early-stopping rows, else a ``validation_fraction``
+        held out for it. The combined log-probabilities are divided by ``T``,
         which tempers a product's over-confidence without changing any prediction.
+        ``"auto"`` does so only when such rows exist anyway (an ensemble, or early
+        stopping), so that calibration costs no training rows.
         Only softening is fitted (``T >= 1``): sharpening, fitted on held-out rows
         the model mostly gets right, made the log loss on new rows worse.
         For other calibration methods use
         :class:`~sklearn.calibration.CalibratedClassifierCV` around the classifier.
+    n_bags : int or "auto", default=1
+        Members of a cross-fitted ensemble. With ``n_bags=K > 1`` the rows are cut
+        into ``K`` stratified folds; member ``k`` trains on the other folds and is
+        early-stopped on fold ``k`` (unless ``early_stopping=False``), so every row
+        serves both training and stopping. Predictions are the mean of the members'
+        probabilities; ``expert_proba`` and ``explain`` average over the members.
+        The out-of-fold predictions are kept (``oof_proba_``, ``oof_score_``) and
+        fit the temperature. ``"auto"``: 5 members up to 10 000 rows (fewer when a
+        class has fewer than 5 rows), a single product above.
     predict_batch_size : int, default=4096
         Batch size of prediction and validation passes.
     random_state : int, RandomState instance or None, default=None
@@ -207,7 +224,15 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         ``temperature`` and the validation log loss before and after it
         (``valid_log_loss_uncalibrated``, ``valid_log_loss_calibrated``).
     temperature_ : float
-        The fitted temperature; 1.0 unless ``calibrate="temperature"``.
+        The fitted temperature; 1.0 when none was fitted.
+    n_bags_ : int
+        Members of the ensemble (1: a single product). ``net_.module_`` is then a
+        :class:`~sk_i2m2.product.ProductEnsemble` of :class:`ProductOfExperts`.
+    oof_proba_ : ndarray of shape (n_samples, n_classes)
+        With ``n_bags_ > 1``: each training row's probabilities from the member that
+        did not train on it (temperature applied), in ``classes_`` order.
+    oof_score_ : float
+        With ``n_bags_ > 1``: the accuracy of ``oof_proba_``, an honest estimate.
 
     Examples
     --------
@@ -235,7 +260,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
-        "calibrate": [StrOptions({"temperature"}), None],
+        "calibrate": [StrOptions({"auto", "temperature"}), None],
+        "n_bags": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -249,8 +275,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                  max_epochs=50, pretrain_epochs=0,
                  batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
-                 calibrate=None, predict_batch_size=4096, random_state=None, verbose=0,
-                 device="auto", num_workers=0, callbacks=None):
+                 calibrate=None, n_bags=1, predict_batch_size=4096, random_state=None,
+                 verbose=0, device="auto", num_workers=0, callbacks=None):
         self.modalities = modalities
         self.fusion = fusion
         self.dependencies = dependencies
@@ -267,6 +293,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
         self.calibrate = calibrate
+        self.n_bags = n_bags
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.verbose = verbose
@@ -329,21 +356,81 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                                 sample_weight),
             row_weights(y, y_encoded, classes, self.class_weight, sample_weight),
         )
+        def build():
+            return build_product(splitter, self.dependencies, self.fusion, len(classes),
+                                 self.modality_dropout, sklearn_experts.names)
+
         with _PrivateTorchRandomness(seed, device):
-            module = build_product(splitter, self.dependencies, self.fusion, len(classes),
-                                   self.modality_dropout, sklearn_experts.names)
+            module = build()
             if self.expert_weights == "learn":
                 self._learn_expert_weights(module, data, y_encoded, len(classes))
-            train, valid = self._train_valid_split(data, y_encoded, classes, seed)
-            net = self._make_net(module, device, seed, valid,
-                                 self._early_stopping_enabled(len(y)))
-            net.fit(*train)
-            if self.calibrate == "temperature":
-                self._fit_temperature(net, *valid)
-        self._set_fitted(classes, splitter, sklearn_experts, net)
-        return self
+            n_members = self._n_members(module, y_encoded)
+            if n_members == 1:
+                net, held_out = self._train_one(module, data, y_encoded, classes, seed,
+                                                device)
+            else:
+                net, held_out = self._train_members(module, build, n_members, data,
+                                                    y_encoded, seed, device)
+            if held_out is not None and self.calibrate is not None:
+                self._fit_temperature(net, *held_out)
+        oof_proba = oof_score = None
+        if n_members > 1:  # every row's probabilities from the member that did not see it
+            temperature = net.module_.temperature
+            oof_log_proba = held_out[0] / (1.0 if temperature is None else float(temperature))
+            oof_proba = torch.softmax(oof_log_proba.double(), dim=1).numpy()
+            oof_score = float(np.mean(oof_proba.argmax(axis=1) == y_encoded))
+        return self._set_fitted(classes, splitter, sklearn_experts, net, oof_proba,
+                                oof_score)
 
-    def _set_fitted(self, classes, splitter, sklearn_experts, net):
+    def _n_members(self, module, y):
+        """How many products the ensemble holds (1: a single product)."""
+        if not module.trainable:
+            return 1  # fitted classifiers alone: nothing is trained, nothing to bag
+        if self.n_bags != "auto":
+            return self.n_bags
+        if len(y) > AUTO_BAGS_ROWS:
+            return 1
+        # Each member holds out a stratified fold: every class needs a row in each.
+        n_members = min(AUTO_BAGS, int(np.bincount(y).min()))
+        return n_members if n_members >= 2 else 1
+
+    def _train_one(self, module, data, y, classes, seed, device):
+        """One product; the held-out ``(log_proba, y, weights)`` when rows were held out."""
+        early_stopping = self._early_stopping_enabled(y, classes)
+        train, valid = self._train_valid_split(data, y, classes, seed, early_stopping)
+        net = self._make_net(module, device, seed, valid, early_stopping)
+        net.fit(*train)
+        if valid is None:
+            return net, None
+        return net, (net.forward(valid[0]), valid[1], valid[0].sample_weight)
+
+    def _train_members(self, first, build, n_members, data, y, seed, device):
+        """A cross-fitted ensemble: each member trains on all folds but its own.
+
+        Each member is early-stopped on its held-out fold, so every row serves once
+        for stopping and ``n_members - 1`` times for training. Returns the net of the
+        ensemble and the out-of-fold ``(log_proba, y, weights)`` of every row.
+        """
+        folds = StratifiedKFold(n_members, shuffle=True, random_state=seed % (2**32))
+        members, out_of_fold = [], None
+        for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y)):
+            held_out = data.take(valid), y[valid]
+            net = self._make_net(build() if k else first, device, seed + k, held_out,
+                                 self.early_stopping is not False)
+            net.fit(data.take(train), y[train])
+            log_proba = net.forward(held_out[0])
+            if out_of_fold is None:
+                out_of_fold = torch.empty(len(y), log_proba.shape[1], dtype=log_proba.dtype)
+            out_of_fold[valid] = log_proba
+            members.append(net)
+        net = self._make_net(ProductEnsemble([member.module_ for member in members]),
+                             device, seed).initialize()
+        net.history = History([{**epoch, "member": k} for k, member in enumerate(members)
+                               for epoch in member.history])
+        return net, (out_of_fold, y, data.sample_weight)
+
+    def _set_fitted(self, classes, splitter, sklearn_experts, net, oof_proba=None,
+                    oof_score=None):
         """Set every fitted attribute, from a fit or from a saved model."""
         self.classes_ = classes
         self.splitter_ = splitter
@@ -355,14 +442,19 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.history_ = net.history
         temperature = net.module_.temperature
         self.temperature_ = 1.0 if temperature is None else float(temperature)
+        module = net.module_
+        self.n_bags_ = len(module.members) if isinstance(module, ProductEnsemble) else 1
+        if oof_proba is not None:
+            self.oof_proba_, self.oof_score_ = oof_proba, oof_score
         return self
 
     @staticmethod
-    def _fit_temperature(net, X_valid, y_valid):
-        """Fit the product's temperature on the held-out rows and put it in the module."""
-        log_proba = net.forward(X_valid)
-        temperature, before, after = fit_temperature(log_proba, y_valid,
-                                                     X_valid.sample_weight)
+    def _fit_temperature(net, log_proba, y, sample_weight):
+        """Fit the product's temperature on held-out rows and put it in the module.
+
+        ``log_proba`` are the product's log-probabilities of rows it did not train on.
+        """
+        temperature, before, after = fit_temperature(log_proba, y, sample_weight)
         net.module_.set_temperature(temperature)
         for key, value in (("temperature", float(net.module_.temperature)),  # as stored
                            ("valid_log_loss_uncalibrated", before),
@@ -381,19 +473,18 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         module.set_expert_weights(*learn_expert_weights(ordered, y, n_classes,
                                                         data.sample_weight))
 
-    def _early_stopping_enabled(self, n_samples):
+    def _early_stopping_enabled(self, y, classes):
         if self.early_stopping == "auto":
-            return n_samples > AUTO_EARLY_STOPPING_ROWS
+            return len(y) > AUTO_EARLY_STOPPING_ROWS
         return bool(self.early_stopping)
 
-    def _train_valid_split(self, data, y, classes, seed):
+    def _train_valid_split(self, data, y, classes, seed, early_stopping):
         """``(train, valid)``: ``(Batch, labels)`` pairs; valid is None unless needed."""
         n_samples = len(y)
         # (what holds the rows out, how to do without it)
         users = [user for user, used in (
-            (("Early stopping", "early_stopping=False"),
-             self._early_stopping_enabled(n_samples)),
-            (("calibrate='temperature'", "calibrate=None"), self.calibrate is not None),
+            (("Early stopping", "early_stopping=False"), early_stopping),
+            (("calibrate='temperature'", "calibrate=None"), self.calibrate == "temperature"),
         ) if used]
         if not users:
             return (data, y), None

@@ -170,8 +170,9 @@ class ProductOfExpertsNet(NeuralNet):
         with torch.no_grad():
             for Xi, _ in self.get_iterator(dataset, training=False):
                 Xi = self._on_device(Xi)
-                outputs = self.module_.expert_outputs(Xi.modalities, Xi.sklearn_log_proba)
-                combined.append(self.module_.combine(outputs).cpu())
+                outputs, product = self.module_.forward_experts(Xi.modalities,
+                                                                Xi.sklearn_log_proba)
+                combined.append(product.cpu())
                 for name, values in outputs.logits.items():
                     masked = torch.where(outputs.available[name].unsqueeze(1), values,
                                          torch.nan)

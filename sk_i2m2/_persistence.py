@@ -31,10 +31,11 @@ from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter
 from ._version import __version__
 from .experts import BaseExpert, BaseFusion
-from .product import build_product
+from .product import ProductEnsemble, build_product
 
 FORMAT = "sk_i2m2-model"
-#: 2: the scikit-learn experts are saved as one object (``sklearn_experts_``).
+#: 2: the scikit-learn experts are saved as one object (``sklearn_experts_``), and the
+#: number of members of an ensemble (``n_bags_``).
 FORMAT_VERSION = 2
 MEMBERS = ("estimator.skops", "weights.pt", "history.json")
 
@@ -114,6 +115,9 @@ def save(model, path):
         "classes_": model.classes_,
         "splitter_": model.splitter_,
         "sklearn_experts_": model.sklearn_experts_,
+        "n_bags_": model.n_bags_,
+        "oof_proba_": getattr(model, "oof_proba_", None),
+        "oof_score_": getattr(model, "oof_score_", None),
     }
     weights = io.BytesIO()
     torch.save({key: value.detach().cpu()
@@ -204,9 +208,12 @@ def _rebuild(state, weights, history):
     model = I2M2Classifier(**state["params"])
     splitter, sklearn_experts = state["splitter_"], state["sklearn_experts_"]
     classes = np.asarray(state["classes_"])
-    module = build_product(splitter, model.dependencies, model.fusion, len(classes),
-                           model.modality_dropout, sklearn_experts.names)
+    members = [build_product(splitter, model.dependencies, model.fusion, len(classes),
+                             model.modality_dropout, sklearn_experts.names)
+               for _ in range(state["n_bags_"])]
+    module = members[0] if len(members) == 1 else ProductEnsemble(members)
     module.load_state_dict(weights)
     net = model._make_net(module, device="cpu", seed=0).initialize()
     net.history = History(history)
-    return model._set_fitted(classes, splitter, sklearn_experts, net)
+    return model._set_fitted(classes, splitter, sklearn_experts, net, state["oof_proba_"],
+                             state["oof_score_"])

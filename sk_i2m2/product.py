@@ -24,8 +24,8 @@ from torch import nn
 
 from ._fusion import ConcatFusion
 
-__all__ = ["FUSION", "ExpertOutputs", "ProductOfExperts", "build_product",
-           "combine_log_proba"]
+__all__ = ["FUSION", "ExpertOutputs", "ProductEnsemble", "ProductOfExperts",
+           "build_product", "combine_log_proba"]
 
 #: Name of the inter-modality expert.
 FUSION = "fusion"
@@ -173,13 +173,14 @@ class ProductOfExperts(nn.Module):
         tensor = next(iter(self.parameters()), None)
         return torch.device("cpu") if tensor is None else tensor.device
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # The optional buffers exist once learnt or fitted: make room for those the
-        # state holds, so that a saved product loads into a freshly built one.
+        # state holds, so that a saved product loads into a freshly built one (alone
+        # or as a member of an ensemble).
         for name in ("expert_weights", "class_bias", "temperature"):
-            if name in state_dict and getattr(self, name) is None:
-                setattr(self, name, torch.empty_like(state_dict[name]))
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+            if prefix + name in state_dict and getattr(self, name) is None:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ forward
 
@@ -234,6 +235,11 @@ class ProductOfExperts(nn.Module):
                                  weights=self.expert_weights, bias=self.class_bias,
                                  temperature=self.temperature)
 
+    def forward_experts(self, modalities, sklearn_log_proba=None):
+        """``(ExpertOutputs, combined log-probabilities)`` in one pass."""
+        outputs = self.expert_outputs(modalities, sklearn_log_proba)
+        return outputs, self.combine(outputs)
+
     def forward(self, modalities=None, sklearn_log_proba=None, /, **named_modalities):
         """Combined log-probabilities of the product, ``(n, n_classes)``.
 
@@ -243,6 +249,80 @@ class ProductOfExperts(nn.Module):
         if modalities is None:
             modalities = named_modalities
         return self.combine(self.expert_outputs(modalities, sklearn_log_proba))
+
+
+class ProductEnsemble(nn.Module):
+    """The mean of the probabilities of several products: a cross-fitted ensemble.
+
+    Each member is a :class:`ProductOfExperts` of the same experts, trained on its own
+    share of the rows (``n_bags`` in :class:`~sk_i2m2.I2M2Classifier`). The ensemble
+    predicts the mean of the members' probabilities; each member's own product is
+    still computed by :meth:`ProductOfExperts.combine`.
+
+    Parameters
+    ----------
+    members : list of ProductOfExperts
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        if not members:
+            raise ValueError("An ensemble needs at least one member.")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def trainable(self):
+        return any(member.trainable for member in self.members)
+
+    @property
+    def expert_names(self):
+        return self.members[0].expert_names
+
+    @property
+    def temperature(self):
+        return self.members[0].temperature
+
+    def set_temperature(self, temperature):
+        """Temper every member's product alike (None: no temperature)."""
+        for member in self.members:
+            member.set_temperature(temperature)
+        return self
+
+    def term_weights(self):
+        """As :meth:`ProductOfExperts.term_weights`; the members' are alike."""
+        return self.members[0].term_weights()
+
+    @staticmethod
+    def _log_mean_exp(log_values):
+        stacked = torch.stack(log_values)
+        return torch.logsumexp(stacked, dim=0) - torch.log(
+            torch.tensor(float(len(log_values)), dtype=stacked.dtype, device=stacked.device))
+
+    def forward_experts(self, modalities, sklearn_log_proba=None):
+        """Each expert's probabilities and the product's, averaged over the members.
+
+        Returns
+        -------
+        outputs : ExpertOutputs
+            Each expert's log of its mean probabilities over the members.
+        combined : Tensor
+            The log of the mean of the members' product probabilities.
+        """
+        per_member = [member.forward_experts(modalities, sklearn_log_proba)
+                      for member in self.members]
+        first = per_member[0][0]
+        logits = {name: self._log_mean_exp([torch.log_softmax(outputs.logits[name], dim=1)
+                                            for outputs, _ in per_member])
+                  for name in first.logits}
+        combined = self._log_mean_exp([member_combined for _, member_combined in per_member])
+        return ExpertOutputs(logits, first.available), combined
+
+    def forward(self, modalities=None, sklearn_log_proba=None, /, **named_modalities):
+        """Log of the mean of the members' probabilities, ``(n, n_classes)``."""
+        if modalities is None:
+            modalities = named_modalities
+        return self._log_mean_exp([member(modalities, sklearn_log_proba)
+                                   for member in self.members])
 
 
 def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0,
