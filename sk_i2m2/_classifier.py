@@ -39,6 +39,8 @@ AUTO_EARLY_STOPPING_ROWS = 10_000
 #: ``n_bags="auto"``: up to this many rows, a cross-fitted ensemble of ``AUTO_BAGS``.
 AUTO_BAGS_ROWS = 10_000
 AUTO_BAGS = 5
+#: ``n_iter_no_change="auto"``: patience up to ``AUTO_BAGS_ROWS`` rows, and above.
+AUTO_PATIENCE_SMALL, AUTO_PATIENCE = 30, 10
 
 #: Everything fit sets (see ``I2M2Classifier._set_fitted``).
 _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
@@ -140,8 +142,10 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         weight per expert and a bias per class on the experts' out-of-fold
         log-probabilities (a weighted product); it needs every expert to be a
         scikit-learn classifier (see :class:`~sk_i2m2.experts.SklearnExpert`).
-    max_epochs : int, default=50
-        Epochs of joint training on the product's cross-entropy.
+    max_epochs : int, default=200
+        Epochs of joint training on the product's cross-entropy, at most: early
+        stopping (on by default, see ``n_bags`` and ``early_stopping``) usually ends
+        training well before.
     pretrain_epochs : int, default=0
         Epochs before the joint stage where each expert is trained on its own
         cross-entropy (skipped when there is a single expert; no early stopping).
@@ -153,17 +157,23 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         Weight decay of the AdamW optimizer.
     early_stopping : "auto" or bool, default="auto"
         Stop the joint stage when the validation loss has not improved for
-        ``n_iter_no_change`` epochs, and restore the best weights. ``"auto"`` turns
-        it on above 10 000 rows.
+        ``n_iter_no_change`` epochs, and restore the best weights. The members of a
+        cross-fitted ensemble (``n_bags``) each stop on their own held-out fold
+        unless this is False. A single product (``n_bags=1``) holds out
+        ``validation_fraction`` for it; ``"auto"`` turns that on above 10 000 rows.
     validation_fraction : float, default=0.1
         Stratified share of the rows held out for early stopping.
-    n_iter_no_change : int, default=10
-        Patience of early stopping, in epochs.
+    n_iter_no_change : int or "auto", default="auto"
+        Patience of early stopping, in epochs. ``"auto"``: 30 up to 10 000 training
+        rows, 10 above. A small table makes few optimizer steps per epoch (4 at 250
+        rows), and products whose signal lies in interactions between modalities
+        sit on a plateau for tens of epochs before they learn: a patience of 10
+        stopped them there.
     class_weight : "balanced", dict or None, default=None
         Weights of the classes. Folded into one weight per row at ``fit`` (times
         ``sample_weight``), which counts in every loss: both stages, the
         early-stopping validation loss, the temperature and learnt expert weights.
-    calibrate : None, "auto" or "temperature", default=None
+    calibrate : None, "auto" or "temperature", default="auto"
         ``"temperature"`` fits one temperature ``T`` after training, on rows the
         model did not train on: the out-of-fold rows of a cross-fitted ensemble
         (``n_bags``), else the early-stopping rows, else a ``validation_fraction``
@@ -175,7 +185,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         the model mostly gets right, made the log loss on new rows worse.
         For other calibration methods use
         :class:`~sklearn.calibration.CalibratedClassifierCV` around the classifier.
-    n_bags : int or "auto", default=1
+    n_bags : int or "auto", default="auto"
         Members of a cross-fitted ensemble. With ``n_bags=K > 1`` the rows are cut
         into ``K`` stratified folds; member ``k`` trains on the other folds and is
         early-stopped on fold ``k`` (unless ``early_stopping=False``), so every row
@@ -258,7 +268,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "calibrate": [StrOptions({"auto", "temperature"}), None],
         "n_bags": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -272,10 +282,10 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     def __init__(self, modalities=None, *, fusion=None, dependencies="both",
                  remainder="drop", modality_dropout=0.0, expert_weights=None,
-                 max_epochs=50, pretrain_epochs=0,
+                 max_epochs=200, pretrain_epochs=0,
                  batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
-                 validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
-                 calibrate=None, n_bags=1, predict_batch_size=4096, random_state=None,
+                 validation_fraction=0.1, n_iter_no_change="auto", class_weight=None,
+                 calibrate="auto", n_bags="auto", predict_batch_size=4096, random_state=None,
                  verbose=0, device="auto", num_workers=0, callbacks=None):
         self.modalities = modalities
         self.fusion = fusion
@@ -398,7 +408,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         """One product; the held-out ``(log_proba, y, weights)`` when rows were held out."""
         early_stopping = self._early_stopping_enabled(y, classes)
         train, valid = self._train_valid_split(data, y, classes, seed, early_stopping)
-        net = self._make_net(module, device, seed, valid, early_stopping)
+        net = self._make_net(module, device, seed, valid,
+                             self._patience(len(y)) if early_stopping else None)
         net.fit(*train)
         if valid is None:
             return net, None
@@ -416,7 +427,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y)):
             held_out = data.take(valid), y[valid]
             net = self._make_net(build() if k else first, device, seed + k, held_out,
-                                 self.early_stopping is not False)
+                                 None if self.early_stopping is False
+                                 else self._patience(len(y)))
             net.fit(data.take(train), y[train])
             log_proba = net.forward(held_out[0])
             if out_of_fold is None:
@@ -519,12 +531,22 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         pretrain = self.pretrain_epochs if len(module.expert_names) > 1 else 0
         return pretrain, pretrain + self.max_epochs
 
-    def _make_net(self, module, device, seed, valid=None, early_stopping=False):
-        """The skorch net; ``valid``, a ``(Batch, labels)`` pair, is scored every epoch."""
+    def _patience(self, n_samples):
+        """Early stopping's patience for a fit on ``n_samples`` rows."""
+        if self.n_iter_no_change != "auto":
+            return self.n_iter_no_change
+        return AUTO_PATIENCE_SMALL if n_samples <= AUTO_BAGS_ROWS else AUTO_PATIENCE
+
+    def _make_net(self, module, device, seed, valid=None, patience=None):
+        """The skorch net.
+
+        ``valid``, a ``(Batch, labels)`` pair, is scored every epoch; with a
+        ``patience``, training stops early on it.
+        """
         callbacks = [("last_finite_weights", LastFiniteWeights())]
-        if early_stopping:
+        if patience is not None:
             callbacks.append(("early_stopping", JointStageEarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
+                monitor="valid_loss", patience=patience, load_best=True,
             )))
         callbacks += copy.deepcopy(self.callbacks) if self.callbacks else []
         # A product of fitted classifiers alone gets no optimizer (see the net).

@@ -5,8 +5,11 @@ from sk_i2m2.datasets import make_multimodal_classification
 from sk_i2m2.experts import MLPExpert
 
 #: Small networks and few epochs keep the suite fast; tests that measure learning
-#: quality set their own sizes.
-FAST = {"max_epochs": 3, "batch_size": 32, "random_state": 0}
+#: quality set their own sizes. One product, trained for exactly max_epochs, with no
+#: temperature: what each test asserts about training is about that product
+#: (tests/test_ensemble.py and tests/test_defaults.py cover the defaults).
+SINGLE = {"n_bags": 1, "calibrate": None}
+FAST = {"max_epochs": 3, "batch_size": 32, "random_state": 0, **SINGLE}
 
 
 def small_modalities(columns_by_name):

@@ -14,7 +14,7 @@ from torch import nn
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2.experts import CNNExpert, MLPExpert, TorchExpert
 
-from .conftest import FAST
+from .conftest import FAST, SINGLE
 
 
 @pytest.fixture
@@ -189,7 +189,7 @@ class DivergesAfter(nn.Module):
 def _diverging(X, y, modalities, max_epochs):
     spec = [("m0", TorchExpert(DivergesAfter), modalities[0][2])]
     return I2M2Classifier(spec, dependencies="intra", max_epochs=max_epochs, batch_size=60,
-                          random_state=0).fit(X, y)
+                          random_state=0, **SINGLE).fit(X, y)
 
 
 def test_a_nan_loss_stops_training_restores_finite_weights_and_warns(two_modalities):
@@ -204,7 +204,7 @@ def test_a_nan_loss_stops_training_restores_finite_weights_and_warns(two_modalit
 def test_a_nan_loss_in_the_first_epoch_is_an_error_and_leaves_no_model(two_modalities):
     X, y, modalities = two_modalities
     spec = [("m0", TorchExpert(DivergesAfter), modalities[0][2])]
-    clf = I2M2Classifier(spec, dependencies="intra", max_epochs=5, batch_size=10,
+    clf = I2M2Classifier(spec, dependencies="intra", max_epochs=5, batch_size=10, **SINGLE,
                          random_state=0)
     with pytest.raises(ValueError, match="diverged in its first epoch"):
         clf.fit(X, y)

@@ -22,7 +22,8 @@ def overfitting_setup(seed=0):
     y = np.where(flipped, 1 - y, y)
     spec = [(name, MLPExpert(hidden_units=(64,), dropout=0.0), cols)
             for name, _, cols in modalities]
-    settings = {"max_epochs": 80, "lr": 1e-2, "weight_decay": 0.0, "random_state": seed}
+    settings = {"max_epochs": 80, "lr": 1e-2, "weight_decay": 0.0, "random_state": seed,
+                "n_bags": 1}
     return X, y, spec, settings
 
 
@@ -45,7 +46,7 @@ def test_temperature_lowers_the_log_loss_of_an_over_confident_product(seed):
 
 def test_temperature_changes_no_prediction(two_modalities):
     X, y, spec = two_modalities
-    clf = I2M2Classifier(spec, calibrate="temperature", **FAST).fit(X, y)
+    clf = I2M2Classifier(spec, **{**FAST, "calibrate": "temperature"}).fit(X, y)
     calibrated = clf.predict(X)
     proba = clf.predict_proba(X)
     clf.net_.module_.set_temperature(None)
@@ -83,7 +84,7 @@ def test_calibration_needs_two_rows_of_each_class(two_modalities):
     y = np.array(["a", "b"] * 59 + ["c", "a"])
     with pytest.raises(ValueError, match="calibrate='temperature' holds out .* class 'c' "
                                          "has 1. Set calibrate=None"):
-        I2M2Classifier(spec, calibrate="temperature", **FAST).fit(X, y)
+        I2M2Classifier(spec, **{**FAST, "calibrate": "temperature"}).fit(X, y)
 
 
 def test_sklearn_calibrated_classifier_cv_wraps_the_classifier(two_modalities):

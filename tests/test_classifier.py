@@ -13,7 +13,7 @@ from skorch.callbacks import Callback
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2.experts import CNNExpert, ConcatFusion, MLPExpert, SequenceExpert
 
-from .conftest import FAST
+from .conftest import FAST, SINGLE
 
 
 def test_fit_sets_the_fitted_attributes(two_modalities):
@@ -167,7 +167,7 @@ def test_early_stopping_uses_a_validation_split_and_restores_the_best_weights(
     X, y, modalities = two_modalities
     clf = I2M2Classifier(modalities, early_stopping=True, n_iter_no_change=2,
                          max_epochs=60, lr=0.05, validation_fraction=0.25,
-                         random_state=0).fit(X, y)
+                         random_state=0, **SINGLE).fit(X, y)
     valid_loss = clf.history_[:, "valid_loss"]
     assert len(valid_loss) < 60  # stopped early
     best = int(np.argmin(valid_loss))

@@ -11,13 +11,16 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sk_i2m2 import I2M2Classifier
 
 ESTIMATORS = [
+    # The defaults: a cross-fitted ensemble (fewer members, or one product, where a
+    # class has too few rows), calibrated on its out-of-fold predictions.
     I2M2Classifier(max_epochs=10, lr=1e-2, random_state=0),
-    I2M2Classifier(dependencies="intra", max_epochs=10, lr=1e-2, random_state=0),
-    I2M2Classifier(pretrain_epochs=2, max_epochs=10, lr=1e-2, random_state=0),
+    I2M2Classifier(dependencies="intra", max_epochs=10, lr=1e-2, n_bags=1, random_state=0),
+    I2M2Classifier(pretrain_epochs=2, max_epochs=10, lr=1e-2, n_bags=1, random_state=0),
 ]
-# Early stopping is left at "auto" (off on these small sets). Forced on, it refuses
-# the checks' tiniest sets with an error saying why (a stratified validation split
-# needs two rows of every class); tests/test_bad_input.py covers that error.
+# With n_bags=1, early stopping is left at "auto" (off on these small sets). Forced
+# on, it refuses the checks' tiniest sets with an error saying why (a stratified
+# validation split needs two rows of every class); tests/test_bad_input.py covers
+# that error.
 
 
 # Minibatch training: a row of weight 2 is scaled once in its batch, where the same

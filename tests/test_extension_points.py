@@ -19,7 +19,8 @@ from sk_i2m2._persistence import UntrustedModelError
 from sk_i2m2.datasets import make_multimodal_classification
 from sk_i2m2.experts import BaseExpert, BaseFusion, MLPExpert
 
-SETTINGS = {"max_epochs": 3, "batch_size": 32, "random_state": 0}
+SETTINGS = {"max_epochs": 3, "batch_size": 32, "random_state": 0, "n_bags": 1,
+            "calibrate": None}
 
 
 class LinearExpert(BaseExpert):

@@ -134,7 +134,7 @@ def test_params_and_validation():
 def fitted():
     X, y, modalities = make_multimodal_classification(n_samples=200, random_state=0)
     clf = I2M2Classifier(modalities, fusion=AttentionFusion(), max_epochs=3,
-                         random_state=0)
+                         random_state=0, n_bags=1, calibrate=None)
     return clf.fit(X, y), X, y
 
 
@@ -178,5 +178,5 @@ def test_attention_fusion_learns_an_interaction():
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.3, stratify=y, random_state=0)
     clf = I2M2Classifier(modalities, fusion=AttentionFusion(), dependencies="inter",
-                         max_epochs=30, random_state=0)
+                         max_epochs=30, random_state=0, n_bags=1, calibrate=None)
     assert clf.fit(X_train, y_train).score(X_test, y_test) > 0.9

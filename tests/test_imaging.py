@@ -14,7 +14,8 @@ from sk_i2m2 import I2M2Classifier, load, save
 from sk_i2m2.experts import CNNExpert, MLPExpert
 from sk_i2m2.imaging import ImageLoader, read_image
 
-SETTINGS = {"max_epochs": 3, "batch_size": 16, "random_state": 0}
+SETTINGS = {"max_epochs": 3, "batch_size": 16, "random_state": 0, "n_bags": 1,
+            "calibrate": None}
 
 
 def cnn(**kwargs):
@@ -147,7 +148,8 @@ def test_cross_validation_and_grid_search_work_on_the_path_column(digits):
 
 def test_a_saved_model_reads_images_after_loading(digits, tmp_path):
     X, spec = from_files(digits)
-    clf = I2M2Classifier(spec, calibrate="temperature", **SETTINGS).fit(X, digits["y"])
+    clf = I2M2Classifier(spec, **{**SETTINGS, "calibrate": "temperature"}).fit(
+        X, digits["y"])
     save(clf, tmp_path / "model.zip")
     restored = load(tmp_path / "model.zip")
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))

@@ -11,7 +11,7 @@ from sk_i2m2._dataset import Batch
 from sk_i2m2._loss import row_weights
 from sk_i2m2._net import PRETRAIN
 
-from .conftest import FAST
+from .conftest import FAST, SINGLE
 
 
 def imbalanced(n_samples=400, seed=0):
@@ -49,7 +49,7 @@ def test_a_dict_of_class_weights_matches_the_same_weights_given_per_row():
 
 def test_class_weight_counts_in_the_pretraining_loss():
     X, y, spec = imbalanced()
-    settings = {"pretrain_epochs": 2, "max_epochs": 1, "random_state": 0}
+    settings = {"pretrain_epochs": 2, "max_epochs": 1, "random_state": 0, **SINGLE}
     by_class = I2M2Classifier(spec, class_weight={0: 1.0, 1: 9.0}, **settings).fit(X, y)
     by_row = I2M2Classifier(spec, **settings).fit(X, y, sample_weight=np.where(y, 9.0, 1.0))
     plain = I2M2Classifier(spec, **settings).fit(X, y)
