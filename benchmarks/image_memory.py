@@ -88,7 +88,8 @@ def _model(max_epochs, batch_size, num_workers=0):
                                loader="auto"), "scan"),
             ("clinical", MLPExpert(hidden_units=(16,)), ["age", "marker"])]
     return I2M2Classifier(spec, max_epochs=max_epochs, batch_size=batch_size,
-                          early_stopping=False, num_workers=num_workers, random_state=0)
+                          early_stopping=False, n_bags=1, calibrate=None,
+                          num_workers=num_workers, random_state=0)
 
 
 def time_workers(folder, n_images, max_epochs, batch_size, workers, repeats):

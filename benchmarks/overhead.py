@@ -55,7 +55,8 @@ def cnn_case(n_samples, rng):
 
 def estimator(modalities, args):
     return I2M2Classifier(modalities, max_epochs=args.epochs, batch_size=args.batch_size,
-                          early_stopping=False, random_state=0, device="cpu",
+                          early_stopping=False, n_bags=1, calibrate=None,
+                          random_state=0, device="cpu",
                           predict_batch_size=args.predict_batch_size)
 
 

@@ -43,7 +43,7 @@ def measure_one(n_rows, max_epochs, batch_size):
     modalities = [("a", MLPExpert(), [f"a{i}" for i in range(50)]),
                   ("b", MLPExpert(), [f"b{i}" for i in range(50)])]
     clf = I2M2Classifier(modalities, max_epochs=max_epochs, batch_size=batch_size,
-                         early_stopping=False, random_state=0)
+                         early_stopping=False, n_bags=1, calibrate=None, random_state=0)
     reset_peak()  # peak RSS := current RSS
     start = time.perf_counter()
     clf.fit(X, y)

@@ -65,8 +65,8 @@ def main(argv=None):
                                channels=tuple(args.channels)),
              [c for c in X.columns if c.startswith("px")]),
             ("clinical", MLPExpert(), ["age", "bmi"])]
-    clf = I2M2Classifier(spec, max_epochs=args.epochs, batch_size=64, random_state=0,
-                         device="cpu")
+    clf = I2M2Classifier(spec, max_epochs=args.epochs, batch_size=64, n_bags=1,
+                         calibrate=None, random_state=0, device="cpu")
     start = time.perf_counter()
     clf.fit(X, y)
     epoch = (time.perf_counter() - start) / args.epochs
