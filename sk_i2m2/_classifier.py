@@ -366,6 +366,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                                 sample_weight),
             row_weights(y, y_encoded, classes, self.class_weight, sample_weight),
         )
+
         def build():
             return build_product(splitter, self.dependencies, self.fusion, len(classes),
                                  self.modality_dropout, sklearn_experts.names)
@@ -406,7 +407,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     def _train_one(self, module, data, y, classes, seed, device):
         """One product; the held-out ``(log_proba, y, weights)`` when rows were held out."""
-        early_stopping = self._early_stopping_enabled(y, classes)
+        early_stopping = self._early_stopping_enabled(len(y))
         train, valid = self._train_valid_split(data, y, classes, seed, early_stopping)
         net = self._make_net(module, device, seed, valid,
                              self._patience(len(y)) if early_stopping else None)
@@ -485,9 +486,10 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         module.set_expert_weights(*learn_expert_weights(ordered, y, n_classes,
                                                         data.sample_weight))
 
-    def _early_stopping_enabled(self, y, classes):
+    def _early_stopping_enabled(self, n_samples):
+        """Whether a single product holds rows out to stop early."""
         if self.early_stopping == "auto":
-            return len(y) > AUTO_EARLY_STOPPING_ROWS
+            return n_samples > AUTO_EARLY_STOPPING_ROWS
         return bool(self.early_stopping)
 
     def _train_valid_split(self, data, y, classes, seed, early_stopping):
