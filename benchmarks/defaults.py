@@ -128,12 +128,15 @@ def run(name, with_p10=False):
 
 
 def report():
-    frame = pd.concat([pd.read_csv(path) for path in sorted(RESULTS.glob("defaults_*.csv"))])
+    paths = [RESULTS / f"defaults_{name}.csv" for name in DATASETS]
+    frame = pd.concat([pd.read_csv(path) for path in paths if path.exists()])
     lines = [
         "# Training defaults: old against the cross-fitted ensemble",
         "",
         "Command: `python -m benchmarks.defaults --threads 1` (split across processes "
-        "with `--datasets`), then `python -m benchmarks.defaults --report`.",
+        "with `--datasets`; `bags-p10` with `--with-p10`, run here on synthetic_inter, "
+        "synthetic_inter@1, watch and uci_multifeature), then "
+        "`python -m benchmarks.defaults --report`.",
         "",
         f"Machine: one torch thread per process, torch {torch.__version__}, CPU. Mean "
         "± standard error over the folds (the same folds for every method; 3 folds for "
@@ -145,7 +148,7 @@ def report():
     ]
     for name, per_dataset in frame.groupby("dataset", sort=False):
         old = per_dataset[per_dataset.method == "old"].set_index("fold")
-        lines += [f"## {name} ({per_dataset['rows'].iloc[0]} rows)", "",
+        lines += [f"## {name} ({int(per_dataset['rows'].iloc[0])} rows)", "",
                   "| method | ROC AUC | log loss | AUC - old (paired) | fit s |",
                   "|---|---|---|---|---|"]
         for method, rows in per_dataset.groupby("method", sort=False):
