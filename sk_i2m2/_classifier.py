@@ -578,7 +578,10 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     def _batch(self, X):
         """What the product reads for ``X``: modality arrays and scikit-learn experts' output."""
         check_is_fitted(self)
-        X = self.splitter_.check_input(X)  # once, for the splitter and the classifiers
+        if self.sklearn_experts_:
+            # They read the raw columns too: check X (and name an array's columns,
+            # warning once) before the splitter and they both read it.
+            X = self.splitter_.check_input(X)
         modalities = self.splitter_.transform(X)
         return Batch(modalities, self.sklearn_experts_.log_proba(self.splitter_, X, modalities))
 
