@@ -1,14 +1,11 @@
 """I2M2Classifier: the scikit-learn estimator around the product-of-experts net."""
 
-import copy
-import math
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
@@ -19,28 +16,16 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
-from skorch.helper import predefined_split
-from skorch.history import History
 
 from ._calibration import fit_temperature
-from ._callbacks import JointStageEarlyStopping, LastFiniteWeights
-from ._dataset import Batch, TensorDictDataset
+from ._dataset import Batch
 from ._explain import explain_predictions
 from ._fusion import BaseFusion
 from ._loss import row_weights
-from ._net import ProductOfExpertsNet
 from ._sklearn_experts import SklearnExperts, learn_expert_weights
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
+from ._training import count_members, train_members, train_one
 from .product import ProductEnsemble, build_product
-
-#: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
-#: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
-AUTO_EARLY_STOPPING_ROWS = 10_000
-#: ``n_bags="auto"``: up to this many rows, a cross-fitted ensemble of ``AUTO_BAGS``.
-AUTO_BAGS_ROWS = 10_000
-AUTO_BAGS = 5
-#: ``n_iter_no_change="auto"``: patience up to ``AUTO_BAGS_ROWS`` rows, and above.
-AUTO_PATIENCE_SMALL, AUTO_PATIENCE = 30, 10
 
 #: Everything fit sets (see ``I2M2Classifier._set_fitted``).
 _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
@@ -375,13 +360,13 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             module = build()
             if self.expert_weights == "learn":
                 self._learn_expert_weights(module, data, y_encoded, len(classes))
-            n_members = self._n_members(module, y_encoded)
+            n_members = count_members(self, module, y_encoded)
             if n_members == 1:
-                net, held_out = self._train_one(module, data, y_encoded, classes, seed,
-                                                device)
+                net, held_out = train_one(self, module, data, y_encoded, classes, seed,
+                                          device)
             else:
-                net, held_out = self._train_members(module, build, n_members, data,
-                                                    y_encoded, seed, device)
+                net, held_out = train_members(self, module, build, n_members, data,
+                                              y_encoded, seed, device)
             if held_out is not None and self.calibrate is not None:
                 self._fit_temperature(net, *held_out)
         oof_proba = oof_score = None
@@ -392,55 +377,6 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             oof_score = float(np.mean(oof_proba.argmax(axis=1) == y_encoded))
         return self._set_fitted(classes, splitter, sklearn_experts, net, oof_proba,
                                 oof_score)
-
-    def _n_members(self, module, y):
-        """How many products the ensemble holds (1: a single product)."""
-        if not module.trainable:
-            return 1  # fitted classifiers alone: nothing is trained, nothing to bag
-        if self.n_bags != "auto":
-            return self.n_bags
-        if len(y) > AUTO_BAGS_ROWS:
-            return 1
-        # Each member holds out a stratified fold: every class needs a row in each.
-        n_members = min(AUTO_BAGS, int(np.bincount(y).min()))
-        return n_members if n_members >= 2 else 1
-
-    def _train_one(self, module, data, y, classes, seed, device):
-        """One product; the held-out ``(log_proba, y, weights)`` when rows were held out."""
-        early_stopping = self._early_stopping_enabled(len(y))
-        train, valid = self._train_valid_split(data, y, classes, seed, early_stopping)
-        net = self._make_net(module, device, seed, valid,
-                             self._patience(len(y)) if early_stopping else None)
-        net.fit(*train)
-        if valid is None:
-            return net, None
-        return net, (net.forward(valid[0]), valid[1], valid[0].sample_weight)
-
-    def _train_members(self, first, build, n_members, data, y, seed, device):
-        """A cross-fitted ensemble: each member trains on all folds but its own.
-
-        Each member is early-stopped on its held-out fold, so every row serves once
-        for stopping and ``n_members - 1`` times for training. Returns the net of the
-        ensemble and the out-of-fold ``(log_proba, y, weights)`` of every row.
-        """
-        folds = StratifiedKFold(n_members, shuffle=True, random_state=seed % (2**32))
-        members, out_of_fold = [], None
-        for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y)):
-            held_out = data.take(valid), y[valid]
-            net = self._make_net(build() if k else first, device, seed + k, held_out,
-                                 None if self.early_stopping is False
-                                 else self._patience(len(y)))
-            net.fit(data.take(train), y[train])
-            log_proba = net.forward(held_out[0])
-            if out_of_fold is None:
-                out_of_fold = torch.empty(len(y), log_proba.shape[1], dtype=log_proba.dtype)
-            out_of_fold[valid] = log_proba
-            members.append(net)
-        net = self._make_net(ProductEnsemble([member.module_ for member in members]),
-                             device, seed).initialize()
-        net.history = History([{**epoch, "member": k} for k, member in enumerate(members)
-                               for epoch in member.history])
-        return net, (out_of_fold, y, data.sample_weight)
 
     def _set_fitted(self, classes, splitter, sklearn_experts, net, oof_proba=None,
                     oof_score=None):
@@ -485,93 +421,6 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         ordered = {name: data.sklearn_log_proba[name] for name in module.expert_names}
         module.set_expert_weights(*learn_expert_weights(ordered, y, n_classes,
                                                         data.sample_weight))
-
-    def _early_stopping_enabled(self, n_samples):
-        """Whether a single product holds rows out to stop early."""
-        if self.early_stopping == "auto":
-            return n_samples > AUTO_EARLY_STOPPING_ROWS
-        return bool(self.early_stopping)
-
-    def _train_valid_split(self, data, y, classes, seed, early_stopping):
-        """``(train, valid)``: ``(Batch, labels)`` pairs; valid is None unless needed."""
-        n_samples = len(y)
-        # (what holds the rows out, how to do without it)
-        users = [user for user, used in (
-            (("Early stopping", "early_stopping=False"), early_stopping),
-            (("calibrate='temperature'", "calibrate=None"), self.calibrate == "temperature"),
-        ) if used]
-        if not users:
-            return (data, y), None
-        purpose = " and ".join(what for what, _ in users)
-        fix = "set " + " and ".join(setting for _, setting in users)
-        counts = np.bincount(y)
-        if counts.min() < 2:
-            raise ValueError(
-                f"{purpose} holds out a stratified validation_fraction, which needs at "
-                f"least 2 rows of every class; class {classes.tolist()[counts.argmin()]!r} "
-                f"has 1. {fix[0].upper() + fix[1:]}, or gather more rows of that class."
-            )
-        n_valid = math.ceil(self.validation_fraction * n_samples)
-        if n_valid < len(classes):
-            raise ValueError(
-                f"{purpose} holds out validation_fraction={self.validation_fraction} "
-                f"of {n_samples} rows, {n_valid} row(s): too few to hold each of the "
-                f"{len(classes)} classes. Raise validation_fraction, or {fix}."
-            )
-        train, valid = train_test_split(
-            np.arange(n_samples), test_size=self.validation_fraction, stratify=y,
-            random_state=seed % (2**32),
-        )
-        return (data.take(train), y[train]), (data.take(valid), y[valid])
-
-    def _epochs(self, module):
-        """``(pretrain_epochs, max_epochs)`` of the net: the pretraining ones included."""
-        if not module.trainable:
-            return 0, 0  # every expert is a fitted classifier: nothing to train
-        # Pretraining each expert alone only differs from joint training when there
-        # is more than one expert.
-        pretrain = self.pretrain_epochs if len(module.expert_names) > 1 else 0
-        return pretrain, pretrain + self.max_epochs
-
-    def _patience(self, n_samples):
-        """Early stopping's patience for a fit on ``n_samples`` rows."""
-        if self.n_iter_no_change != "auto":
-            return self.n_iter_no_change
-        return AUTO_PATIENCE_SMALL if n_samples <= AUTO_BAGS_ROWS else AUTO_PATIENCE
-
-    def _make_net(self, module, device, seed, valid=None, patience=None):
-        """The skorch net.
-
-        ``valid``, a ``(Batch, labels)`` pair, is scored every epoch; with a
-        ``patience``, training stops early on it.
-        """
-        callbacks = [("last_finite_weights", LastFiniteWeights())]
-        if patience is not None:
-            callbacks.append(("early_stopping", JointStageEarlyStopping(
-                monitor="valid_loss", patience=patience, load_best=True,
-            )))
-        callbacks += copy.deepcopy(self.callbacks) if self.callbacks else []
-        # A product of fitted classifiers alone gets no optimizer (see the net).
-        optimizer_params = ({"optimizer__weight_decay": self.weight_decay}
-                            if module.trainable else {})
-        pretrain_epochs, max_epochs = self._epochs(module)
-        return ProductOfExpertsNet(
-            module,
-            optimizer=torch.optim.AdamW,
-            lr=self.lr,
-            **optimizer_params,
-            batch_size=self.batch_size,
-            max_epochs=max_epochs,
-            pretrain_epochs=pretrain_epochs,
-            train_split=(None if valid is None
-                         else predefined_split(TensorDictDataset(*valid, device=device))),
-            callbacks=callbacks,
-            device=device,
-            verbose=self.verbose,
-            predict_batch_size=self.predict_batch_size,
-            shuffle_seed=seed,
-            num_workers=self.num_workers,
-        )
 
     # ------------------------------------------------------------------ predict
 

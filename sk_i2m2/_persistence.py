@@ -29,6 +29,7 @@ from skorch.history import History
 from ._classifier import I2M2Classifier
 from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter
+from ._training import make_net
 from ._version import __version__
 from .experts import BaseExpert, BaseFusion
 from .product import ProductEnsemble, build_product
@@ -213,7 +214,7 @@ def _rebuild(state, weights, history):
                for _ in range(state["n_bags_"])]
     module = members[0] if len(members) == 1 else ProductEnsemble(members)
     module.load_state_dict(weights)
-    net = model._make_net(module, device="cpu", seed=0).initialize()
+    net = make_net(model, module, device="cpu", seed=0).initialize()
     net.history = History(history)
     return model._set_fitted(classes, splitter, sklearn_experts, net, state["oof_proba_"],
                              state["oof_score_"])

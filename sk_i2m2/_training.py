@@ -1,0 +1,177 @@
+"""Training: one product, or a cross-fitted ensemble of them, on a batch of rows.
+
+The estimator says what to train (its parameters); these functions train it and
+return the fitted net with the rows it did not train on, for the temperature:
+
+* :func:`train_one`: one product, early-stopped on a ``validation_fraction`` when
+  early stopping is on;
+* :func:`train_members`: ``n_bags`` products, each trained on all folds but its own
+  and early-stopped on it; their :class:`~sk_i2m2.product.ProductEnsemble`.
+"""
+
+import copy
+import math
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from skorch.helper import predefined_split
+from skorch.history import History
+
+from ._callbacks import JointStageEarlyStopping, LastFiniteWeights
+from ._dataset import TensorDictDataset
+from ._net import ProductOfExpertsNet
+from .product import ProductEnsemble
+
+#: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
+#: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+AUTO_EARLY_STOPPING_ROWS = 10_000
+#: ``n_bags="auto"``: up to this many rows, a cross-fitted ensemble of ``AUTO_BAGS``.
+AUTO_BAGS_ROWS = 10_000
+AUTO_BAGS = 5
+#: ``n_iter_no_change="auto"``: patience up to ``AUTO_BAGS_ROWS`` rows, and above.
+AUTO_PATIENCE_SMALL, AUTO_PATIENCE = 30, 10
+
+
+def count_members(estimator, module, y):
+    """How many products the ensemble holds (1: a single product)."""
+    if not module.trainable:
+        return 1  # fitted classifiers alone: nothing is trained, nothing to bag
+    if estimator.n_bags != "auto":
+        return estimator.n_bags
+    if len(y) > AUTO_BAGS_ROWS:
+        return 1
+    # Each member holds out a stratified fold: every class needs a row in each.
+    n_members = min(AUTO_BAGS, int(np.bincount(y).min()))
+    return n_members if n_members >= 2 else 1
+
+
+def train_one(estimator, module, data, y, classes, seed, device):
+    """One product; the held-out ``(log_proba, y, weights)`` when rows were held out."""
+    early_stopping = early_stopping_enabled(estimator, len(y))
+    train, valid = train_valid_split(estimator, data, y, classes, seed, early_stopping)
+    net = make_net(estimator, module, device, seed, valid,
+                   patience_for(estimator, len(y)) if early_stopping else None)
+    net.fit(*train)
+    if valid is None:
+        return net, None
+    return net, (net.forward(valid[0]), valid[1], valid[0].sample_weight)
+
+
+def train_members(estimator, first, build, n_members, data, y, seed, device):
+    """A cross-fitted ensemble: each member trains on all folds but its own.
+
+    Each member is early-stopped on its held-out fold, so every row serves once
+    for stopping and ``n_members - 1`` times for training. Returns the net of the
+    ensemble and the out-of-fold ``(log_proba, y, weights)`` of every row.
+    """
+    folds = StratifiedKFold(n_members, shuffle=True, random_state=seed % (2**32))
+    members, out_of_fold = [], None
+    for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y)):
+        held_out = data.take(valid), y[valid]
+        net = make_net(estimator, build() if k else first, device, seed + k, held_out,
+                       None if estimator.early_stopping is False
+                       else patience_for(estimator, len(y)))
+        net.fit(data.take(train), y[train])
+        log_proba = net.forward(held_out[0])
+        if out_of_fold is None:
+            out_of_fold = torch.empty(len(y), log_proba.shape[1], dtype=log_proba.dtype)
+        out_of_fold[valid] = log_proba
+        members.append(net)
+    net = make_net(estimator, ProductEnsemble([member.module_ for member in members]),
+                   device, seed).initialize()
+    net.history = History([{**epoch, "member": k} for k, member in enumerate(members)
+                           for epoch in member.history])
+    return net, (out_of_fold, y, data.sample_weight)
+
+
+def early_stopping_enabled(estimator, n_samples):
+    """Whether a single product holds rows out to stop early."""
+    if estimator.early_stopping == "auto":
+        return n_samples > AUTO_EARLY_STOPPING_ROWS
+    return bool(estimator.early_stopping)
+
+
+def train_valid_split(estimator, data, y, classes, seed, early_stopping):
+    """``(train, valid)``: ``(Batch, labels)`` pairs; valid is None unless needed."""
+    n_samples = len(y)
+    # (what holds the rows out, how to do without it)
+    users = [user for user, used in (
+        (("Early stopping", "early_stopping=False"), early_stopping),
+        (("calibrate='temperature'", "calibrate=None"), estimator.calibrate == "temperature"),
+    ) if used]
+    if not users:
+        return (data, y), None
+    purpose = " and ".join(what for what, _ in users)
+    fix = "set " + " and ".join(setting for _, setting in users)
+    counts = np.bincount(y)
+    if counts.min() < 2:
+        raise ValueError(
+            f"{purpose} holds out a stratified validation_fraction, which needs at "
+            f"least 2 rows of every class; class {classes.tolist()[counts.argmin()]!r} "
+            f"has 1. {fix[0].upper() + fix[1:]}, or gather more rows of that class."
+        )
+    n_valid = math.ceil(estimator.validation_fraction * n_samples)
+    if n_valid < len(classes):
+        raise ValueError(
+            f"{purpose} holds out validation_fraction={estimator.validation_fraction} "
+            f"of {n_samples} rows, {n_valid} row(s): too few to hold each of the "
+            f"{len(classes)} classes. Raise validation_fraction, or {fix}."
+        )
+    train, valid = train_test_split(
+        np.arange(n_samples), test_size=estimator.validation_fraction, stratify=y,
+        random_state=seed % (2**32),
+    )
+    return (data.take(train), y[train]), (data.take(valid), y[valid])
+
+
+def epoch_counts(estimator, module):
+    """``(pretrain_epochs, max_epochs)`` of the net: the pretraining ones included."""
+    if not module.trainable:
+        return 0, 0  # every expert is a fitted classifier: nothing to train
+    # Pretraining each expert alone only differs from joint training when there
+    # is more than one expert.
+    pretrain = estimator.pretrain_epochs if len(module.expert_names) > 1 else 0
+    return pretrain, pretrain + estimator.max_epochs
+
+
+def patience_for(estimator, n_samples):
+    """Early stopping's patience for a fit on ``n_samples`` rows."""
+    if estimator.n_iter_no_change != "auto":
+        return estimator.n_iter_no_change
+    return AUTO_PATIENCE_SMALL if n_samples <= AUTO_BAGS_ROWS else AUTO_PATIENCE
+
+
+def make_net(estimator, module, device, seed, valid=None, patience=None):
+    """The skorch net.
+
+    ``valid``, a ``(Batch, labels)`` pair, is scored every epoch; with a
+    ``patience``, training stops early on it.
+    """
+    callbacks = [("last_finite_weights", LastFiniteWeights())]
+    if patience is not None:
+        callbacks.append(("early_stopping", JointStageEarlyStopping(
+            monitor="valid_loss", patience=patience, load_best=True,
+        )))
+    callbacks += copy.deepcopy(estimator.callbacks) if estimator.callbacks else []
+    # A product of fitted classifiers alone gets no optimizer (see the net).
+    optimizer_params = ({"optimizer__weight_decay": estimator.weight_decay}
+                        if module.trainable else {})
+    pretrain_epochs, max_epochs = epoch_counts(estimator, module)
+    return ProductOfExpertsNet(
+        module,
+        optimizer=torch.optim.AdamW,
+        lr=estimator.lr,
+        **optimizer_params,
+        batch_size=estimator.batch_size,
+        max_epochs=max_epochs,
+        pretrain_epochs=pretrain_epochs,
+        train_split=(None if valid is None
+                     else predefined_split(TensorDictDataset(*valid, device=device))),
+        callbacks=callbacks,
+        device=device,
+        verbose=estimator.verbose,
+        predict_batch_size=estimator.predict_batch_size,
+        shuffle_seed=seed,
+        num_workers=estimator.num_workers,
+    )
