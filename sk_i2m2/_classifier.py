@@ -369,14 +369,15 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                                               y_encoded, seed, device)
             if held_out is not None and self.calibrate is not None:
                 self._fit_temperature(net, *held_out)
-        oof_proba = oof_score = None
+        self._set_fitted(classes, splitter, sklearn_experts, net)
         if n_members > 1:  # every row's probabilities from the member that did not see it
-            temperature = net.module_.temperature
-            oof_log_proba = held_out[0] / (1.0 if temperature is None else float(temperature))
-            oof_proba = torch.softmax(oof_log_proba.double(), dim=1).numpy()
-            oof_score = float(np.mean(oof_proba.argmax(axis=1) == y_encoded))
-        return self._set_fitted(classes, splitter, sklearn_experts, net, oof_proba,
-                                oof_score)
+            # held_out was predicted before the temperature was fitted: divide as the
+            # product does.
+            oof_proba = torch.softmax((held_out[0] / self.temperature_).double(),
+                                      dim=1).numpy()
+            self.oof_proba_ = oof_proba
+            self.oof_score_ = float(np.mean(oof_proba.argmax(axis=1) == y_encoded))
+        return self
 
     def _set_fitted(self, classes, splitter, sklearn_experts, net, oof_proba=None,
                     oof_score=None):

@@ -38,11 +38,10 @@ class Batch(NamedTuple):
     sklearn_log_proba: dict = {}
     sample_weight: object = None
 
-    def map(self, function, modalities=True):
-        """A batch of ``function(values)`` for every array (modalities only if asked)."""
+    def map(self, function):
+        """A batch of ``function(values)`` for every array of every field."""
         return Batch(
-            {name: function(values) for name, values in self.modalities.items()}
-            if modalities else self.modalities,
+            {name: function(values) for name, values in self.modalities.items()},
             {name: function(values) for name, values in self.sklearn_log_proba.items()},
             None if self.sample_weight is None else function(self.sample_weight),
         )
@@ -82,11 +81,8 @@ class TensorDictDataset(Dataset):
                      if isinstance(values, LazyImages)}
         if self.lazy:
             device = "cpu"
-        in_memory = X.map(lambda values: _tensor(values, torch.float32, device),
-                          modalities=False)
-        self.X = in_memory._replace(modalities={
-            name: values if name in self.lazy else _tensor(values, torch.float32, device)
-            for name, values in X.modalities.items()})
+        self.X = X.map(lambda values: values if isinstance(values, LazyImages)
+                       else _tensor(values, torch.float32, device))
         self.y = None if y is None else _tensor(y, torch.long, device)
         lengths = {len(values) for values in self.X.modalities.values()}
         if len(lengths) != 1:

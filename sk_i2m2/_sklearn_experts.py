@@ -176,9 +176,10 @@ class SklearnExperts(Mapping):
                     for train, test in cv.split(features, target))
             except ValueError as error:
                 raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
-            out_of_fold = np.full((len(rows), n_classes), MIN_PROBA)
+            # A class a fold's classifier never saw gets probability 0 (then MIN_PROBA).
+            out_of_fold = np.zeros((len(rows), n_classes))
             for test, classes, proba in folds:
-                out_of_fold[np.ix_(test, classes)] = np.clip(proba, MIN_PROBA, 1.0)
+                out_of_fold[np.ix_(test, classes)] = proba
             log_proba[name] = _full_log_proba(out_of_fold, np.arange(n_classes), n_classes,
                                               len(y), rows)
             params = {} if weights is None else {"sample_weight": weights}
