@@ -71,6 +71,27 @@ def image_paths(column, modality, loader, labels):
     return paths, missing
 
 
+class ImageCache:
+    """Images already read, by path, up to ``max_bytes``: first come, first kept.
+
+    One set of rows (the training rows of a fit) and every batch sliced from it
+    share one, so after the first epoch a small cohort comes from memory.
+    """
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.images = {}
+        self.n_bytes = 0
+
+    def get(self, path):
+        return self.images.get(path)
+
+    def put(self, path, image):
+        if path not in self.images and self.n_bytes + image.nbytes <= self.max_bytes:
+            self.images[path] = image
+            self.n_bytes += image.nbytes
+
+
 class LazyImages:
     """``(n, *input_shape)`` float32 images, read from their files on demand.
 
@@ -85,16 +106,26 @@ class LazyImages:
         ``(channels, height, width)``.
     modality : str
         For error messages.
+    standardise : tuple of (ndarray, ndarray) or None, default=None
+        ``(mean, scale)``, one value per channel: each image read becomes
+        ``(image - mean) / scale`` channel by channel (the statistics
+        :class:`ImageFiles` fitted for ``intensity="dataset"``). None keeps the
+        images as the loader gives them.
+    cache : ImageCache or None, default=None
+        Where images already read are kept; slices share their parent's.
     """
 
     dtype = np.dtype(np.float32)
 
-    def __init__(self, paths, labels, loader, input_shape, modality):
+    def __init__(self, paths, labels, loader, input_shape, modality, standardise=None,
+                 cache=None):
         self.paths = paths
         self.labels = labels
         self.loader = loader
         self.input_shape = tuple(int(size) for size in input_shape)
         self.modality = modality
+        self.standardise = standardise
+        self.cache = cache
 
     @property
     def shape(self):
@@ -128,7 +159,7 @@ class LazyImages:
         if isinstance(rows, torch.Tensor):
             rows = rows.cpu().numpy()
         return LazyImages(self.paths[rows], self.labels[rows], self.loader,
-                          self.input_shape, self.modality)
+                          self.input_shape, self.modality, self.standardise, self.cache)
 
     def __array__(self, dtype=None, copy=None):
         images = self.load()
@@ -139,8 +170,14 @@ class LazyImages:
 
         A file that cannot be read raises an error naming the modality, the row and
         the path, or, with the loader's ``on_error="missing"``, gives a NaN row: that
-        row then lacks this modality.
+        row then lacks this modality. With ``standardise``, each image is standardised
+        per channel after it is read.
         """
+        if self.standardise is not None:
+            # (C,) -> (C, 1, 1): one statistic per channel, broadcast over the pixels.
+            axes = (-1,) + (1,) * (len(self.input_shape) - 1)
+            mean, scale = (np.asarray(value, dtype=np.float64).reshape(axes)
+                           for value in self.standardise)
         index = np.arange(len(self.paths)) if rows is None else np.asarray(rows)
         index = np.arange(len(self.paths))[index] if index.dtype == bool else index
         images = np.full((len(index), *self.input_shape), np.nan, dtype=np.float32)
@@ -148,8 +185,12 @@ class LazyImages:
             path = self.paths[row]
             if path is None:
                 continue
+            cached = None if self.cache is None else self.cache.get(path)
+            if cached is not None:
+                images[position] = cached
+                continue
             try:
-                images[position] = self.loader.load(path, self.input_shape)
+                image = self.loader.load(path, self.input_shape)
             except Exception as error:  # any reader's failure, named for the user
                 if self.loader.on_error == "missing":
                     continue
@@ -158,7 +199,52 @@ class LazyImages:
                     f"image {path!r}: {error}. Fix or remove the file, or set the "
                     "loader's on_error='missing' to treat unreadable images as missing."
                 ) from error
+            if self.standardise is not None:
+                image = (image - mean) / scale  # in float64, then stored as float32
+            images[position] = image
+            if self.cache is not None:
+                self.cache.put(path, images[position].copy())
         return images
+
+
+def channel_statistics(images, rows):
+    """Per-channel mean and scale over every pixel of the images of ``rows``, streamed.
+
+    Each image is read once, on its own (:meth:`LazyImages.load`), and merged into
+    running float64 statistics with Chan et al.'s pairwise update of the count, the
+    mean and the sum of squared deviations: unlike a running sum of squares, it
+    loses no precision when the mean is large against the spread (CT in Hounsfield
+    units). Images that cannot be read with ``on_error="missing"`` (NaN rows) are
+    left out.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (channels,), float64
+        ``scale`` is the standard deviation (``ddof=0``, as
+        :class:`~sk_i2m2.experts.ChannelScaler`), 1 where it is 0.
+    n_images : int
+        The images counted.
+    """
+    n_channels = images.input_shape[0]
+    count, mean, squares = 0, np.zeros(n_channels), np.zeros(n_channels)
+    n_images = 0
+    for row in rows:
+        image = images.load([row])[0]
+        if np.isnan(image).any():
+            # Unreadable with on_error="missing" (the loader refuses NaN pixels).
+            continue
+        pixels = image.reshape(n_channels, -1).astype(np.float64)
+        n = pixels.shape[1]
+        image_mean = pixels.mean(axis=1)
+        image_squares = ((pixels - image_mean[:, None]) ** 2).sum(axis=1)
+        delta = image_mean - mean
+        total = count + n
+        mean = mean + delta * (n / total)
+        squares = squares + image_squares + delta**2 * (count * n / total)
+        count = total
+        n_images += 1
+    std = np.sqrt(squares / count) if count else np.zeros(n_channels)
+    return mean, np.where(std > 0, std, 1.0), n_images
 
 
 def as_image_loader(loader):
@@ -180,6 +266,12 @@ class ImageFiles(TransformerMixin, BaseEstimator):
     modality: ``fit`` checks the column of paths and reads one image (a wrong reader
     or shape fails before any training), ``transform`` returns :class:`LazyImages`.
 
+    With the loader's ``intensity="dataset"`` (the default), ``fit`` instead reads
+    every training image once, one at a time, to fit one mean and one standard
+    deviation per channel over all their pixels; the images ``transform`` gives are
+    standardised with them, at ``fit`` and at ``predict`` alike, so absolute
+    intensity (e.g. Hounsfield units) keeps its meaning across images.
+
     Parameters
     ----------
     loader : ImageLoader
@@ -188,6 +280,19 @@ class ImageFiles(TransformerMixin, BaseEstimator):
         ``(channels, height, width)`` of one image.
     modality : str or None, default=None
         The modality's name, for error messages.
+
+    Attributes
+    ----------
+    channel_mean_ : ndarray of shape (channels,), float64
+        With ``intensity="dataset"`` only: the mean of each channel over every pixel
+        of the training images that could be read, in the loader's native units.
+    channel_scale_ : ndarray of shape (channels,), float64
+        With ``intensity="dataset"`` only: the standard deviation of each channel over
+        the same pixels (``ddof=0``), 1 where it is 0.
+    n_features_in_ : int
+        1: the column of paths.
+    label_ : str
+        The path column's name, for feature names.
     """
 
     def __init__(self, loader, input_shape, modality=None):
@@ -209,13 +314,19 @@ class ImageFiles(TransformerMixin, BaseEstimator):
                             dtype=object)
         return column, labels
 
-    def _images(self, X):
+    def _standardises(self):
+        return getattr(self.loader, "intensity", None) == "dataset"
+
+    def _images(self, X, standardise=None, cache=False):
         column, labels = self._paths(X)
         paths, _ = image_paths(column, self.modality, self.loader, labels)
-        return LazyImages(paths, labels, self.loader, self.input_shape, self.modality)
+        # Transformed rows are read once per epoch: keep them (fit's pass reads once).
+        cache_bytes = int(self.loader.cache_mb * 2**20) if cache else 0
+        return LazyImages(paths, labels, self.loader, self.input_shape, self.modality,
+                          standardise, ImageCache(cache_bytes) if cache_bytes else None)
 
     def fit(self, X, y=None):
-        """Check the paths and read one image.
+        """Check the paths and read one image, or, for ``intensity="dataset"``, all.
 
         Parameters
         ----------
@@ -233,7 +344,18 @@ class ImageFiles(TransformerMixin, BaseEstimator):
         if not len(present):
             raise ValueError(f"Modality {self.modality!r} has no image in any row; give "
                              "it image paths or remove it.")
-        images.load(present[:1])
+        for name in ("channel_mean_", "channel_scale_"):  # from an earlier fit
+            self.__dict__.pop(name, None)
+        if self._standardises():
+            mean, scale, n_read = channel_statistics(images, present)
+            if not n_read:
+                raise ValueError(
+                    f"Modality {self.modality!r}: none of its {len(present)} image "
+                    "file(s) could be read, so no intensity statistics can be fitted."
+                )
+            self.channel_mean_, self.channel_scale_ = mean, scale
+        else:
+            images.load(present[:1])
         self.n_features_in_ = 1
         self.label_ = (str(X.columns[0]) if hasattr(X, "columns") else "x0")
         return self
@@ -247,7 +369,14 @@ class ImageFiles(TransformerMixin, BaseEstimator):
         (an empty path, or a file not found with ``on_error="missing"``) are missing.
         """
         check_is_fitted(self)
-        return self._images(X)
+        if not self._standardises():
+            return self._images(X, cache=True)
+        if not hasattr(self, "channel_mean_"):
+            raise ValueError(
+                f"Modality {self.modality!r}: the loader's intensity was set to 'dataset' "
+                "after fit, which fitted no intensity statistics; fit again."
+            )
+        return self._images(X, (self.channel_mean_, self.channel_scale_), cache=True)
 
     def get_feature_names_out(self, input_features=None):
         """``<path column>[i]`` for every value of a flattened image."""

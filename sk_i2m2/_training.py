@@ -29,8 +29,10 @@ AUTO_EARLY_STOPPING_ROWS = 10_000
 #: ``n_bags="auto"``: up to this many rows, a cross-fitted ensemble of ``AUTO_BAGS``.
 AUTO_BAGS_ROWS = 10_000
 AUTO_BAGS = 5
-#: ``n_iter_no_change="auto"``: patience up to ``AUTO_BAGS_ROWS`` rows, and above.
-AUTO_PATIENCE_SMALL, AUTO_PATIENCE = 30, 10
+#: ``n_iter_no_change="auto"``: wait this many optimizer steps without a better
+#: validation loss (30 epochs of 4 steps: what interaction-only data needs at 300
+#: rows, where 10 epochs stopped before it was found), as epochs, within bounds.
+AUTO_PATIENCE_STEPS, AUTO_PATIENCE_EPOCHS = 120, (10, 30)
 
 
 def count_members(estimator, module, y):
@@ -51,7 +53,7 @@ def train_one(estimator, module, data, y, classes, seed, device):
     early_stopping = early_stopping_enabled(estimator, len(y))
     train, valid = train_valid_split(estimator, data, y, classes, seed, early_stopping)
     net = make_net(estimator, module, device, seed, valid,
-                   patience_for(estimator, len(y)) if early_stopping else None)
+                   patience_for(estimator, len(train[1])) if early_stopping else None)
     net.fit(*train)
     if valid is None:
         return net, None
@@ -71,7 +73,7 @@ def train_members(estimator, first, build, n_members, data, y, seed, device):
         held_out = data.take(valid), y[valid]
         net = make_net(estimator, build() if k else first, device, seed + k, held_out,
                        None if estimator.early_stopping is False
-                       else patience_for(estimator, len(y)))
+                       else patience_for(estimator, len(train)))
         net.fit(data.take(train), y[train])
         log_proba = net.forward(held_out[0])
         if out_of_fold is None:
@@ -135,11 +137,18 @@ def epoch_counts(estimator, module):
     return pretrain, pretrain + estimator.max_epochs
 
 
-def patience_for(estimator, n_samples):
-    """Early stopping's patience for a fit on ``n_samples`` rows."""
+def patience_for(estimator, n_train):
+    """Early stopping's patience, in epochs, for a net trained on ``n_train`` rows.
+
+    What the search needs is optimizer steps, and an epoch holds more of them the
+    more rows there are: a fixed count of steps keeps small tables from stopping
+    too soon and large ones from training for nothing.
+    """
     if estimator.n_iter_no_change != "auto":
         return estimator.n_iter_no_change
-    return AUTO_PATIENCE_SMALL if n_samples <= AUTO_BAGS_ROWS else AUTO_PATIENCE
+    steps_per_epoch = math.ceil(n_train / estimator.batch_size)
+    low, high = AUTO_PATIENCE_EPOCHS
+    return min(high, max(low, math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch)))
 
 
 def make_net(estimator, module, device, seed, valid=None, patience=None):

@@ -11,12 +11,13 @@ expert's ``(channels, height, width)``, and scale its intensities.
 """
 
 import os
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 
 __all__ = ["ImageLoader", "read_dicom", "read_image", "read_npy", "read_pillow"]
 
@@ -176,7 +177,9 @@ def _to_channels_first(image, n_channels):
 
 
 def _scale_intensity(image, intensity, unit_scale):
-    if intensity is None:
+    if intensity is None or intensity == "dataset":
+        # "dataset": native units here; ImageFiles standardises with the statistics
+        # it fitted over the training images.
         return image
     if callable(intensity):
         return np.asarray(intensity(image), dtype=np.float64)
@@ -205,14 +208,27 @@ class ImageLoader(BaseEstimator):
         JPEG, TIFF, BMP, GIF, WebP (Pillow) and DICOM (pydicom); Pillow and pydicom
         come with ``pip install 'sk-i2m2[imaging]'``. A callable takes a path and
         returns an array of shape ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)``.
-    intensity : {"zscore", "minmax", "unit"}, callable or None, default="zscore"
-        How each image's values are scaled, image by image: ``"zscore"`` to mean 0
-        and standard deviation 1 (centred inputs train a network fastest, and pixel
-        columns are standardised too); ``"minmax"`` to [0, 1]; ``"unit"`` divides
-        integer images by their type's maximum (8-bit PNG: by 255) and keeps
-        floating-point ones (DICOM in modality units, ``.npy``) as they are; a
-        callable maps the ``(C, H, W)`` float64 array to a new one; None keeps the
-        values as read.
+    intensity : {"dataset", "zscore", "minmax", "unit"}, callable or None, default="dataset"
+        How the values are scaled. ``"dataset"`` standardises each channel with one
+        mean and one standard deviation over every pixel of every training image:
+        the expert's :class:`~sk_i2m2._image_files.ImageFiles` streams over the
+        training files once at ``fit`` (one image in memory at a time) and keeps
+        these statistics for ``predict``; :meth:`load` alone then gives the image in
+        its native units, as None does (DICOM in modality units, e.g. Hounsfield
+        units for CT; integer PNG as its values; ``.npy`` as stored). It is the
+        default because it keeps absolute intensity, which carries the meaning of
+        many clinical images (the same HU is the same tissue in every scan), while
+        still centring the inputs, as a network trains best; it is what
+        :class:`~sk_i2m2.experts.ChannelScaler` does for pixel columns, so the CNN
+        sees the same values whether the images come from files or from columns.
+        The other options scale each image on its own, as it is read: ``"zscore"``
+        to mean 0 and standard deviation 1 (when absolute intensity means nothing,
+        e.g. photographs taken with varying exposure); ``"minmax"`` to [0, 1];
+        ``"unit"`` divides integer images by their type's maximum (8-bit PNG: by
+        255) and keeps floating-point ones (DICOM in modality units, ``.npy``) as
+        they are; a callable maps the ``(C, H, W)`` float64 array to a new one
+        (e.g. a CT window, ``lambda hu: np.clip(hu, -160, 240) / 400``); None keeps
+        the values as read.
     resize : bool, default=True
         Resize images whose height and width differ from ``input_shape`` (bilinear,
         antialiased). False makes such an image an error.
@@ -223,6 +239,12 @@ class ImageLoader(BaseEstimator):
         A path to a file that does not exist or cannot be read raises an error
         naming the row and the path; ``"missing"`` treats that row as lacking the
         modality instead (its factors leave the product, as for an empty path).
+    cache_mb : float, default=256
+        Images already read and scaled are kept in memory, up to this many
+        megabytes per set of rows (the training rows, the validation rows), so a
+        cohort that fits is decoded once rather than once per epoch; beyond it
+        the remaining images are read from disk every time. 0 reads every image
+        every time. With ``num_workers > 0`` each loading process keeps its own.
 
     Examples
     --------
@@ -236,19 +258,22 @@ class ImageLoader(BaseEstimator):
 
     _parameter_constraints = {
         "reader": [StrOptions({"auto"}), callable],
-        "intensity": [StrOptions({"zscore", "minmax", "unit"}), callable, None],
+        "intensity": [StrOptions({"dataset", "zscore", "minmax", "unit"}), callable,
+                      None],
         "resize": ["boolean"],
         "root": [str, os.PathLike, None],
         "on_error": [StrOptions({"raise", "missing"})],
+        "cache_mb": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, reader="auto", intensity="zscore", resize=True, root=None,
-                 on_error="raise"):
+    def __init__(self, reader="auto", intensity="dataset", resize=True, root=None,
+                 on_error="raise", cache_mb=256):
         self.reader = reader
         self.intensity = intensity
         self.resize = resize
         self.root = root
         self.on_error = on_error
+        self.cache_mb = cache_mb
 
     def resolve(self, path):
         """The path a file is read from: relative paths start at ``root``."""
@@ -264,6 +289,10 @@ class ImageLoader(BaseEstimator):
 
     def load(self, path, input_shape):
         """Read, shape and scale one image.
+
+        With ``intensity="dataset"`` the image comes in its native units: the
+        dataset's statistics are applied by the expert's ``ImageFiles``, which
+        fitted them.
 
         Parameters
         ----------

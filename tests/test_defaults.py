@@ -53,3 +53,17 @@ def test_without_early_stopping_members_train_every_epoch(small_table):
                          random_state=0).fit(X, y)
     for member in range(2):
         assert len([row for row in clf.history_ if row["member"] == member]) == 7
+
+
+@pytest.mark.parametrize("n_train, batch_size, patience", [
+    (160, 64, 30),    # 3 steps an epoch: 40 epochs for 120 steps, capped at 30
+    (256, 64, 30),    # 4 steps: exactly 30
+    (600, 64, 12),    # 10 steps
+    (600, 32, 10),    # 19 steps: 7 epochs, raised to the floor of 10
+    (50_000, 64, 10),
+])
+def test_auto_patience_counts_optimizer_steps(n_train, batch_size, patience):
+    from sk_i2m2._training import patience_for
+
+    assert patience_for(I2M2Classifier(batch_size=batch_size), n_train) == patience
+    assert patience_for(I2M2Classifier(n_iter_no_change=7), n_train) == 7

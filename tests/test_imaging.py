@@ -107,12 +107,15 @@ def images_read(monkeypatch):
     return sizes
 
 
-def test_fit_reads_images_batch_by_batch(digits, images_read):
-    X, spec = from_files(digits)
+@pytest.mark.parametrize(("intensity", "read_at_fit"), [("dataset", 80), ("zscore", 1)])
+def test_fit_reads_images_batch_by_batch(digits, images_read, intensity, read_at_fit):
+    X, spec = from_files(digits, intensity=intensity)
     I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
     assert images_read and max(images_read) <= SETTINGS["batch_size"]
-    # Every epoch reads every row once (plus one probe at fit).
-    assert sum(images_read) == SETTINGS["max_epochs"] * len(X) + 1
+    # Every epoch reads every row once, plus, when the preprocessor is fitted, every
+    # row once more, one at a time, for the dataset's intensity statistics (the
+    # default), or one probe image for a per-image intensity.
+    assert sum(images_read) == SETTINGS["max_epochs"] * len(X) + read_at_fit
 
 
 def test_explain_reads_each_image_once(digits, images_read):
@@ -141,7 +144,7 @@ def test_cross_validation_and_grid_search_work_on_the_path_column(digits):
     scores = cross_val_score(clf, X, digits["y"], cv=cv)
     assert scores.shape == (3,) and np.isfinite(scores).all()
     search = GridSearchCV(clf, {"dependencies": ["intra", "both"],
-                                "scan__loader__intensity": ["minmax", "zscore"]}, cv=cv)
+                                "scan__loader__intensity": ["dataset", "zscore"]}, cv=cv)
     search.fit(X, digits["y"])
     assert set(search.best_params_) == {"dependencies", "scan__loader__intensity"}
 
@@ -285,9 +288,14 @@ def test_colour_and_size_are_brought_to_the_input_shape(tmp_path):
         ImageLoader().load(tmp_path / "red.png", (2, 8, 6))
 
 
-def test_images_are_standardised_by_default(tmp_path):
-    np.save(tmp_path / "a.npy", np.arange(16, dtype=np.uint8).reshape(4, 4))
-    image = ImageLoader().load(tmp_path / "a.npy", (1, 4, 4))
+def test_the_loader_alone_keeps_native_units_by_default(tmp_path):
+    # The default, intensity="dataset", is applied by the expert's ImageFiles with the
+    # statistics it fitted over the training images (tests/test_image_intensity.py).
+    values = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    np.save(tmp_path / "a.npy", values)
+    np.testing.assert_array_equal(ImageLoader().load(tmp_path / "a.npy", (1, 4, 4))[0],
+                                  values)
+    image = ImageLoader(intensity="zscore").load(tmp_path / "a.npy", (1, 4, 4))
     np.testing.assert_allclose([image.mean(), image.std()], [0, 1], atol=1e-6)
 
 
