@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
 from . import I2M2Classifier, datasets
@@ -42,10 +42,22 @@ def _scores(y_true, proba, classes):
     return accuracy_score(y_true, predicted), auc, log_loss(y_true, proba, labels=classes)
 
 
-def _row(model, expert, scores, seconds=None):
-    accuracy, auc, loss = scores
-    fit = "" if seconds is None else f"{seconds:>8.1f}"
-    return f"{model:<24}{expert:<16}{accuracy:>10.3f}{auc:>10.3f}{loss:>10.3f}{fit}"
+def _cell(values):
+    """``mean ± standard error`` of per-fold values."""
+    error = np.std(values, ddof=1) / np.sqrt(len(values))
+    return f"{np.mean(values):.3f} ± {error:.3f}"
+
+
+def _row(model, expert, rows, with_time=True):
+    """One printed line: the mean ± standard error over folds of each score."""
+    columns = [_cell([row[k] for row in rows]) for k in ("accuracy", "auc", "log_loss")]
+    fit = f"{np.mean([row['seconds'] for row in rows]):>8.1f}" if with_time else ""
+    return f"{model:<22}{expert:<14}" + "".join(f"{c:>16}" for c in columns) + fit
+
+
+def _fold_scores(y_true, proba, classes, seconds=None):
+    accuracy, auc, loss = _scores(y_true, proba, classes)
+    return {"accuracy": accuracy, "auc": auc, "log_loss": loss, "seconds": seconds}
 
 
 def main(argv=None):
@@ -53,43 +65,65 @@ def main(argv=None):
     parser.add_argument("--dataset", default="alzheimers", choices=["synthetic", *LOADERS])
     parser.add_argument("--n-samples", type=int, default=3000,
                         help="rows of the synthetic data (default: 3000)")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="stratified cross-validation folds, the same for every "
+                             "model (default: 5)")
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="override the package default (for quick runs)")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
 
     X, y, modalities = _load(args.dataset, args.n_samples, args.random_state)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, stratify=y, random_state=args.random_state)
+    folds = list(StratifiedKFold(args.folds, shuffle=True,
+                                 random_state=args.random_state).split(X, y))
     described = ", ".join(f"{name} ({len(cols)} columns)" for name, _, cols in modalities)
-    print(f"{args.dataset}: {len(X_train)} training / {len(X_test)} test rows, "
-          f"{len(np.unique(y))} classes; modalities {described}\n")
-    print(f"{'model':<24}{'expert':<16}{'accuracy':>10}{'ROC AUC':>10}{'log loss':>10}"
+    print(f"{args.dataset}: {len(X)} rows, {len(np.unique(y))} classes; modalities "
+          f"{described}\n{args.folds}-fold stratified cross-validation, the same folds "
+          "for every model: mean ± standard error over the folds.\n")
+    print(f"{'model':<22}{'expert':<14}{'accuracy':>16}{'ROC AUC':>16}{'log loss':>16}"
           f"{'fit s':>8}")
     training = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-    for dependencies, label in [("intra", "intra only"), ("inter", "inter only"),
-                                ("both", "I2M2 (both)")]:
-        clf = I2M2Classifier(modalities, dependencies=dependencies,
-                             random_state=args.random_state, **training)
-        start = time.perf_counter()
-        clf.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
-        for name, proba in clf.expert_proba(X_test).items():
-            print(_row(label, name, _scores(y_test, proba, clf.classes_)))
-        print(_row(label, "combined", _scores(y_test, clf.predict_proba(X_test), clf.classes_),
-                   seconds) + "\n")
-    peers = {
+    models = {label: I2M2Classifier(modalities, dependencies=dependencies,
+                                    random_state=args.random_state, **training)
+              for dependencies, label in [("intra", "intra only"), ("inter", "inter only"),
+                                          ("both", "I2M2 (both)")]}
+    models.update({
         "HistGradientBoosting": HistGradientBoostingClassifier(
             categorical_features="from_dtype", random_state=args.random_state),
         "LogisticRegression": make_pipeline(table_preprocessor(X),
                                             LogisticRegression(max_iter=2000)),
-    }
-    for label, peer in peers.items():
-        start = time.perf_counter()
-        peer = clone(peer).fit(X_train, y_train)
-        seconds = time.perf_counter() - start
-        print(_row(label, "all columns",
-                   _scores(y_test, peer.predict_proba(X_test), peer.classes_), seconds))
+    })
+    combined = {}
+    for label, model in models.items():
+        experts, combined[label] = {}, []
+        for train, test in folds:
+            start = time.perf_counter()
+            fitted = clone(model).fit(X.iloc[train], y[train])
+            seconds = time.perf_counter() - start
+            X_test, y_test = X.iloc[test], y[test]
+            if isinstance(fitted, I2M2Classifier):
+                for name, proba in fitted.expert_proba(X_test).items():
+                    experts.setdefault(name, []).append(
+                        _fold_scores(y_test, proba, fitted.classes_))
+            combined[label].append(_fold_scores(
+                y_test, fitted.predict_proba(X_test), fitted.classes_, seconds))
+        for name, rows in experts.items():
+            print(_row(label, name, rows, with_time=False))
+        print(_row(label, "combined" if experts else "all columns", combined[label])
+              + ("\n" if experts else ""))
+    _print_paired(combined)
+
+
+def _print_paired(combined):
+    """I2M2 against each other model, fold by fold: the honest comparison."""
+    mine = combined["I2M2 (both)"]
+    print("\nI2M2 minus each model, paired over the folds (mean ± standard error):")
+    for label, rows in combined.items():
+        if label == "I2M2 (both)":
+            continue
+        auc = [a["auc"] - b["auc"] for a, b in zip(mine, rows, strict=True)]
+        loss = [a["log_loss"] - b["log_loss"] for a, b in zip(mine, rows, strict=True)]
+        print(f"  vs {label:<22} ROC AUC {_cell(auc):>16}   log loss {_cell(loss):>16}")
 
 
 if __name__ == "__main__":

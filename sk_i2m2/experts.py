@@ -259,6 +259,10 @@ class MLPExpert(BaseExpert):
         Width of each hidden layer.
     dropout : float, default=0.1
         Dropout probability after each hidden layer.
+    linear : bool, default=False
+        Add a linear map of the inputs to the network's output ("wide and deep"):
+        the expert then holds a logistic regression on its columns beside the
+        perceptron, for tables whose evidence is mostly linear.
     preprocessor : "auto", "passthrough" or transformer, default="auto"
         ``"auto"``: median imputation and standardisation of numeric columns,
         most-frequent imputation and one-hot encoding (unknown categories ignored)
@@ -269,15 +273,32 @@ class MLPExpert(BaseExpert):
         **BaseExpert._parameter_constraints,
         "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "linear": ["boolean"],
     }
 
-    def __init__(self, hidden_units=(64,), dropout=0.1, preprocessor="auto"):
+    def __init__(self, hidden_units=(64,), dropout=0.1, linear=False, preprocessor="auto"):
         self.hidden_units = hidden_units
         self.dropout = dropout
+        self.linear = linear
         self.preprocessor = preprocessor
 
     def build(self, input_shape, n_outputs):
-        return mlp(input_shape[0], self.hidden_units, n_outputs, self.dropout)
+        deep = mlp(input_shape[0], self.hidden_units, n_outputs, self.dropout)
+        if not self.linear:
+            return deep
+        return _WideAndDeep(nn.Linear(input_shape[0], n_outputs), deep)
+
+
+class _WideAndDeep(nn.Module):
+    """The sum of a linear map and a network of the same inputs."""
+
+    def __init__(self, wide, deep):
+        super().__init__()
+        self.wide = wide
+        self.deep = deep
+
+    def forward(self, x):
+        return self.wide(x) + self.deep(x)
 
 
 class _ConvNet(nn.Module):

@@ -67,13 +67,15 @@ class ShapedNet(nn.Module):
 @pytest.mark.parametrize("expert, shape", [
     (MLPExpert(hidden_units=(8,)), (5,)),
     (MLPExpert(hidden_units=(8, 4), dropout=0.0), (5,)),
+    (MLPExpert(hidden_units=(8,), linear=True), (5,)),
     (CNNExpert(input_shape=(1, 8, 8), channels=(4, 8)), (1, 8, 8)),
+    (CNNExpert(input_shape=(1, 8, 8), channels=(4,), pooled_size=1), (1, 8, 8)),
     (CNNExpert(input_shape=(3, 16, 15), channels=(4,), hidden_units=6), (3, 16, 15)),
     (SequenceExpert(input_shape=(2, 32), channels=(4, 8)), (2, 32)),
     (TorchExpert(FlatNet, hidden=6), (5,)),
     (TorchExpert(ShapedNet, input_shape=(2, 3, 4)), (2, 3, 4)),
-], ids=["mlp", "mlp_deep", "cnn_1x8x8", "cnn_3x16x15", "sequence", "torch_flat",
-        "torch_shaped"])
+], ids=["mlp", "mlp_deep", "mlp_linear", "cnn_1x8x8", "cnn_global_pool", "cnn_3x16x15",
+        "sequence", "torch_flat", "torch_shaped"])
 @pytest.mark.parametrize("n_outputs", [1, 3])
 def test_build_maps_samples_to_n_outputs(expert, shape, n_outputs):
     module = expert.build(shape, n_outputs)
@@ -91,6 +93,35 @@ def test_build_maps_samples_to_n_outputs(expert, shape, n_outputs):
     # Every parameter takes part in the forward pass.
     out.sum().backward()
     assert all(p.grad is not None for p in module.parameters())
+
+
+def test_the_linear_path_adds_a_logistic_map_of_the_inputs():
+    module = MLPExpert(hidden_units=(8,), dropout=0.0, linear=True).build((5,), 3)
+    x = torch.randn(6, 5)
+    with torch.no_grad():
+        expected = module.deep(x) + x @ module.wide.weight.T + module.wide.bias
+        torch.testing.assert_close(module(x), expected)
+        for parameter in module.deep.parameters():
+            parameter.zero_()
+        # With the perceptron silenced, what is left is a multinomial logistic map.
+        torch.testing.assert_close(module(x), x @ module.wide.weight.T + module.wide.bias)
+
+
+@pytest.mark.parametrize("pooled_size, n_features", [(1, 8), (2, 8 * 4), (3, 8 * 9)])
+def test_cnn_features_are_pooled_to_a_grid_that_keeps_where_they_lie(pooled_size,
+                                                                     n_features):
+    module = CNNExpert(input_shape=(1, 12, 12), channels=(8,), hidden_units=4,
+                       pooled_size=pooled_size).build((1, 12, 12), 2)
+    assert module.head[0].in_features == n_features
+    module.eval()
+    # The same blob in the top-left or the bottom-right corner: global pooling cannot
+    # tell them apart (one conv layer, no padding effect at the centre of each), a
+    # grid can.
+    top_left, bottom_right = torch.zeros(2, 1, 12, 12), torch.zeros(2, 1, 12, 12)
+    top_left[:, :, 2:4, 2:4] = 1.0
+    bottom_right[:, :, 8:10, 8:10] = 1.0
+    features = [module.features(image)[0] for image in (top_left, bottom_right)]
+    assert torch.allclose(features[0], features[1], atol=1e-6) == (pooled_size == 1)
 
 
 def test_each_build_gives_fresh_weights():

@@ -118,6 +118,39 @@ def test_fit_reads_images_batch_by_batch(digits, images_read, intensity, read_at
     assert sum(images_read) == SETTINGS["max_epochs"] * len(X) + read_at_fit
 
 
+@pytest.fixture
+def files_read(monkeypatch):
+    """The paths ``ImageLoader.load`` reads from disk, from now on."""
+    paths = []
+    original = ImageLoader.load
+
+    def counting_load(self, path, input_shape):
+        paths.append(path)
+        return original(self, path, input_shape)
+
+    monkeypatch.setattr(ImageLoader, "load", counting_load)
+    return paths
+
+
+@pytest.mark.parametrize(("cache_mb", "reads_per_row"), [(256, 1), (0, 3)])
+def test_images_are_read_from_disk_once_when_they_fit_the_cache(digits, files_read,
+                                                                cache_mb, reads_per_row):
+    X, spec = from_files(digits, intensity="zscore", cache_mb=cache_mb)
+    clf = I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
+    # One probe image at fit, then each of 3 epochs asks for every row.
+    assert len(files_read) == 1 + reads_per_row * len(X)
+    cached = clf.predict_proba(X)
+    uncached = clf.set_params(scan__loader__cache_mb=0).predict_proba(X)
+    np.testing.assert_array_equal(cached, uncached)
+
+
+def test_the_cache_keeps_no_more_than_its_budget(digits, files_read):
+    X, spec = from_files(digits, intensity="zscore", cache_mb=10 * 64 * 4 / 2**20)
+    I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
+    # Room for 10 images of 8x8 float32: those 10 are read once, the other 70 each epoch.
+    assert len(files_read) == 1 + 10 + 3 * 70
+
+
 def test_explain_reads_each_image_once(digits, images_read):
     X, spec = from_files(digits)
     clf = I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
