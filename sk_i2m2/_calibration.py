@@ -6,11 +6,19 @@ by a temperature ``T > 1`` softens them without changing any prediction (Guo et 
 "On Calibration of Modern Neural Networks", ICML 2017). ``T`` minimises the
 cross-entropy on rows held out from training.
 
-Only softening is allowed (``T >= 1``). A model that is right on nearly every held-out
-row makes the cross-entropy fall as ``T`` falls below 1, down to the few errors it
-happens to hold; the sharpened probabilities then pay dearly for every error on new
-rows. The cross-entropy is convex in ``1 / T``, so the best ``T >= 1`` is the
-unconstrained best, or 1 when that is below 1.
+On a single product's held-out split only softening is allowed (``T >= 1``). A model
+that is right on nearly every held-out row makes the cross-entropy fall as ``T``
+falls below 1, down to the few errors it happens to hold; the sharpened
+probabilities then pay dearly for every error on new rows. The cross-entropy is
+convex in ``1 / T``, so the best ``T >= 1`` is the unconstrained best, or 1 when that
+is below 1.
+
+A cross-fitted ensemble fits ``T`` on the out-of-fold predictions of every training
+row, unbounded. Those come from single members, and the ensemble's mean of its
+members' probabilities is softer than any member: a ``T`` fitted on members errs
+towards softening the ensemble, and when even the members are under-confident (near
+separable classes, e.g. 32 leaf species), ``T < 1`` is right (test log loss 0.019
+-> 0.015 on one fold of the leaf data; unchanged on the others measured).
 """
 
 import torch
@@ -18,7 +26,7 @@ import torch
 from ._loss import weighted_cross_entropy
 
 
-def fit_temperature(log_proba, y, sample_weight=None):
+def fit_temperature(log_proba, y, sample_weight=None, soften_only=True):
     """The temperature minimising the held-out cross-entropy of ``log_proba / T``.
 
     Parameters
@@ -29,11 +37,13 @@ def fit_temperature(log_proba, y, sample_weight=None):
         Encoded labels.
     sample_weight : Tensor of shape (n_samples,) or None
         Per-row weights of the cross-entropy.
+    soften_only : bool, default=True
+        Fit ``T >= 1`` (see the module docstring for when not to).
 
     Returns
     -------
     temperature : float
-        At least 1.
+        At least 1 when ``soften_only``.
     log_loss_before, log_loss_after : float
         The (weighted) cross-entropy at ``T = 1`` and at the fitted ``T``.
     """
@@ -53,7 +63,9 @@ def fit_temperature(log_proba, y, sample_weight=None):
         return loss
 
     optimizer.step(closure)
-    temperature = max(float(log_temperature.detach().exp()), 1.0)
+    temperature = float(log_temperature.detach().exp())
+    if soften_only:
+        temperature = max(temperature, 1.0)
     with torch.no_grad():
         before = float(weighted_cross_entropy(log_proba, target, weights))
         after = float(weighted_cross_entropy(log_proba / temperature, target, weights))

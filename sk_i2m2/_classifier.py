@@ -167,8 +167,12 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         which tempers a product's over-confidence without changing any prediction.
         ``"auto"`` does so only when such rows exist anyway (an ensemble, or early
         stopping), so that calibration costs no training rows.
-        Only softening is fitted (``T >= 1``): sharpening, fitted on held-out rows
-        the model mostly gets right, made the log loss on new rows worse.
+        On a single product's held-out rows only softening is fitted (``T >= 1``):
+        sharpening, fitted on few held-out rows the model mostly gets right, made
+        the log loss on new rows worse. On an ensemble's out-of-fold predictions
+        (every training row) ``T`` is unbounded: they come from single members,
+        softer still once averaged, so ``T < 1`` is fitted only where the members
+        themselves are under-confident.
         For other calibration methods use
         :class:`~sklearn.calibration.CalibratedClassifierCV` around the classifier.
     n_bags : int or "auto", default="auto"
@@ -369,7 +373,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                 net, held_out = train_members(self, module, build, n_members, data,
                                               y_encoded, seed, device)
             if held_out is not None and self.calibrate is not None:
-                self._fit_temperature(net, *held_out)
+                # Out-of-fold rows (every row) may sharpen; a held-out split only softens.
+                self._fit_temperature(net, *held_out, soften_only=n_members == 1)
         self._set_fitted(classes, splitter, sklearn_experts, net)
         if n_members > 1:  # every row's probabilities from the member that did not see it
             # held_out was predicted before the temperature was fitted: divide as the
@@ -400,12 +405,13 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return self
 
     @staticmethod
-    def _fit_temperature(net, log_proba, y, sample_weight):
+    def _fit_temperature(net, log_proba, y, sample_weight, soften_only=True):
         """Fit the product's temperature on held-out rows and put it in the module.
 
         ``log_proba`` are the product's log-probabilities of rows it did not train on.
         """
-        temperature, before, after = fit_temperature(log_proba, y, sample_weight)
+        temperature, before, after = fit_temperature(log_proba, y, sample_weight,
+                                                      soften_only)
         net.module_.set_temperature(temperature)
         for key, value in (("temperature", float(net.module_.temperature)),  # as stored
                            ("valid_log_loss_uncalibrated", before),

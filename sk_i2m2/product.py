@@ -257,7 +257,9 @@ class ProductEnsemble(nn.Module):
     Each member is a :class:`ProductOfExperts` of the same experts, trained on its own
     share of the rows (``n_bags`` in :class:`~sk_i2m2.I2M2Classifier`). The ensemble
     predicts the mean of the members' probabilities; each member's own product is
-    still computed by :meth:`ProductOfExperts.combine`.
+    still computed by :meth:`ProductOfExperts.combine`. A temperature divides the
+    log of that mean (then renormalised), so, as for one product, it changes no
+    prediction.
 
     Parameters
     ----------
@@ -269,6 +271,8 @@ class ProductEnsemble(nn.Module):
         if not members:
             raise ValueError("An ensemble needs at least one member.")
         self.members = nn.ModuleList(members)
+        # Set after training by calibrate; None: no temperature.
+        self.register_buffer("temperature", None)
 
     @property
     def trainable(self):
@@ -278,19 +282,29 @@ class ProductEnsemble(nn.Module):
     def expert_names(self):
         return self.members[0].expert_names
 
-    @property
-    def temperature(self):
-        return self.members[0].temperature
-
     def set_temperature(self, temperature):
-        """Temper every member's product alike (None: no temperature)."""
-        for member in self.members:
-            member.set_temperature(temperature)
+        """Divide the log of the members' mean probabilities by ``temperature``."""
+        device = self.members[0]._device()
+        self.temperature = (None if temperature is None
+                            else torch.tensor(float(temperature), device=device))
         return self
 
     def term_weights(self):
         """As :meth:`ProductOfExperts.term_weights`; the members' are alike."""
-        return self.members[0].term_weights()
+        weights = self.members[0].term_weights()
+        return weights if self.temperature is None else weights / float(self.temperature)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if prefix + "temperature" in state_dict and self.temperature is None:
+            self.temperature = torch.empty_like(state_dict[prefix + "temperature"])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _mean(self, log_probas):
+        """Log of the mean of the members' probabilities, tempered."""
+        mean = self._log_mean_exp(log_probas)
+        if self.temperature is None:
+            return mean
+        return torch.log_softmax(mean / self.temperature, dim=1)
 
     @staticmethod
     def _log_mean_exp(log_values):
@@ -306,7 +320,7 @@ class ProductEnsemble(nn.Module):
         outputs : ExpertOutputs
             Each expert's log of its mean probabilities over the members.
         combined : Tensor
-            The log of the mean of the members' product probabilities.
+            The log of the mean of the members' product probabilities, tempered.
         """
         per_member = [member.forward_experts(modalities, sklearn_log_proba)
                       for member in self.members]
@@ -314,15 +328,15 @@ class ProductEnsemble(nn.Module):
         logits = {name: self._log_mean_exp([torch.log_softmax(outputs.logits[name], dim=1)
                                             for outputs, _ in per_member])
                   for name in first.logits}
-        combined = self._log_mean_exp([member_combined for _, member_combined in per_member])
+        combined = self._mean([member_combined for _, member_combined in per_member])
         return ExpertOutputs(logits, first.available), combined
 
     def forward(self, modalities=None, sklearn_log_proba=None, /, **named_modalities):
         """Log of the mean of the members' probabilities, ``(n, n_classes)``."""
         if modalities is None:
             modalities = named_modalities
-        return self._log_mean_exp([member(modalities, sklearn_log_proba)
-                                   for member in self.members])
+        return self._mean([member(modalities, sklearn_log_proba)
+                           for member in self.members])
 
 
 def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0,

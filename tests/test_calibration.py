@@ -79,6 +79,15 @@ def test_an_under_confident_model_keeps_temperature_one():
     assert temperature == 1.0 and after == before
 
 
+def test_unbounded_the_temperature_sharpens_an_under_confident_model():
+    rng = np.random.default_rng(0)
+    logits = torch.as_tensor(rng.normal(size=(20_000, 3)) * 2)
+    y = torch.distributions.Categorical(logits=logits).sample()
+    temperature, before, after = fit_temperature(logits / 3, y, soften_only=False)
+    assert temperature == pytest.approx(1 / 3, rel=0.05)
+    assert after < before
+
+
 def test_calibration_needs_two_rows_of_each_class(two_modalities):
     X, _, spec = two_modalities
     y = np.array(["a", "b"] * 59 + ["c", "a"])

@@ -5,7 +5,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from scipy.special import softmax
 from sklearn.base import clone
+from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from sk_i2m2 import I2M2Classifier, load, save
@@ -64,7 +66,16 @@ def test_out_of_fold_predictions_are_honest_and_fit_the_temperature(data):
     assert clf.oof_score_ == pytest.approx(np.mean(clf.oof_proba_.argmax(1) == y))
     # Out of fold, no row was trained on: the score is below the in-sample one.
     assert clf.oof_score_ <= clf.score(X, y)
-    assert clf.temperature_ >= 1.0
+    # The temperature minimises the out-of-fold log loss, unbounded (every row
+    # counts): neither a softer nor a sharper one does better there.
+    raw = np.log(clf.oof_proba_) * clf.temperature_
+
+    def oof_log_loss(temperature):
+        return log_loss(y, softmax(raw / temperature, axis=1), labels=clf.classes_)
+
+    best = oof_log_loss(clf.temperature_)
+    assert best <= oof_log_loss(0.9 * clf.temperature_)
+    assert best <= oof_log_loss(1.1 * clf.temperature_)
     assert clf.history_[-1]["temperature"] == clf.temperature_
     uncalibrated = I2M2Classifier(spec, n_bags=3, calibrate=None, **SETTINGS).fit(X, y)
     assert uncalibrated.temperature_ == 1.0
