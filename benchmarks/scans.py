@@ -69,12 +69,14 @@ def pixels(paths):
     return np.stack([read_image(path).astype(np.float64).ravel() for path in paths])
 
 
-def run_draw(seed, folder):
+def run_draw(seed, folder, only=None):
     X, y, modalities = make_digit_scans(folder, n_samples=300, random_state=seed)
     train, test = train_test_split(np.arange(len(y)), test_size=100, stratify=y,
                                    random_state=seed)
     rows = []
     for method, model in candidates(modalities, seed).items():
+        if only and method not in only:
+            continue
         if model == "pixels":
             model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
             inputs = pixels(X["scan"])
@@ -95,13 +97,14 @@ def run_draw(seed, folder):
 def report(frame, args, minutes):
     grouped = frame.groupby("method", sort=False)
     mean, sem = grouped.mean(numeric_only=True), grouped.sem(numeric_only=True)
+    only = f" --methods {' '.join(repr(m) for m in args.methods)}" if args.methods else ""
     lines = [
         "# Image expert on a few hundred scans",
         "",
         f"Command: `python -m benchmarks.scans --seeds {args.seeds} --threads "
-        f"{args.threads}` ({datetime.date.today()}, {minutes:.1f} min). Machine: "
+        f"{args.threads}{only}` ({datetime.date.today()}, {minutes:.1f} min). Machine: "
         f"{platform.machine()}, {os.cpu_count()} CPUs, {args.threads} torch thread(s), "
-        f"torch {torch.__version__}, no GPU; nothing else running.",
+        f"torch {torch.__version__}, no GPU.",
         "",
         "300 PNG scans from `make_digit_scans` (32x32), 200 to train and 100 held out "
         f"(stratified); {args.seeds} draws, mean ± standard error. See the module "
@@ -122,6 +125,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="run only these methods (names as in the table)")
+    parser.add_argument("--append", action="store_true",
+                        help="append the table to scans.md instead of replacing it")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -129,12 +136,16 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.seeds):
-            rows += run_draw(seed, Path(folder, f"draw{seed}"))
+            rows += run_draw(seed, Path(folder, f"draw{seed}"), args.methods)
     frame = pd.DataFrame(rows)
     args.output.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.output / "scans.csv", index=False)
     text = report(frame, args, (time.perf_counter() - started) / 60)
-    (args.output / "scans.md").write_text(text)
+    if args.append:
+        with (args.output / "scans.md").open("a") as output:
+            output.write("\n" + text.replace("# Image expert", "## Image expert", 1))
+    else:
+        frame.to_csv(args.output / "scans.csv", index=False)
+        (args.output / "scans.md").write_text(text)
     print(text)
 
 

@@ -366,8 +366,9 @@ class CNNExpert(_ShapedExpert):
     preprocessor : "auto", "passthrough" or transformer, default="auto"
         For pixel columns and array cells. ``"auto"``: median imputation per
         pixel, then one mean and one scale per channel (:class:`ChannelScaler`).
-        With a ``loader``, each image is scaled as it is read (the loader's
-        ``intensity``) and this must stay ``"auto"`` or ``"passthrough"``.
+        With a ``loader``, images are scaled by the loader's ``intensity`` (by
+        default with one mean and one scale per channel over the training images,
+        as for pixel columns) and this must stay ``"auto"`` or ``"passthrough"``.
     loader : None, "auto", callable or ImageLoader, default=None
         None: the columns hold the pixels. Otherwise the modality is one column of
         image file paths, read by this :class:`~sk_i2m2.imaging.ImageLoader`
@@ -403,8 +404,9 @@ class CNNExpert(_ShapedExpert):
     def make_preprocessor(self, X, modality=None):
         """The modality's preprocessor: for pixels, as any expert's; for paths, ``ImageFiles``.
 
-        Images read from files are scaled as they are read (the loader's
-        ``intensity``), so no other preprocessor may stand beside a loader.
+        Images read from files are scaled by the loader's ``intensity`` (statistics
+        fitted here by ``ImageFiles``, or per image as it is read), so no other
+        preprocessor may stand beside a loader.
         """
         if self.loader is None:
             return super().make_preprocessor(X, modality)
