@@ -306,9 +306,9 @@ class _ConvNet(nn.Module):
 
     ``pooled_size=1`` is global average pooling: where a feature lies is lost, as
     a detector of a pattern anywhere in a series wants. A grid of 2 per axis keeps
-    which quadrant it lies in, which aligned images (scans, slides) need: on a few
-    hundred digit scans, held-out accuracy rose from 0.73 (global pooling) to 0.91
-    (``benchmarks/scans.py``).
+    which quadrant it lies in, which aligned images (scans, slides) need: on 300
+    digit scans, held-out accuracy 0.940 against 0.870 with global pooling
+    (``benchmarks/results/scans.md``).
     """
 
     def __init__(self, conv, input_shape, channels, kernel_size, hidden_units,
@@ -357,8 +357,8 @@ class CNNExpert(_ShapedExpert):
         Side of the grid the last feature maps are averaged to before the head:
         1 is global average pooling (where a feature lies is lost); the default 2
         keeps which quadrant it lies in, which aligned images such as scans need
-        (on a few hundred scans it is the difference between learning and not;
-        see the user guide).
+        (on 300 digit scans: 0.940 held-out accuracy against 0.870; see the user
+        guide).
     hidden_units : int or tuple of int, default=(64,)
         Hidden layers of the head after the pooling.
     dropout : float, default=0.1

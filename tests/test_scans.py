@@ -26,6 +26,6 @@ def test_at_defaults_the_cnn_learns_300_scans(tmp_path):
                                    random_state=0)
     clf = I2M2Classifier(modalities, random_state=0).fit(X.iloc[train], y[train])
     accuracy = (clf.predict(X.iloc[test]) == y[test]).mean()
-    # 0.89 to 0.91 over three draws (benchmarks/results/scans.md); the previous
-    # defaults reached 0.53 to 0.76.
+    # 0.91 on this draw, 0.91 to 0.96 over three (benchmarks/results/scans.md);
+    # the previous release reached 0.58 to 0.69.
     assert accuracy >= 0.85
