@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -46,22 +47,20 @@ RESULTS = Path(__file__).parent / "results"
 def candidates(modalities, seed):
     """``{name: unfitted model}``; every I2M2 variant starts from the defaults."""
     (name, expert, columns), = modalities
+
+    def with_expert(**expert_params):
+        return [(name, clone(expert).set_params(**expert_params), columns)]
+
     return {
         "defaults": I2M2Classifier(modalities, random_state=seed),
-        "global pooling": I2M2Classifier(
-            [(name, expert.__class__(**{**expert.get_params(deep=False),
-                                        "pooled_size": 1}), columns)],
-            random_state=seed),
-        "channels (8, 16)": I2M2Classifier(
-            [(name, expert.__class__(**{**expert.get_params(deep=False),
-                                        "channels": (8, 16)}), columns)],
-            random_state=seed),
+        "global pooling": I2M2Classifier(with_expert(pooled_size=1), random_state=seed),
+        "channels (8, 16)": I2M2Classifier(with_expert(channels=(8, 16)),
+                                           random_state=seed),
         "before": I2M2Classifier(
-            [(name, expert.__class__(**{**expert.get_params(deep=False), "pooled_size": 1,
-                                        "loader": ImageLoader(intensity="zscore")}),
-              columns)],
+            with_expert(pooled_size=1, loader=ImageLoader(intensity="zscore")),
             n_bags=1, max_epochs=50, calibrate=None, random_state=seed),
-        "logreg": "pixels",
+        # On the pixels of the same files (run_draw gives it those).
+        "logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
     }
 
 
@@ -77,8 +76,7 @@ def run_draw(seed, folder, only=None):
     for method, model in candidates(modalities, seed).items():
         if only and method not in only:
             continue
-        if model == "pixels":
-            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+        if method == "logreg":
             inputs = pixels(X["scan"])
             X_train, X_test = inputs[train], inputs[test]
         else:

@@ -33,13 +33,15 @@ def _load(name, n_samples, random_state):
     return LOADERS[name]()
 
 
-def _scores(y_true, proba, classes):
+def _fold_scores(y_true, proba, classes, seconds=None):
+    """One fold's scores (and fit seconds) of one model or expert."""
     predicted = classes[proba.argmax(axis=1)]
     if len(classes) == 2:
         auc = roc_auc_score(y_true, proba[:, 1])
     else:
         auc = roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
-    return accuracy_score(y_true, predicted), auc, log_loss(y_true, proba, labels=classes)
+    return {"accuracy": accuracy_score(y_true, predicted), "auc": auc,
+            "log_loss": log_loss(y_true, proba, labels=classes), "seconds": seconds}
 
 
 def _cell(values):
@@ -53,11 +55,6 @@ def _row(model, expert, rows, with_time=True):
     columns = [_cell([row[k] for row in rows]) for k in ("accuracy", "auc", "log_loss")]
     fit = f"{np.mean([row['seconds'] for row in rows]):>8.1f}" if with_time else ""
     return f"{model:<22}{expert:<14}" + "".join(f"{c:>16}" for c in columns) + fit
-
-
-def _fold_scores(y_true, proba, classes, seconds=None):
-    accuracy, auc, loss = _scores(y_true, proba, classes)
-    return {"accuracy": accuracy, "auc": auc, "log_loss": loss, "seconds": seconds}
 
 
 def main(argv=None):
