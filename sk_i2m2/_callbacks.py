@@ -4,7 +4,8 @@ import math
 import warnings
 
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+import tqdm
+from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
 #: The two training stages, as the net records them in its history (``"stage"``).
 PRETRAIN, JOINT = "pretrain", "joint"
@@ -97,3 +98,45 @@ class LastFiniteWeights(Callback):
                 f"epoch ({self.epochs_done_}), or the best ones early stopping saw.",
                 UserWarning, stacklevel=2,
             )
+
+
+class EpochProgress(Callback):
+    """A progress bar over the epochs of a fit, with the last losses (``verbose=1``).
+
+    Early stopping may end training before ``max_epochs``: the bar then closes short
+    of its total, which shows where training stopped.
+
+    Parameters
+    ----------
+    description : str or None, default=None
+        Shown before the bar, e.g. which member of an ensemble trains.
+    """
+
+    def __init__(self, description=None):
+        self.description = description
+
+    def on_train_begin(self, net, **kwargs):
+        self.bar_ = tqdm.tqdm(total=net.max_epochs, desc=self.description, unit="epoch")
+
+    def on_epoch_end(self, net, **kwargs):
+        last = net.history[-1]
+        self.bar_.set_postfix({key: f"{last[key]:.4f}" for key in ("train_loss", "valid_loss")
+                               if key in last}, refresh=False)
+        self.bar_.update()
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
+class BatchProgress(ProgressBar):
+    """skorch's bar over the batches of each epoch, counting the net's own batches.
+
+    Validation runs in ``predict_batch_size`` batches and data-parallel training
+    in shards, which skorch's count from ``batch_size`` does not know of.
+    """
+
+    def __init__(self):
+        super().__init__(batches_per_epoch="auto")
+
+    def _get_batches_per_epoch_phase(self, net, dataset, training):
+        return 0 if dataset is None else len(net.get_iterator(dataset, training=training))

@@ -1,5 +1,6 @@
 """I2M2Classifier: the scikit-learn estimator around the product-of-experts net."""
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,6 +23,7 @@ from ._dataset import Batch
 from ._explain import explain_predictions
 from ._fusion import BaseFusion
 from ._loss import row_weights
+from ._net import check_process_group
 from ._sklearn_experts import SklearnExperts, learn_expert_weights
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
 from ._training import count_members, train_members, train_one
@@ -88,6 +90,61 @@ class _PrivateTorchRandomness:
 
     def __exit__(self, *exc_info):
         return self._fork.__exit__(*exc_info)
+
+
+def _check_same_fit(previous, splitter, X, classes, estimator):
+    """A warm start's data and modalities must be those of the fitted model."""
+    if not np.array_equal(classes, previous["classes_"]):
+        raise ValueError(
+            f"warm_start=True continues a model fitted on classes "
+            f"{previous['classes_'].tolist()}, but y has classes {classes.tolist()}. "
+            "Give rows of the same classes, or set warm_start=False to fit anew."
+        )
+    fitted = [(name, columns) for name, _, columns in splitter.modalities_]
+    current = ModalitySplitter(estimator.modalities,
+                               remainder=estimator.remainder)._resolve_columns(X)
+    current = [(name, columns) for name, _, columns in current]
+    if current != fitted:
+        raise ValueError(
+            "warm_start=True keeps the fitted preprocessing, but the modalities "
+            f"changed since the last fit: fitted (name, column positions) {fitted}, now "
+            f"{current}. Give the modalities of the last fit, or set warm_start=False "
+            "to fit anew."
+        )
+
+
+def _fitted_members(fitted, fresh, n_members):
+    """Copies of the fitted products, untempered, to continue training.
+
+    ``fresh`` is the product the current parameters build: its weights must have
+    the fitted ones' names and shapes, or the experts changed.
+    """
+    members = list(fitted.members) if isinstance(fitted, ProductEnsemble) else [fitted]
+    if len(members) != n_members:
+        raise ValueError(
+            f"warm_start=True continues the {len(members)} fitted product(s), but the "
+            f"parameters now ask for {n_members} (n_bags). Keep n_bags, or set "
+            "warm_start=False to fit anew."
+        )
+    optional = ("expert_weights", "class_bias", "temperature")
+
+    def shapes(module):
+        return {key: tuple(value.shape) for key, value in module.state_dict().items()
+                if key.rsplit(".", 1)[-1] not in optional}
+
+    fitted_shapes, fresh_shapes = shapes(members[0]), shapes(fresh)
+    if fitted_shapes != fresh_shapes:
+        changed = sorted(key for key in fitted_shapes.keys() | fresh_shapes.keys()
+                         if fitted_shapes.get(key) != fresh_shapes.get(key))
+        raise ValueError(
+            "warm_start=True continues the fitted networks, but the experts now build "
+            f"different ones (weights that differ: {changed[:5]}): the experts, fusion "
+            "or dependencies changed since the last fit. Restore them, or set "
+            "warm_start=False to fit anew."
+        )
+    # Copies: a warm fit that fails must not have changed the model it started from.
+    return [copy.deepcopy(member).set_temperature(None).to(fresh._device())
+            for member in members]
 
 
 class I2M2Classifier(ClassifierMixin, _BaseComposition):
@@ -191,7 +248,10 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         Runs on the CPU with the same seed give identical models. The global
         random states of torch and numpy are left untouched.
     verbose : int, default=0
-        Print skorch's per-epoch log when positive.
+        0 is silent. 1 shows progress bars (on stderr): over the epochs of each
+        training, with the last losses, over the batches of each epoch, and over
+        the cross-fitting of scikit-learn experts. 2 or more prints skorch's
+        per-epoch table instead of the bars.
     device : str, default="auto"
         Torch device; ``"auto"`` picks CUDA when available.
     num_workers : int, default=0
@@ -201,6 +261,27 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         and this has no effect.
     callbacks : list of skorch callbacks or None, default=None
         Passed to the skorch net (copied, never modified).
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training the
+        fitted networks (each member of an ensemble on its own folds of the new
+        rows) instead of starting anew, for up to ``max_epochs`` more epochs, with
+        a fresh optimizer and no pretraining, as
+        :class:`~sklearn.neural_network.MLPClassifier` does. The fitted
+        preprocessing is kept (the new rows are transformed, not refitted), the
+        temperature is fitted again and scikit-learn experts are fitted again.
+        The modalities, the experts' networks and the classes must be those of
+        the fitted model; a change raises an error. ``history_`` covers the last
+        fit only.
+    distributed : bool, default=False
+        Train one model data-parallel over the processes of an initialised
+        ``torch.distributed`` process group (launched with ``torchrun``), with
+        :class:`~torch.nn.parallel.DistributedDataParallel`. Every process calls
+        ``fit`` with the same rows and ``random_state``; each step splits its
+        ``batch_size`` rows among the processes and averages their gradients, so
+        the fit follows the one of a single process (up to dropout draws and
+        rounding). Each process should use its own device (``device="cuda:<local
+        rank>"``), or the CPU with the gloo backend. Every process ends with the
+        same model. See ``examples/distributed_training.py``.
 
     Attributes
     ----------
@@ -268,6 +349,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         "device": [str, torch.device],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "callbacks": [list, None],
+        "warm_start": ["boolean"],
+        "distributed": ["boolean"],
     }
 
     def __init__(self, modalities=None, *, fusion=None, dependencies="both",
@@ -276,7 +359,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                  batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change="auto", class_weight=None,
                  calibrate="auto", n_bags="auto", predict_batch_size=4096, random_state=None,
-                 verbose=0, device="auto", num_workers=0, callbacks=None):
+                 verbose=0, device="auto", num_workers=0, callbacks=None, warm_start=False,
+                 distributed=False):
         self.modalities = modalities
         self.fusion = fusion
         self.dependencies = dependencies
@@ -300,6 +384,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.device = device
         self.num_workers = num_workers
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.distributed = distributed
 
     # Nested parameters ``<modality>__<param>`` work as in ModalitySplitter (and
     # ColumnTransformer); ``fusion__<param>`` comes from BaseEstimator since ``fusion``
@@ -333,6 +419,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         -------
         self
         """
+        previous = self._previous_fit() if self.warm_start else None
         # A fit that raises must not leave the previous (or a partial) fit behind.
         for attribute in _FITTED_ATTRIBUTES:
             self.__dict__.pop(attribute, None)
@@ -342,10 +429,17 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
+        if self.distributed:
+            check_process_group()
         if self.modalities is not None:  # names become this estimator's parameters too
             check_modality_spec(self.modalities, self)
-        splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
-        modalities = splitter.fit_transform(X)
+        if previous is None:
+            splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
+            modalities = splitter.fit_transform(X)
+        else:  # keep the fitted preprocessing
+            splitter = previous["splitter_"]
+            _check_same_fit(previous, splitter, X, classes, self)
+            modalities = splitter.transform(X)
         device = _resolve_device(self.device)
         seed = _draw_seed(self.random_state)
         sklearn_experts = SklearnExperts.from_spec(splitter.modalities_, self.dependencies,
@@ -353,7 +447,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         data = Batch(
             modalities,
             sklearn_experts.fit(splitter, X, modalities, y_encoded, len(classes), seed,
-                                sample_weight),
+                                sample_weight, verbose=self.verbose),
             row_weights(y, y_encoded, classes, self.class_weight, sample_weight),
         )
 
@@ -366,12 +460,17 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             if self.expert_weights == "learn":
                 self._learn_expert_weights(module, data, y_encoded, len(classes))
             n_members = count_members(self, module, y_encoded)
+            members = [module]
+            warm = previous is not None and module.trainable
+            if warm:  # continue the fitted networks
+                members = _fitted_members(previous["net_"].module_, module, n_members)
             if n_members == 1:
-                net, held_out = train_one(self, module, data, y_encoded, classes, seed,
-                                          device)
+                net, held_out = train_one(self, members[0], data, y_encoded, classes, seed,
+                                          device, warm=warm)
             else:
-                net, held_out = train_members(self, module, build, n_members, data,
-                                              y_encoded, seed, device)
+                net, held_out = train_members(
+                    self, lambda k: members[k] if k < len(members) else build(), n_members,
+                    data, y_encoded, seed, device, warm=warm)
             if held_out is not None and self.calibrate is not None:
                 # Out-of-fold rows (every row) may sharpen; a held-out split only softens.
                 self._fit_temperature(net, *held_out, soften_only=n_members == 1)
@@ -384,6 +483,13 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             self.oof_proba_ = oof_proba
             self.oof_score_ = float(np.mean(oof_proba.argmax(axis=1) == y_encoded))
         return self
+
+    def _previous_fit(self):
+        """The fitted attributes a warm start continues from; None when unfitted."""
+        if not hasattr(self, "net_"):
+            return None
+        return {attribute: getattr(self, attribute) for attribute in _FITTED_ATTRIBUTES
+                if hasattr(self, attribute)}
 
     def _set_fitted(self, classes, splitter, sklearn_experts, net, oof_proba=None,
                     oof_score=None):

@@ -142,38 +142,66 @@ class RowBatches:
         Source of the shuffling, so a seeded fit never touches torch's global state.
     device : str or torch.device, default="cpu"
         Where the shuffled indices go (where the data is).
+    shard : (int, int) or None, default=None
+        ``(rank, world_size)`` of data-parallel training: every process draws the
+        same batches (same generator seed) and keeps rows ``rank::world_size`` of
+        each, so the processes' shards of a step together are the batch a single
+        process would train on. A batch of fewer than ``world_size`` rows (the last,
+        at most) is skipped, since every process must take part in every step; the
+        rows it held are reshuffled into the next epoch.
     """
 
-    def __init__(self, n_rows, batch_size, shuffle=False, generator=None, device="cpu"):
+    def __init__(self, n_rows, batch_size, shuffle=False, generator=None, device="cpu",
+                 shard=None):
         self.n_rows = n_rows
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
         self.device = device
+        self.shard = shard
 
     def __len__(self):
-        return math.ceil(self.n_rows / self.batch_size)
+        n_batches = math.ceil(self.n_rows / self.batch_size)
+        if self.shard is not None and self.n_rows % self.batch_size:
+            n_batches -= self.n_rows % self.batch_size < self.shard[1]
+        return n_batches
 
-    def __iter__(self):
+    def _batches(self):
         if not self.shuffle:
             for start in range(0, self.n_rows, self.batch_size):
-                yield slice(start, start + self.batch_size)
+                yield slice(start, min(start + self.batch_size, self.n_rows))
             return
         order = torch.randperm(self.n_rows, generator=self.generator).to(self.device)
         for start in range(0, self.n_rows, self.batch_size):
             yield order[start:start + self.batch_size]
+
+    def __iter__(self):
+        if self.shard is None:
+            yield from self._batches()
+            return
+        rank, world_size = self.shard
+        for rows in self._batches():
+            if isinstance(rows, slice):
+                size = rows.stop - rows.start
+                rows = slice(rows.start + rank, rows.stop, world_size)
+            else:
+                size = len(rows)
+                rows = rows[rank::world_size]
+            if size >= world_size:
+                yield rows
 
 
 class TensorBatches:
     """Iterate over ``(X_batch, y_batch)`` slices of a :class:`TensorDictDataset`.
 
     The rows of each batch come from :class:`RowBatches` (same ``batch_size``,
-    ``shuffle`` and ``generator``), on the dataset's device.
+    ``shuffle``, ``generator`` and ``shard``), on the dataset's device.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, shard=None):
         self.dataset = dataset
-        self.rows = RowBatches(len(dataset), batch_size, shuffle, generator, dataset.device)
+        self.rows = RowBatches(len(dataset), batch_size, shuffle, generator, dataset.device,
+                               shard)
 
     def __len__(self):
         return len(self.rows)
@@ -184,7 +212,7 @@ class TensorBatches:
 
 
 def image_batches(dataset, batch_size, shuffle=False, generator=None, num_workers=0,
-                  worker_seed=0, pin_memory=False):
+                  worker_seed=0, pin_memory=False, shard=None):
     """A torch DataLoader of whole batches, for datasets with images read from files.
 
     The batches hold the same rows as :class:`TensorBatches` would; with
@@ -196,7 +224,7 @@ def image_batches(dataset, batch_size, shuffle=False, generator=None, num_worker
     worker_generator = torch.Generator().manual_seed(worker_seed)
     return DataLoader(
         _BatchesOf(dataset), batch_size=None,
-        sampler=RowBatches(len(dataset), batch_size, shuffle, generator),
+        sampler=RowBatches(len(dataset), batch_size, shuffle, generator, shard=shard),
         num_workers=num_workers, persistent_workers=num_workers > 0,
         pin_memory=pin_memory, generator=worker_generator,
     )

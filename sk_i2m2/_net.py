@@ -11,13 +11,21 @@ It runs skorch's own fit loop; what it adds are small hooks:
 * the loss: a per-row criterion (``reduction="none"``) averaged with the rows'
   weights (:mod:`sk_i2m2._loss`).
 
-Stopping early and keeping finite weights are callbacks (:mod:`sk_i2m2._callbacks`).
+Stopping early, keeping finite weights and progress bars are callbacks
+(:mod:`sk_i2m2._callbacks`).
+
+With ``distributed=True`` the net trains data-parallel, with torch's
+:class:`~torch.nn.parallel.DistributedDataParallel`, across the processes of an
+initialised process group (started by ``torchrun``): each process trains on its
+shard of every batch, the gradients are averaged, and validation and prediction
+run on every process over all their rows, so every process ends with the same model.
 Per-batch overhead is kept to what a hand-written loop pays: the train/eval mode is
 set once per epoch rather than once per batch, callbacks are only called for the
 hooks they define, and prediction uses its own large batches.
 """
 
 import torch
+import torch.distributed as dist
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.utils import is_dataset
@@ -51,13 +59,16 @@ class ProductOfExpertsNet(NeuralNet):
     num_workers : int, default=0
         DataLoader worker processes that read images from files (only used when a
         modality is read from files).
+    distributed : bool, default=False
+        Train data-parallel across the processes of the initialised default
+        process group: ``batch_size`` rows per step in all, split among them.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
 
     def __init__(self, module, criterion=torch.nn.CrossEntropyLoss, *args,
                  pretrain_epochs=0, predict_batch_size=4096, shuffle_seed=None,
-                 num_workers=0, **kwargs):
+                 num_workers=0, distributed=False, **kwargs):
         if criterion is torch.nn.CrossEntropyLoss:
             kwargs.setdefault("criterion__reduction", "none")
         super().__init__(module, criterion, *args, **kwargs)
@@ -65,11 +76,13 @@ class ProductOfExpertsNet(NeuralNet):
         self.predict_batch_size = predict_batch_size
         self.shuffle_seed = shuffle_seed
         self.num_workers = num_workers
+        self.distributed = distributed
 
     def initialize(self):
         super().initialize()
         self.stage_ = JOINT  # as a fitted or loaded net predicts
         self.shuffle_generator_ = None
+        self._set_data_parallel(None)
         return self
 
     def initialize_optimizer(self, *args, **kwargs):
@@ -107,8 +120,20 @@ class ProductOfExpertsNet(NeuralNet):
         self.stage_ = PRETRAIN if len(self.history) <= self.pretrain_epochs else JOINT
         self.history.record("stage", self.stage_)
 
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        if self.distributed and self.module_.trainable:
+            self._set_data_parallel(_data_parallel(self.module_, self.device))
+
+    def _set_data_parallel(self, wrapper):
+        # The DistributedDataParallel wrapper lives only while training: set past
+        # skorch's __setattr__, which would register it as a component of the net.
+        object.__setattr__(self, "_data_parallel_wrapper", wrapper)
+
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
+        # The wrapper holds the process group, which neither pickles nor outlives it.
+        self._set_data_parallel(None)
         self.module_.eval()  # a fitted net predicts
 
     # ------------------------------------------------------------------ data
@@ -123,13 +148,17 @@ class ProductOfExpertsNet(NeuralNet):
             return super().get_iterator(dataset, training=training)
         batch_size = self.batch_size if training else self.predict_batch_size
         generator = self._shuffle_generator() if training else None
+        # Only training is split among processes: every process validates on all the
+        # validation rows, so early stopping decides alike everywhere.
+        shard = check_process_group() if training and self.distributed else None
         if dataset.lazy:
             return image_batches(
                 dataset, batch_size, shuffle=training, generator=generator,
                 num_workers=self.num_workers, worker_seed=self.shuffle_seed or 0,
-                pin_memory=torch.device(self.device).type == "cuda",
+                pin_memory=torch.device(self.device).type == "cuda", shard=shard,
             )
-        return TensorBatches(dataset, batch_size, shuffle=training, generator=generator)
+        return TensorBatches(dataset, batch_size, shuffle=training, generator=generator,
+                             shard=shard)
 
     def _shuffle_generator(self):
         if self.shuffle_generator_ is None:
@@ -188,9 +217,9 @@ class ProductOfExpertsNet(NeuralNet):
         Rows count by ``X.sample_weight`` when ``X`` (a batch) has weights.
         """
         weights = None if X is None else X.sample_weight
-        return weighted_mean(self.criterion_(y_pred, y_true), weights)
+        return self._mean(self.criterion_(y_pred, y_true), weights, training)
 
-    def get_pretrain_loss(self, outputs, y_true, X=None):
+    def get_pretrain_loss(self, outputs, y_true, X=None, training=False):
         """The sum of each expert's own cross-entropy over the rows it sees.
 
         Parameters
@@ -200,22 +229,46 @@ class ProductOfExpertsNet(NeuralNet):
         y_true : Tensor
         X : Batch or None
             Its ``sample_weight`` weighs the rows.
+        training : bool, default=False
         """
         weights = None if X is None else X.sample_weight
         total = 0
         for name, logits in outputs.logits.items():
             seen = outputs.available[name].to(logits.dtype)
-            total = total + weighted_mean(self.criterion_(logits, y_true),
-                                          seen if weights is None else seen * weights)
+            total = total + self._mean(self.criterion_(logits, y_true),
+                                       seen if weights is None else seen * weights,
+                                       training)
         return total
+
+    def _mean(self, losses, weights, training):
+        """The weighted mean of the rows' losses: over the batch, not this shard of it.
+
+        In data-parallel training each process holds a shard of the batch and the
+        gradients are averaged over processes; scaling each shard's weighted sum by
+        ``world_size / (sum of the batch's weights)`` makes that average the gradient
+        of the batch's own weighted mean, however unevenly the weight is spread.
+        """
+        if not (training and self._data_parallel_wrapper is not None):
+            return weighted_mean(losses, weights)
+        weights = (torch.ones_like(losses) if weights is None
+                   else weights.to(losses.dtype))
+        total_weight = weights.sum().detach().clone()
+        dist.all_reduce(total_weight)
+        scale = dist.get_world_size() / total_weight.clamp_min(
+            torch.finfo(losses.dtype).tiny)
+        return (losses * weights).sum() * scale
 
     def _step(self, batch, training):
         Xi, yi = batch
         Xi, yi = self._on_device(Xi), yi.to(self.device, non_blocking=True)
-        outputs = self.module_.expert_outputs(Xi.modalities, Xi.sklearn_log_proba)
-        y_pred = self.module_.combine(outputs)
+        if training and self._data_parallel_wrapper is not None:
+            # Through the wrapper, so that the backward pass averages the gradients.
+            outputs, y_pred = self._data_parallel_wrapper(Xi.modalities, Xi.sklearn_log_proba)
+        else:
+            outputs = self.module_.expert_outputs(Xi.modalities, Xi.sklearn_log_proba)
+            y_pred = self.module_.combine(outputs)
         if self.stage_ == PRETRAIN:
-            loss = self.get_pretrain_loss(outputs, yi, X=Xi)
+            loss = self.get_pretrain_loss(outputs, yi, X=Xi, training=training)
         else:
             loss = self.get_loss(y_pred, yi, X=Xi, training=training)
         return loss, y_pred
@@ -246,3 +299,45 @@ class ProductOfExpertsNet(NeuralNet):
             self.notify("on_batch_end", batch=batch, training=training, **step)
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
+
+
+# ---------------------------------------------------------------------- data parallel
+
+
+def check_process_group():
+    """``(rank, world_size)`` of this process in the default process group."""
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError(
+            "distributed=True trains across the processes of a torch.distributed "
+            "process group, and none is initialised. Launch with torchrun and call "
+            "torch.distributed.init_process_group() before fit (see "
+            "examples/distributed_training.py), or set distributed=False."
+        )
+    return dist.get_rank(), dist.get_world_size()
+
+
+class _ExpertsAndProduct(torch.nn.Module):
+    """The product's ``forward_experts`` as a ``forward``, for DistributedDataParallel.
+
+    The wrapper synchronises gradients of what its ``forward`` computes; the net
+    needs each expert's outputs (pretraining) besides the product, in one pass.
+    """
+
+    def __init__(self, product):
+        super().__init__()
+        self.product = product
+
+    def forward(self, modalities, sklearn_log_proba):
+        return self.product.forward_experts(modalities, sklearn_log_proba)
+
+
+def _data_parallel(module, device):
+    check_process_group()  # a clear error without a process group
+    device = torch.device(device)
+    # Constructing the wrapper broadcasts rank 0's weights, so every process starts
+    # from the same model even if their seeds differed.
+    return torch.nn.parallel.DistributedDataParallel(
+        _ExpertsAndProduct(module),
+        device_ids=[device.index if device.index is not None else torch.cuda.current_device()]
+        if device.type == "cuda" else None,
+    )

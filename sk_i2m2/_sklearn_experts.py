@@ -12,6 +12,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+import tqdm
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils.parallel import Parallel, delayed
@@ -125,7 +126,7 @@ class SklearnExperts(Mapping):
         names = [name for name in self.specs if name != FUSION]
         return splitter.raw_columns(X, names) if names else {}
 
-    def fit(self, splitter, X, modalities, y, n_classes, seed, sample_weight=None):
+    def fit(self, splitter, X, modalities, y, n_classes, seed, sample_weight=None, verbose=0):
         """Cross-fit then refit every expert; return the out-of-fold log-probabilities.
 
         Parameters
@@ -144,6 +145,8 @@ class SklearnExperts(Mapping):
         sample_weight : ndarray or None
             Passed to every classifier's ``fit`` (the weights are I2M2's to give, so
             no metadata request is needed on the classifier).
+        verbose : int, default=0
+            1 shows a progress bar over each expert's folds as they finish.
 
         Returns
         -------
@@ -170,10 +173,14 @@ class SklearnExperts(Mapping):
                 cv = StratifiedKFold(cv, shuffle=True, random_state=seed % (2**32))
             cv = check_cv(cv, target, classifier=True)
             try:
-                folds = Parallel(n_jobs=spec.n_jobs)(
+                # As a generator, so that the bar moves as folds finish.
+                folds = Parallel(n_jobs=spec.n_jobs, return_as="generator")(
                     delayed(_fit_predict)(spec.estimator, features, target, train, test,
                                           weights)
                     for train, test in cv.split(features, target))
+                folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features, target),
+                                       desc=f"cross-fitting {name!r}", unit="fold",
+                                       disable=verbose != 1))
             except ValueError as error:
                 raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
             # A class a fold's classifier never saw gets probability 0 (then MIN_PROBA).

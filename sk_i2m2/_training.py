@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from skorch.helper import predefined_split
 from skorch.history import History
 
-from ._callbacks import JointStageEarlyStopping, LastFiniteWeights
+from ._callbacks import BatchProgress, EpochProgress, JointStageEarlyStopping, LastFiniteWeights
 from ._dataset import TensorDictDataset
 from ._net import ProductOfExpertsNet
 from .product import ProductEnsemble
@@ -48,32 +48,39 @@ def count_members(estimator, module, y):
     return n_members if n_members >= 2 else 1
 
 
-def train_one(estimator, module, data, y, classes, seed, device):
-    """One product; the held-out ``(log_proba, y, weights)`` when rows were held out."""
+def train_one(estimator, module, data, y, classes, seed, device, warm=False):
+    """One product; the held-out ``(log_proba, y, weights)`` when rows were held out.
+
+    ``warm``: the module was trained by an earlier fit and continues (no pretraining).
+    """
     early_stopping = early_stopping_enabled(estimator, len(y))
     train, valid = train_valid_split(estimator, data, y, classes, seed, early_stopping)
     net = make_net(estimator, module, device, seed, valid,
-                   patience_for(estimator, len(train[1])) if early_stopping else None)
+                   patience_for(estimator, len(train[1])) if early_stopping else None,
+                   description="training", warm=warm)
     net.fit(*train)
     if valid is None:
         return net, None
     return net, (net.forward(valid[0]), valid[1], valid[0].sample_weight)
 
 
-def train_members(estimator, first, build, n_members, data, y, seed, device):
+def train_members(estimator, member, n_members, data, y, seed, device, warm=False):
     """A cross-fitted ensemble: each member trains on all folds but its own.
 
     Each member is early-stopped on its held-out fold, so every row serves once
-    for stopping and ``n_members - 1`` times for training. Returns the net of the
-    ensemble and the out-of-fold ``(log_proba, y, weights)`` of every row.
+    for stopping and ``n_members - 1`` times for training. ``member(k)`` gives the
+    module of member ``k``: a new one, or (``warm``) one an earlier fit trained.
+    Returns the net of the ensemble and the out-of-fold ``(log_proba, y, weights)``
+    of every row.
     """
     folds = StratifiedKFold(n_members, shuffle=True, random_state=seed % (2**32))
     members, out_of_fold = [], None
     for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y)):
         held_out = data.take(valid), y[valid]
-        net = make_net(estimator, build() if k else first, device, seed + k, held_out,
+        net = make_net(estimator, member(k), device, seed + k, held_out,
                        None if estimator.early_stopping is False
-                       else patience_for(estimator, len(train)))
+                       else patience_for(estimator, len(train)),
+                       description=f"member {k + 1}/{n_members}", warm=warm)
         net.fit(data.take(train), y[train])
         log_proba = net.forward(held_out[0])
         if out_of_fold is None:
@@ -127,13 +134,13 @@ def train_valid_split(estimator, data, y, classes, seed, early_stopping):
     return (data.take(train), y[train]), (data.take(valid), y[valid])
 
 
-def epoch_counts(estimator, module):
+def epoch_counts(estimator, module, warm=False):
     """``(pretrain_epochs, max_epochs)`` of the net: the pretraining ones included."""
     if not module.trainable:
         return 0, 0  # every expert is a fitted classifier: nothing to train
     # Pretraining each expert alone only differs from joint training when there
-    # is more than one expert.
-    pretrain = estimator.pretrain_epochs if len(module.expert_names) > 1 else 0
+    # is more than one expert, and a warm start continues experts already trained.
+    pretrain = estimator.pretrain_epochs if len(module.expert_names) > 1 and not warm else 0
     return pretrain, pretrain + estimator.max_epochs
 
 
@@ -151,22 +158,27 @@ def patience_for(estimator, n_train):
     return min(high, max(low, math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch)))
 
 
-def make_net(estimator, module, device, seed, valid=None, patience=None):
+def make_net(estimator, module, device, seed, valid=None, patience=None, description=None,
+             warm=False):
     """The skorch net.
 
     ``valid``, a ``(Batch, labels)`` pair, is scored every epoch; with a
-    ``patience``, training stops early on it.
+    ``patience``, training stops early on it. ``description`` names the training in
+    progress bars (``verbose=1``); ``warm`` skips pretraining (see :func:`epoch_counts`).
     """
     callbacks = [("last_finite_weights", LastFiniteWeights())]
     if patience is not None:
         callbacks.append(("early_stopping", JointStageEarlyStopping(
             monitor="valid_loss", patience=patience, load_best=True,
         )))
+    if estimator.verbose == 1 and module.trainable:
+        callbacks += [("epoch_progress", EpochProgress(description)),
+                      ("batch_progress", BatchProgress())]
     callbacks += copy.deepcopy(estimator.callbacks) if estimator.callbacks else []
     # A product of fitted classifiers alone gets no optimizer (see the net).
     optimizer_params = ({"optimizer__weight_decay": estimator.weight_decay}
                         if module.trainable else {})
-    pretrain_epochs, max_epochs = epoch_counts(estimator, module)
+    pretrain_epochs, max_epochs = epoch_counts(estimator, module, warm)
     return ProductOfExpertsNet(
         module,
         optimizer=torch.optim.AdamW,
@@ -179,8 +191,10 @@ def make_net(estimator, module, device, seed, valid=None, patience=None):
                      else predefined_split(TensorDictDataset(*valid, device=device))),
         callbacks=callbacks,
         device=device,
-        verbose=estimator.verbose,
+        # skorch's per-epoch table from verbose=2; verbose=1 shows progress bars instead.
+        verbose=int(estimator.verbose >= 2),
         predict_batch_size=estimator.predict_batch_size,
         shuffle_seed=seed,
         num_workers=estimator.num_workers,
+        distributed=estimator.distributed,
     )

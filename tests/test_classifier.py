@@ -199,10 +199,12 @@ def test_callbacks_pass_through_and_are_not_modified(two_modalities):
     assert fitted["CountEpochs"].epochs == FAST["max_epochs"]
 
 
-def test_verbose_prints_the_epoch_log(two_modalities, capsys):
+def test_verbose_2_prints_the_epoch_log(two_modalities, capsys):
     X, y, modalities = two_modalities
-    I2M2Classifier(modalities, verbose=1, **FAST).fit(X, y)
-    assert "train_loss" in capsys.readouterr().out
+    I2M2Classifier(modalities, verbose=2, **FAST).fit(X, y)
+    printed = capsys.readouterr()
+    assert "train_loss" in printed.out
+    assert "epoch/s" not in printed.err  # the table replaces the bars
 
 
 def test_class_weight_shifts_predictions_towards_the_rare_class():

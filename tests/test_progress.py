@@ -1,0 +1,50 @@
+"""Progress on long work: bars with verbose=1, silence with verbose=0."""
+
+import re
+
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from sk_i2m2 import I2M2Classifier
+from sk_i2m2.datasets import make_multimodal_classification
+from sk_i2m2.experts import MLPExpert, SklearnExpert
+
+from .conftest import FAST
+
+
+@pytest.fixture
+def data():
+    X, y, modalities = make_multimodal_classification(n_samples=120, random_state=0)
+    return X, y, [(name, MLPExpert(hidden_units=(8,)), columns)
+                  for name, _, columns in modalities]
+
+
+def test_verbose_0_is_silent(data, capfd):
+    X, y, modalities = data
+    I2M2Classifier(modalities, **{**FAST, "n_bags": 2}).fit(X, y)
+    printed = capfd.readouterr()
+    assert printed.out == "" and printed.err == ""
+
+
+def test_verbose_1_shows_epochs_and_batches_of_each_member(data, capfd):
+    X, y, modalities = data
+    # 2 members, each trains on 60 rows (2 batches of 32) and validates on 60 (1 batch).
+    I2M2Classifier(modalities, verbose=1, **{**FAST, "n_bags": 2,
+                                              "early_stopping": False}).fit(X, y)
+    printed = capfd.readouterr()
+    assert printed.out == ""  # bars go to stderr, the table is not printed
+    for member in ("member 1/2", "member 2/2"):
+        # The epoch bar reaches its end, with the last losses.
+        assert re.search(rf"{member}: 100%\S* 3/3 \[.*train_loss=\d\.\d{{4}}, "
+                         r"valid_loss=\d\.\d{4}", printed.err), printed.err[-2000:]
+    assert re.search(r" 3/3 \[", printed.err)  # a batch bar: 2 training + 1 validation
+
+
+def test_verbose_1_shows_the_cross_fitting_of_sklearn_experts(data, capfd):
+    X, y, modalities = data
+    name, _, columns = modalities[0]
+    modalities = [(name, SklearnExpert(LogisticRegression(), cv=4), columns), modalities[1]]
+    I2M2Classifier(modalities, verbose=1, **FAST).fit(X, y)
+    err = capfd.readouterr().err
+    assert re.search(rf"cross-fitting '{name}': 100%\S* 4/4", err), err[-2000:]
+    assert re.search(r"training: 100%\S* 3/3", err)
