@@ -41,8 +41,8 @@ class LastFiniteWeights(Callback):
 
     An epoch is complete once every callback's ``on_epoch_end`` has run. The weights
     are copied at the start of each epoch into buffers allocated once per fit, not
-    deep-copied anew. Put it before early stopping, whose best weights, when it has
-    them, are restored after these.
+    deep-copied anew, and freed when training ends. Put it before early stopping,
+    whose best weights, when it has them, are restored after these.
     """
 
     def on_train_begin(self, net, **kwargs):
@@ -73,6 +73,15 @@ class LastFiniteWeights(Callback):
         net.module_.load_state_dict(self.snapshot_)
 
     def on_train_end(self, net, **kwargs):
+        try:
+            self._keep_complete_epoch(net)
+        finally:
+            # The snapshot is a copy of the whole model on its device, only needed
+            # while training: free it, and keep it out of pickles, where its tensors
+            # would keep the device they were on.
+            self.snapshot_ = None
+
+    def _keep_complete_epoch(self, net):
         stage = getattr(net, "stage_", JOINT)
         if self.diverged_ is not None:
             if not self.epochs_done_:
@@ -86,7 +95,7 @@ class LastFiniteWeights(Callback):
                 f"The {self.diverged_} ({stage} stage); training stopped there and the "
                 f"model keeps the weights of epoch {self.epochs_done_}, the last with "
                 "finite losses. Lower lr to train further.",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning, stacklevel=3,
             )
             return
         ran_to_its_end = len(net.history) >= net.max_epochs or _stopped_early(net)
@@ -96,7 +105,7 @@ class LastFiniteWeights(Callback):
                 f"Training was interrupted in epoch {self.epochs_done_ + 1} ({stage} "
                 f"stage). The model is usable: it keeps the weights of the last complete "
                 f"epoch ({self.epochs_done_}), or the best ones early stopping saw.",
-                UserWarning, stacklevel=2,
+                UserWarning, stacklevel=3,
             )
 
 

@@ -59,6 +59,10 @@ def _tensor(values, dtype, device):
     return torch.as_tensor(values, dtype=dtype).to(device)
 
 
+def _on_cpu(values):
+    return values.cpu() if isinstance(values, torch.Tensor) else values
+
+
 class TensorDictDataset(Dataset):
     """A :class:`Batch` of tensors and its labels, indexable per row and per batch.
 
@@ -88,6 +92,15 @@ class TensorDictDataset(Dataset):
         if len(lengths) != 1:
             raise ValueError(f"Modalities have different numbers of rows: {lengths}.")
         (self.n_rows,) = lengths
+
+    def __getstate__(self):
+        # Pickled with its tensors on the CPU: a fitted net keeps its validation set,
+        # which must unpickle where the GPU it was on is missing. Batches go to the
+        # net's device one by one.
+        state = self.__dict__.copy()
+        state["X"] = self.X.map(_on_cpu)
+        state["y"] = None if self.y is None else self.y.cpu()
+        return state
 
     @property
     def device(self):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from sk_i2m2.datasets import make_multimodal_classification
 from sk_i2m2.experts import MLPExpert
@@ -10,6 +11,16 @@ from sk_i2m2.experts import MLPExpert
 #: (tests/test_ensemble.py and tests/test_defaults.py cover the defaults).
 SINGLE = {"n_bags": 1, "calibrate": None}
 FAST = {"max_epochs": 3, "batch_size": 32, "random_state": 0, **SINGLE}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``cuda`` on a machine without a CUDA device."""
+    if torch.cuda.is_available():
+        return
+    needs_cuda = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(needs_cuda)
 
 
 def small_modalities(columns_by_name):
