@@ -80,6 +80,11 @@ class ProductOfExpertsNet(NeuralNet):
 
     def initialize(self):
         super().initialize()
+        # The module is given as an instance, so the ``module`` parameter is the
+        # trained module itself: skorch maps ``module_`` to the CPU when a pickle made
+        # on a GPU loads without one, and must map that parameter alike.
+        if "module" not in self.cuda_dependent_attributes_:
+            self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, "module"]
         self.stage_ = JOINT  # as a fitted or loaded net predicts
         self.shuffle_generator_ = None
         self._set_data_parallel(None)
