@@ -21,7 +21,6 @@ import json
 import zipfile
 
 import numpy as np
-import skops.io
 import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
@@ -86,6 +85,15 @@ class UntrustedModelError(ValueError):
     """The file is not an sk_i2m2 model file, was modified, or holds untrusted types."""
 
 
+def _skops_io():
+    # Imported when a model is saved or loaded: skops builds its list of trusted
+    # types on import, which costs over a second at every ``import sk_i2m2`` (in
+    # each worker of a parallel search) otherwise.
+    import skops.io
+
+    return skops.io
+
+
 def _digest(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -124,7 +132,7 @@ def save(model, path):
     torch.save({key: value.detach().cpu()
                 for key, value in model.net_.module_.state_dict().items()}, weights)
     members = {
-        "estimator.skops": skops.io.dumps(state),
+        "estimator.skops": _skops_io().dumps(state),
         "weights.pt": weights.getvalue(),
         "history.json": json.dumps(list(model.history_), default=float).encode(),
     }
@@ -190,7 +198,8 @@ def load(path, trusted=None):
     """
     members = _read_members(path)
     allowed = TRUSTED_TYPES + package_types() + list(trusted or [])
-    untrusted = [name for name in skops.io.get_untrusted_types(data=members["estimator.skops"])
+    skops_io = _skops_io()
+    untrusted = [name for name in skops_io.get_untrusted_types(data=members["estimator.skops"])
                  if name not in allowed]
     if untrusted:
         raise UntrustedModelError(
@@ -198,7 +207,7 @@ def load(path, trusted=None):
             "file's source and these types' code, pass them: "
             f"sk_i2m2.load(path, trusted={untrusted!r})."
         )
-    state = skops.io.loads(members["estimator.skops"], trusted=allowed)
+    state = skops_io.loads(members["estimator.skops"], trusted=allowed)
     weights = torch.load(io.BytesIO(members["weights.pt"]), weights_only=True,
                          map_location="cpu")
     history = json.loads(members["history.json"])
