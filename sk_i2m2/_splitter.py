@@ -165,7 +165,9 @@ def _as_float32(Z, name, feature_names, rows=None):
             f"({error}). Use preprocessor='auto' to one-hot encode text and "
             "categorical columns, or convert them to numbers."
         ) from error
-    finite = np.isfinite(Z if rows is None else Z[rows])
+    finite = np.isfinite(Z)
+    if rows is not None:  # masking the booleans copies less than masking Z
+        finite = finite[rows]
     if not finite.all():
         bad = np.flatnonzero(~finite.all(axis=0))
         names = [feature_names[i] if feature_names is not None else f"x{i}"
