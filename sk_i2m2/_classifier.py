@@ -29,6 +29,12 @@ from ._splitter import ModalitySplitter, check_modality_spec, check_X
 from ._training import count_members, train_members, train_one
 from .product import ProductEnsemble, build_product
 
+#: Prediction preprocesses and forwards X this many prediction batches at a time:
+#: its preprocessed copy and tensors are then held for one chunk only, so that the
+#: memory of prediction does not grow with the number of rows, while the per-call
+#: cost of the splitter and of the scikit-learn experts is shared by many batches.
+_PREDICT_CHUNK_BATCHES = 16
+
 #: Everything fit sets (see ``I2M2Classifier._set_fitted``).
 _FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
                       "sklearn_experts_", "net_", "history_", "temperature_", "n_bags_",
@@ -542,21 +548,36 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
 
     # ------------------------------------------------------------------ predict
 
-    def _batch(self, X):
-        """What the product reads for ``X``: modality arrays and scikit-learn experts' output."""
+    def _batches(self, X):
+        """What the product reads for ``X``, one chunk of rows at a time.
+
+        Yields a :class:`Batch` (modality arrays and scikit-learn experts' output) of
+        each chunk of ``_PREDICT_CHUNK_BATCHES * predict_batch_size`` rows, so that
+        prediction holds the preprocessed copy of one chunk, never of all ``X``.
+        """
         check_is_fitted(self)
-        if self.sklearn_experts_:
-            # They read the raw columns too: check X (and name an array's columns,
-            # warning once) before the splitter and they both read it.
-            X = self.splitter_.check_input(X)
-        modalities = self.splitter_.transform(X)
-        return Batch(modalities, self.sklearn_experts_.log_proba(self.splitter_, X, modalities))
+        # Once for all the chunks: the column checks, and the warning about the
+        # names of X's columns (after which the splitter and the experts reading raw
+        # columns see chunks whose names match the fit).
+        X = self.splitter_.check_input(X)
+        size = _PREDICT_CHUNK_BATCHES * self.predict_batch_size
+        for start in range(0, len(X), size):
+            chunk = X.iloc[start:start + size] if hasattr(X, "iloc") else X[start:start + size]
+            modalities = self.splitter_.transform_checked(chunk, first_row=start)
+            yield Batch(modalities,
+                        self.sklearn_experts_.log_proba(self.splitter_, chunk, modalities))
+
+    def _forward_experts(self, X):
+        """``net_.forward_experts`` of ``X``, chunk by chunk: the experts' logits, the product."""
+        chunks = [self.net_.forward_experts(batch) for batch in self._batches(X)]
+        logits = {name: torch.cat([chunk_logits[name] for chunk_logits, _ in chunks])
+                  for name in chunks[0][0]}
+        return logits, torch.cat([combined for _, combined in chunks])
 
     def _combined_log_proba(self, X):
-        batch = self._batch(X)  # checks the fit first
-        log_proba = self.net_.forward(batch)
         # Renormalise in float64 so rows sum to one at numpy's usual precision.
-        return torch.log_softmax(log_proba.double(), dim=1).numpy()
+        return np.concatenate([torch.log_softmax(self.net_.forward(batch).double(), dim=1)
+                               .numpy() for batch in self._batches(X)])
 
     def predict_log_proba(self, X):
         """Log-probability of each class under the product of experts.
@@ -615,8 +636,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
             probability is the renormalised product of the experts available in each
             row; a unimodal expert whose modality a row lacks gives NaN there.
         """
-        batch = self._batch(X)  # checks the fit first
-        logits, _ = self.net_.forward_experts(batch)
+        logits, _ = self._forward_experts(X)
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 
@@ -665,15 +685,14 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         >>> table.groupby("sample")["share"].sum().round(6).tolist()
         [1.0, 1.0]
         """
-        batch = self._batch(X)  # checks the fit first
         # One pass: images read from files are read once.
-        logits, combined = self.net_.forward_experts(batch)
+        logits, combined = self._forward_experts(X)
         expert_log_proba = {name: torch.log_softmax(value.double(), dim=1).numpy()
                             for name, value in logits.items()}
         combined = torch.log_softmax(combined.double(), dim=1).numpy()
         # Each expert's term in the product: learnt weights and temperature included.
         weights = self.net_.module_.term_weights().numpy()
-        index = X.index if hasattr(X, "index") else np.arange(len(combined))
+        index = X.index if hasattr(X, "iloc") else np.arange(len(combined))
         return explain_predictions(expert_log_proba, combined, self.classes_, index,
                                    weights=weights)
 

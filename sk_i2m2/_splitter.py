@@ -99,10 +99,10 @@ def _missing_rows(block):
     return np.asarray(pd.isna(block)).all(axis=1)
 
 
-def _check_some_modality_per_row(X, missing):
+def _check_some_modality_per_row(X, missing, first_row=0):
     empty = np.flatnonzero(np.logical_and.reduce(list(missing.values())))
     if len(empty):
-        labels = list(X.index[empty]) if hasattr(X, "index") else list(empty)
+        labels = list(X.index[empty]) if hasattr(X, "index") else (empty + first_row).tolist()
         raise ValueError(
             f"{len(empty)} row(s) have no value in any modality ({', '.join(missing)}); "
             f"first rows: {labels[:10]}. Drop them or give each at least one modality."
@@ -165,7 +165,9 @@ def _as_float32(Z, name, feature_names, rows=None):
             f"({error}). Use preprocessor='auto' to one-hot encode text and "
             "categorical columns, or convert them to numbers."
         ) from error
-    finite = np.isfinite(Z if rows is None else Z[rows])
+    finite = np.isfinite(Z)
+    if rows is not None:  # masking the booleans copies less than masking Z
+        finite = finite[rows]
     if not finite.all():
         bad = np.flatnonzero(~finite.all(axis=0))
         names = [feature_names[i] if feature_names is not None else f"x{i}"
@@ -276,8 +278,14 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         validate_data(self, X, reset=False, skip_check_array=True)
         if names is not None and not hasattr(X, "columns"):
             # sklearn warned once about the missing names; give them back so the
-            # per-modality preprocessors do not warn again, each on its own.
-            X = pd.DataFrame(X, columns=names)
+            # per-modality preprocessors do not warn again, each on its own (a view:
+            # pandas would copy the array by default).
+            X = pd.DataFrame(X, columns=names, copy=False)
+        elif names is None and hasattr(X, "columns"):
+            # Fitted on an array: sklearn warned once about the names X has; number
+            # its columns instead, so that the preprocessors and classifiers fitted
+            # on arrays do not warn again, each on its own.
+            X = X.set_axis(range(X.shape[1]), axis=1)
         return X
 
     def _resolve_columns(self, X):
@@ -421,14 +429,22 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
             images are read when indexed (``np.asarray`` reads them all).
         """
         check_is_fitted(self)
-        X = self.check_input(X)
+        return self.transform_checked(self.check_input(X))
+
+    def transform_checked(self, X, first_row=0):
+        """:meth:`transform` of an ``X`` that :meth:`check_input` returned, or rows of it.
+
+        For callers that check a large ``X`` once and transform it a chunk of rows
+        at a time; ``first_row``, the chunk's position in ``X``, lets errors name
+        the rows of an array by their position in ``X``.
+        """
         outputs, missing = {}, {}
         for name, _, indices in self.modalities_:
             block, _ = self._select(X, name, indices)
             Z, missing[name] = self._apply(name, self.preprocessors_[name], block,
                                            _missing_rows(block), self.feature_names_out_[name])
             outputs[name] = Z.reshape(len(Z), *self.sample_shapes_[name])
-        _check_some_modality_per_row(X, missing)
+        _check_some_modality_per_row(X, missing, first_row)
         return outputs
 
     def get_feature_names_out(self, input_features=None):

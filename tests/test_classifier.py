@@ -1,5 +1,6 @@
 import io
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -7,10 +8,11 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
-from sk_i2m2 import I2M2Classifier
+from sk_i2m2 import I2M2Classifier, _classifier
 from sk_i2m2.experts import CNNExpert, ConcatFusion, MLPExpert, SequenceExpert
 
 from .conftest import FAST, SINGLE
@@ -255,3 +257,86 @@ def test_every_prediction_method_says_not_fitted(two_modalities, method):
     X, _, modalities = two_modalities
     with pytest.raises(NotFittedError):
         getattr(I2M2Classifier(modalities), method)(X)
+
+
+# --------------------------------------------------------------------- chunked prediction
+
+
+@pytest.fixture
+def gappy_with_a_classifier(two_modalities):
+    """A fit with a scikit-learn expert on m1, which every third row lacks.
+
+    The rows carry labels that are not their positions, and prediction forwards
+    batches of 4 rows.
+    """
+    X, y, modalities = two_modalities
+    m1 = modalities[1][2]
+    X = X.copy()
+    X.loc[X.index[::3], m1] = np.nan
+    X.index = [f"r{i}" for i in range(len(X))]
+    spec = [modalities[0], ("m1", LogisticRegression(), m1)]
+    return I2M2Classifier(spec, predict_batch_size=4, **FAST).fit(X, y), X
+
+
+def _every_prediction(clf, X):
+    return (clf.predict_proba(X), clf.predict_log_proba(X), clf.predict(X),
+            clf.expert_proba(X), clf.explain(X))
+
+
+def test_prediction_by_chunks_of_rows_equals_prediction_in_one_chunk(
+        monkeypatch, gappy_with_a_classifier):
+    clf, X = gappy_with_a_classifier
+    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 10**6)
+    proba, log_proba, predicted, experts, explained = _every_prediction(clf, X)
+    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 1)  # 4 rows a chunk
+    chunks = []
+    transform = clf.splitter_.transform_checked
+    monkeypatch.setattr(clf.splitter_, "transform_checked",
+                        lambda chunk, **kwargs: chunks.append(len(chunk))
+                        or transform(chunk, **kwargs))
+    by_chunk = _every_prediction(clf, X)
+    assert chunks == [4] * 30 * 5  # 120 rows: 30 chunks, for each of the 5 methods
+    np.testing.assert_array_equal(by_chunk[0], proba)
+    np.testing.assert_array_equal(by_chunk[1], log_proba)
+    np.testing.assert_array_equal(by_chunk[2], predicted)
+    assert set(by_chunk[3]) == set(experts) == {"m0", "m1", "fusion"}
+    for name, values in experts.items():
+        np.testing.assert_array_equal(by_chunk[3][name], values)
+    assert np.isnan(experts["m1"][::3]).all() and np.isfinite(experts["m1"][1::3]).all()
+    pd.testing.assert_frame_equal(by_chunk[4], explained)
+    assert list(explained["sample"][::3]) == list(X.index)
+
+
+def test_prediction_by_chunks_checks_and_warns_once(monkeypatch, two_modalities):
+    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 1)
+    X, y, modalities = two_modalities
+    named = [modalities[0], ("m1", LogisticRegression(), modalities[1][2])]
+    by_position = [(name, expert, [X.columns.get_loc(c) for c in columns])
+                   for name, expert, columns in named]
+    cases = [(I2M2Classifier(named, predict_batch_size=8, **FAST).fit(X, y),
+              X, X.to_numpy(), "X does not have valid feature names, but "
+              "ModalitySplitter was fitted with feature names"),
+             (I2M2Classifier(by_position, predict_batch_size=8, **FAST).fit(X.to_numpy(), y),
+              X.to_numpy(), X, "X has feature names, but ModalitySplitter was fitted "
+              "without feature names")]
+    for clf, same_kind, other_kind, message in cases:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf.predict_proba(other_kind)
+        assert [str(warning.message) for warning in caught] == [message]
+        with pytest.raises(ValueError, match="lacks column|is expecting 8 features"):
+            clf.predict_proba(same_kind.iloc[:, :3] if hasattr(same_kind, "iloc")
+                              else same_kind[:, :3])
+
+
+def test_rows_without_any_modality_are_named_by_their_position_in_x(monkeypatch,
+                                                                   two_modalities):
+    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 1)
+    X, y, modalities = two_modalities
+    positions = [(name, expert, [X.columns.get_loc(c) for c in columns])
+                 for name, expert, columns in modalities]
+    clf = I2M2Classifier(positions, predict_batch_size=8, **FAST).fit(X.to_numpy(), y)
+    bad = X.to_numpy().copy()
+    bad[[50, 53]] = np.nan  # in the seventh chunk of 8 rows
+    with pytest.raises(ValueError, match=r"2 row\(s\) have no value.*\[50, 53\]"):
+        clf.predict(bad)

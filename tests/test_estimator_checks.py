@@ -1,14 +1,16 @@
 """scikit-learn's own estimator checks: the contract users of any estimator assume.
 
-Every check applies and passes but one, declared below with its reason, as
+The default preprocessors of the experts pass every check. For the classifier,
+every check applies and passes but one, declared below with its reason, as
 scikit-learn declares it for its own minibatch learners (``SGDClassifier``). The
-estimators train for 10 epochs at lr=1e-2 so that the checks that require learning
+classifiers train for 10 epochs at lr=1e-2 so that the checks that require learning
 (e.g. ``check_class_weight_classifiers``) see a model that has learnt.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sk_i2m2 import I2M2Classifier
+from sk_i2m2.experts import ChannelScaler, MedianImputeScaler
 
 ESTIMATORS = [
     # The defaults: a cross-fitted ensemble (fewer members, or one product, where a
@@ -35,4 +37,10 @@ EXPECTED_FAILURES = {
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda _: EXPECTED_FAILURES)
 def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_checks([MedianImputeScaler(), MedianImputeScaler(ChannelScaler()),
+                          ChannelScaler()])
+def test_preprocessors_pass_the_estimator_checks(estimator, check):
     check(estimator)

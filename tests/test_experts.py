@@ -5,17 +5,23 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.pipeline import Pipeline
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from torch import nn
 
+import sk_i2m2.experts
 from sk_i2m2.experts import (
     BaseExpert,
     ChannelScaler,
     CNNExpert,
     ConcatFusion,
+    MedianImputeScaler,
     MLPExpert,
     SequenceExpert,
     TorchExpert,
+    table_preprocessor,
 )
 
 
@@ -355,11 +361,11 @@ def test_default_preprocessors():
     assert np.isfinite(out).all()
 
     image = CNNExpert(input_shape=(3, 2, 2)).make_preprocessor(np.zeros((4, 12)))
-    assert isinstance(image, Pipeline)
-    assert isinstance(image[-1], ChannelScaler)
-    assert image[-1].n_channels == 3
+    assert isinstance(image, MedianImputeScaler)
+    assert isinstance(image.scaler, ChannelScaler)
+    assert image.scaler.n_channels == 3
     signal = SequenceExpert(input_shape=(2, 8)).make_preprocessor(np.zeros((4, 16)))
-    assert signal[-1].n_channels == 2
+    assert signal.scaler.n_channels == 2
 
     assert MLPExpert(preprocessor="passthrough").make_preprocessor(X) == "passthrough"
     custom = ChannelScaler()
@@ -442,3 +448,133 @@ def test_only_the_cnn_expert_reads_files():
     assert isinstance(source, ImageFiles) and isinstance(source.loader, ImageLoader)
     assert not isinstance(CNNExpert(input_shape=(1, 1, 2)).make_preprocessor(pixels),
                           ImageFiles)
+
+
+def test_channel_scaler_fitted_by_chunks_of_rows_as_on_all_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(3.0, 2.0, size=(50, 12)) + np.repeat([0.0, 1e4, -5.0], 4)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    whole = ChannelScaler(n_channels=3).fit(X)
+    chunked = ChannelScaler(n_channels=3)
+    for rows in (slice(0, 7), slice(7, 8), slice(8, 50)):
+        chunked.partial_fit(X[rows])
+    np.testing.assert_allclose(chunked.mean_, whole.mean_, rtol=1e-12)
+    np.testing.assert_allclose(chunked.scale_, whole.scale_, rtol=1e-12)
+    np.testing.assert_array_equal(chunked.n_samples_seen_, whole.n_samples_seen_)
+    # The same statistics as numpy's over all of each channel's values.
+    per_channel = X.reshape(50, 3, 4)
+    np.testing.assert_allclose(whole.mean_, np.nanmean(per_channel, axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(whole.scale_, np.nanstd(per_channel, axis=(0, 2)), rtol=1e-12)
+    # A new fit starts afresh.
+    np.testing.assert_array_equal(ChannelScaler(n_channels=3).fit(X[:5]).fit(X).mean_,
+                                  whole.mean_)
+
+
+# --------------------------------------------------------------------- MedianImputeScaler
+
+
+def _hard_table(n_rows=400, seed=0):
+    """Numbers of every scale, missing values, an all-missing and a constant column."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "unit": rng.standard_normal(n_rows),
+        "skewed": rng.lognormal(0.0, 2.0, n_rows),
+        # Unix times: a large offset beside a small spread, which rounding the raw
+        # values to float32 would destroy.
+        "timestamp": 1.7e9 + rng.uniform(0, 86_400, n_rows),
+        "tiny": rng.standard_normal(n_rows) * 1e-6,
+        "count": rng.poisson(3.0, n_rows),  # integers
+        "nullable": pd.array(rng.integers(0, 100, n_rows), dtype="Int64"),
+        "empty": np.nan,
+        "constant": 7.0,
+    })
+    for column in ["unit", "skewed", "timestamp", "tiny", "nullable"]:
+        X.loc[rng.random(n_rows) < 0.2, column] = np.nan if column != "nullable" else pd.NA
+    return X
+
+
+def _float64_pipeline(scaler=None):
+    """What MedianImputeScaler replaces, in float64."""
+    return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                         StandardScaler() if scaler is None else scaler)
+
+
+@pytest.mark.parametrize("chunk_values", [None, 1, 37])
+def test_median_impute_scaler_matches_imputer_then_scaler_in_float64(monkeypatch,
+                                                                      chunk_values):
+    # None: one chunk; 1: one column, then one row, at a time; 37: uneven chunks.
+    if chunk_values is not None:
+        monkeypatch.setattr(sk_i2m2.experts, "_CHUNK_VALUES", chunk_values)
+    X = _hard_table()
+    expected = _float64_pipeline().fit(X)
+    scaler = MedianImputeScaler().fit(X)
+    out = scaler.transform(X)
+    assert out.dtype == np.float32 and out.shape == X.shape
+    np.testing.assert_array_equal(scaler.statistics_, expected[0].statistics_)
+    assert scaler.statistics_[list(X.columns).index("empty")] == 0
+    np.testing.assert_allclose(scaler.scaler_.mean_, expected[1].mean_, rtol=1e-9)
+    np.testing.assert_allclose(scaler.scaler_.scale_, expected[1].scale_, rtol=1e-9)
+    reference = expected.transform(X)
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-6)
+    if chunk_values is None:  # the same operations in float64, then the same rounding
+        np.testing.assert_array_equal(out, reference.astype(np.float32))
+    np.testing.assert_array_equal(out[:, list(X.columns).index("empty")], 0)
+    # New rows, including values the fit never saw missing.
+    new = _hard_table(50, seed=1)
+    np.testing.assert_allclose(scaler.transform(new), expected.transform(new),
+                               rtol=1e-5, atol=1e-6)
+    assert list(scaler.get_feature_names_out()) == list(X.columns)
+    # An array gives the same numbers; its columns are numbered.
+    values = X.astype(float).to_numpy()
+    from_array = MedianImputeScaler().fit(values)
+    np.testing.assert_array_equal(from_array.transform(values), out)
+    assert list(from_array.get_feature_names_out()) == [f"x{i}" for i in range(X.shape[1])]
+
+
+def test_median_impute_scaler_with_channel_scaler_matches_the_signal_pipeline(monkeypatch):
+    monkeypatch.setattr(sk_i2m2.experts, "_CHUNK_VALUES", 50)
+    rng = np.random.default_rng(0)
+    X = rng.normal(100.0, 5.0, size=(60, 2 * 8))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[:, 3] = np.nan
+    expected = _float64_pipeline(ChannelScaler(n_channels=2)).fit_transform(X)
+    out = MedianImputeScaler(ChannelScaler(n_channels=2)).fit_transform(X)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_median_impute_scaler_refuses_what_the_imputer_refuses():
+    scaler = MedianImputeScaler()
+    for text in (pd.DataFrame({"a": ["x", "y"]}), np.array([[1.0], ["y"]], dtype=object)):
+        with pytest.raises(ValueError, match="non-numeric data: could not convert"):
+            scaler.fit(text)
+    with pytest.raises(ValueError, match="0 sample"):
+        scaler.fit(pd.DataFrame({"a": []}, dtype=float))
+    with pytest.raises(ValueError, match="scaler"):
+        MedianImputeScaler(scaler="standard").fit(np.zeros((2, 2)))
+    fitted = scaler.fit(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    with pytest.raises(ValueError, match="3 features"):
+        fitted.transform(np.zeros((2, 3)))
+
+
+def test_table_preprocessor_output_is_unchanged_on_a_categorical_mix():
+    X = _hard_table().assign(
+        site=lambda frame: np.where(np.arange(len(frame)) % 3, "north", None),
+        flag=lambda frame: np.arange(len(frame)) % 2 == 0,
+        grade=lambda frame: pd.Categorical(np.array(["a", "b", "c", "a"] * 100)))
+    numeric = [i for i, c in enumerate(X.columns) if c not in ("site", "flag", "grade")]
+    # The preprocessor of the previous release, in float64.
+    previous = ColumnTransformer(
+        [("numeric", _float64_pipeline(), numeric),
+         ("categorical", make_pipeline(
+             FunctionTransformer(sk_i2m2.experts._as_object, feature_names_out="one-to-one"),
+             SimpleImputer(strategy="most_frequent", keep_empty_features=True),
+             OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+          [i for i in range(X.shape[1]) if i not in numeric])],
+        sparse_threshold=0, verbose_feature_names_out=False)
+    expected = previous.fit_transform(X)
+    current = table_preprocessor(X)
+    out = current.fit_transform(X)
+    assert out.dtype == np.float32 and out.shape == expected.shape
+    np.testing.assert_array_equal(out, expected.astype(np.float32))
+    assert list(current.get_feature_names_out()) == list(previous.get_feature_names_out())

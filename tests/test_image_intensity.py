@@ -283,7 +283,7 @@ def test_files_and_pixel_columns_are_scaled_alike(digits):
     columns = I2M2Classifier([("scan", cnn(), list(digits["pixels"]))], **SETTINGS).fit(
         digits["pixels"], digits["y"])
     image_files = files.splitter_.preprocessors_["scan"]
-    scaler = columns.splitter_.preprocessors_["scan"][-1]
+    scaler = columns.splitter_.preprocessors_["scan"].scaler_
     assert isinstance(image_files, ImageFiles) and isinstance(scaler, ChannelScaler)
     np.testing.assert_allclose(image_files.channel_mean_, scaler.mean_, rtol=1e-12)
     np.testing.assert_allclose(image_files.channel_scale_, scaler.scale_, rtol=1e-12)

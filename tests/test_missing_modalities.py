@@ -42,7 +42,7 @@ def test_rows_without_a_modality_do_not_shape_its_preprocessing(gappy):
     X, y, modalities = gappy
     splitter = I2M2Classifier(modalities, **FAST).fit(X, y).splitter_
     present = X[modalities[1][2]].dropna()
-    scaler = splitter.preprocessors_["m1"][-1]  # all-numeric: imputer then scaler
+    scaler = splitter.preprocessors_["m1"].scaler_  # all-numeric: imputer then scaler
     np.testing.assert_allclose(scaler.mean_, present.mean(), rtol=1e-6)
 
 
