@@ -23,7 +23,7 @@ from ._dataset import Batch
 from ._explain import explain_predictions
 from ._fusion import BaseFusion
 from ._loss import row_weights
-from ._net import check_process_group
+from ._net import check_process_group, prediction_batch_size
 from ._sklearn_experts import SklearnExperts, learn_expert_weights
 from ._splitter import ModalitySplitter, check_modality_spec, check_X
 from ._training import count_members, train_members, train_one
@@ -552,7 +552,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         """What the product reads for ``X``, one chunk of rows at a time.
 
         Yields a :class:`Batch` (modality arrays and scikit-learn experts' output) of
-        each chunk of ``_PREDICT_CHUNK_BATCHES * predict_batch_size`` rows, so that
+        each chunk of ``_PREDICT_CHUNK_BATCHES`` prediction batches, so that
         prediction holds the preprocessed copy of one chunk, never of all ``X``.
         """
         check_is_fitted(self)
@@ -560,7 +560,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         # names of X's columns (after which the splitter and the experts reading raw
         # columns see chunks whose names match the fit).
         X = self.splitter_.check_input(X)
-        size = _PREDICT_CHUNK_BATCHES * self.predict_batch_size
+        size = _PREDICT_CHUNK_BATCHES * prediction_batch_size(
+            self.predict_batch_size, self.splitter_.sample_shapes_.values())
         for start in range(0, len(X), size):
             chunk = X.iloc[start:start + size] if hasattr(X, "iloc") else X[start:start + size]
             modalities = self.splitter_.transform_checked(chunk, first_row=start)

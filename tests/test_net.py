@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2._dataset import TensorBatches, TensorDictDataset
-from sk_i2m2._net import JOINT, PRETRAIN
+from sk_i2m2._net import JOINT, PRETRAIN, prediction_batch_size
 from sk_i2m2.product import FUSION
 
 from .conftest import FAST
@@ -82,3 +83,15 @@ def test_single_expert_skips_pretraining(two_modalities):
     X, y, modalities = two_modalities
     clf = I2M2Classifier(modalities, dependencies="inter", pretrain_epochs=2, **FAST)
     assert clf.fit(X, y).history_[:, "stage"] == [JOINT] * FAST["max_epochs"]
+
+
+@pytest.mark.parametrize("shapes, rows", [
+    ([(40,)], 4096),                 # tables: the largest batch
+    ([(3,), (1, 8, 8)], 1024),       # 65 536 values of 8x8 images
+    ([(1, 32, 32), (2, 100)], 64),   # the widest decides
+    ([(3, 64, 64)], 64),             # never fewer than 64 rows
+    ([(1, 4, 4)], 4096),             # nor more than 4096
+])
+def test_auto_prediction_batches_hold_a_bounded_number_of_values(shapes, rows):
+    assert prediction_batch_size("auto", shapes) == rows
+    assert prediction_batch_size(100, shapes) == 100
