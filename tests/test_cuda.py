@@ -101,7 +101,6 @@ def test_every_prediction_method_returns_cpu_numpy(tabular):
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_images_from_files_reach_the_gpu_through_pinned_memory(tmp_path, monkeypatch,
                                                                num_workers):
-    pytest.importorskip("PIL")
     X, y, modalities = make_digit_scans(tmp_path, n_samples=96, size=16, random_state=0)
     loaders = []
     image_batches = net_module.image_batches

@@ -9,6 +9,7 @@ gives the same bits: the scores on two worker processes equal those of one local
 process exactly, not approximately.
 """
 
+import dask.distributed as distributed
 import joblib
 import numpy as np
 import pytest
@@ -20,8 +21,6 @@ from sk_i2m2 import I2M2Classifier
 from sk_i2m2.datasets import make_multimodal_classification
 
 from .conftest import FAST, small_modalities
-
-distributed = pytest.importorskip("dask.distributed")
 
 #: Columns of ``cv_results_`` that time the fits, and so differ from run to run.
 TIMINGS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
