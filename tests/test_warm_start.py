@@ -49,7 +49,7 @@ def test_a_warm_fit_keeps_the_fitted_preprocessing(data):
     X, y, modalities = data
     clf = I2M2Classifier(modalities, **FAST).fit(X, y)
     splitter = clf.splitter_
-    scaler = splitter.preprocessors_["m0"][-1]
+    scaler = splitter.preprocessors_["m0"].scaler_
     mean = scaler.mean_.copy()
     clf.set_params(warm_start=True).fit(X + 100.0, y)  # shifted: refitting would move it
     assert clf.splitter_ is splitter
