@@ -43,3 +43,20 @@ def test_main_job_default_runs_on_real_data():
     out = _main_job()
     for expert in ("csf_core", "genotype", "fusion", "combined", "LogisticRegression"):
         assert expert in out
+
+
+def test_the_package_can_be_cited_and_its_licence_matches_its_metadata():
+    import tomllib
+
+    import sk_i2m2
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "BSD-3-Clause"
+    assert project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("BSD 3-Clause License")
+    citation = (ROOT / "CITATION.cff").read_text()
+    assert f'version: "{sk_i2m2.__version__}"' in citation
+    assert "preferred-citation:" in citation and "2405.17613" in citation
+    assert f"{sk_i2m2.__version__} (" in (ROOT / "CHANGELOG.rst").read_text()
+    # Type checkers read the package's hints only if it says it has them.
+    assert (Path(sk_i2m2.__file__).parent / "py.typed").exists()
