@@ -21,13 +21,13 @@ from sklearn.utils.validation import (
 from ._calibration import fit_temperature
 from ._dataset import Batch
 from ._explain import explain_predictions
-from ._fusion import BaseFusion
+from ._fusion import BaseFusion, ConcatFusion
 from ._loss import row_weights
 from ._net import check_process_group, prediction_batch_size
 from ._sklearn_experts import SklearnExperts, learn_expert_weights
-from ._splitter import ModalitySplitter, check_modality_spec, check_X
+from ._splitter import ModalitySplitter, check_modality_spec, check_X, modality_block
 from ._training import count_members, train_members, train_one
-from .product import ProductEnsemble, build_product
+from .product import FUSION, ProductEnsemble, build_product
 
 #: Prediction preprocesses and forwards X this many prediction batches at a time:
 #: its preprocessed copy and tensors are then held for one chunk only, so that the
@@ -408,6 +408,17 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     def set_params(self, **params):
         self._set_params("_modalities", **params)
         return self
+
+    def _sk_visual_block_(self):
+        # As ColumnTransformer's: a box per modality with its expert and columns, and
+        # the fusion expert beside them when the product holds one.
+        splitter = getattr(self, "splitter_", None) or ModalitySplitter(
+            self.modalities, remainder=self.remainder)
+        fusion = []
+        if self.dependencies != "intra":
+            fusion = [(FUSION, ConcatFusion() if self.fusion is None else self.fusion,
+                       "every modality")]
+        return modality_block(splitter, fusion)
 
     # ------------------------------------------------------------------ fit
 

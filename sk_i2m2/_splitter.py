@@ -14,6 +14,7 @@ from scipy import sparse
 from sklearn.base import TransformerMixin
 from sklearn.utils._indexing import _get_column_indices, _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -258,6 +259,9 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         self._set_params("_modalities", **params)
         return self
 
+    def _sk_visual_block_(self):
+        return modality_block(self)
+
     # ------------------------------------------------------------------ fit
 
     def check_input(self, X):
@@ -467,6 +471,40 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags
+
+
+def modality_boxes(splitter):
+    """``(names, experts, columns)`` of each modality, for the notebook's HTML repr.
+
+    The fitted spec once fitted (columns by name, the remainder included), else the
+    spec as given.
+    """
+    if hasattr(splitter, "modalities_"):
+        names = getattr(splitter, "feature_names_in_", None)
+        spec = [(name, expert, list(columns) if names is None else names[columns].tolist())
+                for name, expert, columns in splitter.modalities_]
+    else:
+        spec = default_modalities() if splitter.modalities is None else splitter.modalities
+        if splitter.remainder != "drop":
+            spec = [*spec, (REMAINDER, splitter.remainder, "the other columns")]
+    return ([name for name, _, _ in spec], [expert for _, expert, _ in spec],
+            [columns for _, _, columns in spec])
+
+
+def modality_block(splitter, extra=()):
+    """One box per modality (its expert, its columns) side by side, as ColumnTransformer's.
+
+    ``extra``: further ``(name, estimator, details)`` boxes (the fusion expert).
+    """
+    try:
+        names, experts, columns = modality_boxes(splitter)
+    except (TypeError, ValueError):  # a malformed spec: fit will say why
+        return _VisualBlock("single", splitter, names=type(splitter).__name__)
+    for name, estimator, details in extra:
+        names.append(name)
+        experts.append(estimator)
+        columns.append(details)
+    return _VisualBlock("parallel", experts, names=names, name_details=columns)
 
 
 def _naming_modality(name, method, block):
