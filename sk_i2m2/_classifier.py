@@ -27,6 +27,7 @@ from ._net import check_process_group, prediction_batch_size
 from ._sklearn_experts import SklearnExperts, learn_expert_weights
 from ._splitter import ModalitySplitter, check_modality_spec, check_X, modality_block
 from ._training import count_members, train_members, train_one
+from ._typing import MatrixLike, VectorLike
 from .product import FUSION, ProductEnsemble, build_product
 
 #: Prediction preprocesses and forwards X this many prediction batches at a time:
@@ -423,7 +424,8 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: MatrixLike, y: VectorLike,
+            sample_weight: VectorLike | None = None) -> "I2M2Classifier":
         """Fit every expert of the product.
 
         Parameters
@@ -591,7 +593,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return np.concatenate([torch.log_softmax(self.net_.forward(batch).double(), dim=1)
                                .numpy() for batch in self._batches(X)])
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> np.ndarray:
         """Log-probability of each class under the product of experts.
 
         Parameters
@@ -605,7 +607,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         """
         return self._combined_log_proba(X)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Probability of each class under the product of experts.
 
         Parameters
@@ -619,7 +621,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         """
         return np.exp(self._combined_log_proba(X))
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Most probable class under the product of experts.
 
         Parameters
@@ -633,7 +635,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         log_proba = self._combined_log_proba(X)
         return self.classes_[np.argmax(log_proba, axis=1)]
 
-    def expert_proba(self, X):
+    def expert_proba(self, X: MatrixLike) -> dict[str, np.ndarray]:
         """Each expert's own class probabilities.
 
         Parameters
@@ -652,7 +654,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 
-    def explain(self, X):
+    def explain(self, X: MatrixLike) -> pd.DataFrame:
         """Which expert drove each prediction, as a long table (one row per expert).
 
         The product scores class ``k`` by the sum of the experts' log-probabilities

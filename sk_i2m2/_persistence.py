@@ -29,6 +29,7 @@ from ._classifier import I2M2Classifier
 from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter
 from ._training import make_net
+from ._typing import PathOrFile
 from ._version import __version__
 from .experts import BaseExpert, BaseFusion
 from .product import ProductEnsemble, build_product
@@ -98,7 +99,7 @@ def _digest(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def save(model, path):
+def save(model: I2M2Classifier, path: PathOrFile) -> None:
     """Save a fitted :class:`I2M2Classifier` to a file that loads without running code.
 
     Parameters
@@ -180,7 +181,7 @@ def _read_members(path):
     return members
 
 
-def load(path, trusted=None):
+def load(path: PathOrFile, trusted: list[str] | None = None) -> I2M2Classifier:
     """Load a model saved with :func:`save`, without running code from the file.
 
     Parameters

@@ -19,6 +19,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._image_files import LazyImages
+from ._typing import MatrixLike
 from .experts import BaseExpert, MLPExpert, as_expert
 from .product import FUSION
 
@@ -264,7 +265,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
 
     # ------------------------------------------------------------------ fit
 
-    def check_input(self, X):
+    def check_input(self, X: MatrixLike) -> MatrixLike:
         """``X`` checked against the fit: same columns in the same order.
 
         Arrays get the fitted column names back (after sklearn's one warning), so a
@@ -322,7 +323,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                 resolved.append((REMAINDER, as_expert(expert), rest))
         return resolved
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: None = None) -> "ModalitySplitter":
         """Fit each modality's preprocessor.
 
         Parameters
@@ -337,7 +338,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         self.fit_transform(X)
         return self
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: MatrixLike, y: None = None) -> dict[str, np.ndarray]:
         """Fit each modality's preprocessor and return the transformed modalities.
 
         Returns
@@ -417,7 +418,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
 
     # ------------------------------------------------------------------ transform
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> dict[str, np.ndarray]:
         """Split ``X`` into preprocessed modality arrays.
 
         Parameters
@@ -451,7 +452,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         _check_some_modality_per_row(X, missing, first_row)
         return outputs
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Preprocessed feature names, ``<modality>__<feature>``, modality by modality.
 
         Returns

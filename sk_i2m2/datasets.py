@@ -15,7 +15,11 @@ import pandas as pd
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .experts import CNNExpert, MLPExpert, SequenceExpert
+from .experts import BaseExpert, CNNExpert, MLPExpert, SequenceExpert
+
+#: What the dataset functions return: the table, the labels and the modality spec
+#: that ``I2M2Classifier(modalities=...)`` takes.
+MultimodalDataset = tuple[pd.DataFrame, np.ndarray, list[tuple[str, BaseExpert, list[str]]]]
 
 __all__ = [
     "load_alzheimers",
@@ -40,9 +44,11 @@ __all__ = [
     },
     prefer_skip_nested_validation=True,
 )
-def make_multimodal_classification(n_samples=1000, n_modalities=2, dependency="mixed",
-                                   n_features=8, n_classes=2, class_sep=1.0,
-                                   random_state=None):
+def make_multimodal_classification(
+    n_samples: int = 1000, n_modalities: int = 2, dependency: str = "mixed",
+    n_features: int = 8, n_classes: int = 2, class_sep: float = 1.0,
+    random_state: int | np.random.RandomState | None = None,
+) -> MultimodalDataset:
     """Synthetic multimodal classification where the kind of dependency is known.
 
     Each modality ``m<k>`` has ``n_features`` columns ``m<k>_x<j>``; the rest of the
@@ -130,7 +136,9 @@ def make_multimodal_classification(n_samples=1000, n_modalities=2, dependency="m
     },
     prefer_skip_nested_validation=True,
 )
-def make_digit_scans(folder, n_samples=300, size=32, random_state=None):
+def make_digit_scans(folder: str | Path, n_samples: int = 300, size: int = 32,
+                     random_state: int | np.random.RandomState | None = None,
+                     ) -> MultimodalDataset:
     """A small imaging cohort on disk: handwritten digits saved as grey PNG scans.
 
     ``n_samples`` of scikit-learn's bundled 8x8 digits, drawn without replacement,
@@ -222,7 +230,7 @@ _UCI_VIEWS = (
 _UCI_IMAGE_SHAPE = (1, 16, 15)
 
 
-def load_uci_multifeature():
+def load_uci_multifeature() -> MultimodalDataset:
     """Load the UCI Multiple Features handwritten digits: six views of 2000 digits.
 
     Handwritten numerals ``0`` to ``9`` (200 of each) extracted from a collection
@@ -348,7 +356,7 @@ _AD_CORE = ["Ab_42", "tau", "p_tau"]
 _AD_DEMOGRAPHICS = ["age", "male"]
 
 
-def load_alzheimers():
+def load_alzheimers() -> MultimodalDataset:
     """Load the Alzheimer's disease CSF data (``ad_data`` of R's modeldata).
 
     Craig-Schapiro et al. (2011) measured cerebrospinal fluid (CSF) proteins of
@@ -461,7 +469,7 @@ _LEAF_COLOUR = [f"{statistic}_{channel}_val"
                 for statistic in ("mean", "std") for channel in ("red", "green", "blue")]
 
 
-def load_leaf_flavia():
+def load_leaf_flavia() -> MultimodalDataset:
     """Load the Flavia leaf identification data (``leaf_id_flavia`` of R's modeldata).
 
     1907 scanned or photographed leaves of 32 tree and shrub species (50 to 77
@@ -607,7 +615,7 @@ _BREAST_FEATURES = (
 )
 
 
-def load_breast_cancer_views():
+def load_breast_cancer_views() -> MultimodalDataset:
     """Load the Wisconsin diagnostic breast cancer data as three views of 10 columns.
 
     :func:`sklearn.datasets.load_breast_cancer`, 569 fine needle aspirates of
@@ -702,7 +710,8 @@ _WATCH_SENSORS = (("acc", ("ax", "ay", "az")), ("gyro", ("wx", "wy", "wz")))
     },
     prefer_skip_nested_validation=True,
 )
-def load_watch(*, width=100, overlap=0.5, return_groups=False):
+def load_watch(*, width: int = 100, overlap: float = 0.5,
+               return_groups: bool = False) -> tuple:
     """Load seglearn's smartwatch shoulder-exercise data, cut into fixed windows.
 
     Ten participants wore a smartwatch while performing sets of shoulder

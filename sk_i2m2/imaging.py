@@ -32,12 +32,12 @@ def _missing_extra(package, error):
     )
 
 
-def read_npy(path):
+def read_npy(path: str | os.PathLike) -> np.ndarray:
     """A NumPy ``.npy`` array, as saved (no pickled objects)."""
     return np.load(path, allow_pickle=False)
 
 
-def read_pillow(path):
+def read_pillow(path: str | os.PathLike) -> np.ndarray:
     """A PNG, JPEG, TIFF, BMP, GIF or WebP image, as ``(H, W)`` or ``(H, W, channels)``.
 
     The image is turned upright as its EXIF ``Orientation`` tag says (a photo taken
@@ -78,7 +78,7 @@ def _invert(pixels):
     return high + low - pixels
 
 
-def read_dicom(path):
+def read_dicom(path: str | os.PathLike) -> np.ndarray:
     """A single-frame DICOM image's pixels in modality units, higher values brighter.
 
     The modality transform is applied with :func:`pydicom.pixels.apply_modality_lut`:
@@ -126,7 +126,7 @@ def _looks_like_dicom(path):
         return file.read(4) == b"DICM"
 
 
-def read_image(path):
+def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read ``path`` with the reader its file type needs.
 
     ``.npy`` with NumPy; PNG, JPEG, TIFF, BMP, GIF and WebP with Pillow; ``.dcm``,

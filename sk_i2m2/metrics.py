@@ -3,10 +3,13 @@
 import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
+from ._typing import VectorLike
+
 __all__ = ["expected_calibration_error"]
 
 
-def expected_calibration_error(y_true, y_proba, classes, n_bins=15):
+def expected_calibration_error(y_true: VectorLike, y_proba: np.ndarray, classes: VectorLike,
+                               n_bins: int = 15) -> float:
     """Top-label expected calibration error (ECE).
 
     The predictions are grouped by confidence (the largest probability of each row)

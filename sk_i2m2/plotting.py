@@ -9,6 +9,8 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
+from ._typing import MatrixLike, VectorLike
+
 __all__ = ["ExpertContributionDisplay"]
 
 #: Axis label of each kind of score; any other ``score_name`` is used as it is.
@@ -154,8 +156,9 @@ class ExpertContributionDisplay:
         return self
 
     @classmethod
-    def from_explanation(cls, table, *, scores=None, combined_score=None, ax=None,
-                         score_name="score"):
+    def from_explanation(cls, table: pd.DataFrame, *, scores: dict | None = None,
+                         combined_score: float | None = None, ax=None,
+                         score_name: str = "score") -> "ExpertContributionDisplay":
         """Plot from a table returned by :meth:`sk_i2m2.I2M2Classifier.explain`.
 
         Parameters
@@ -202,7 +205,8 @@ class ExpertContributionDisplay:
         return display.plot(ax=ax)
 
     @classmethod
-    def from_estimator(cls, estimator, X, y=None, *, score="accuracy", ax=None):
+    def from_estimator(cls, estimator, X: MatrixLike, y: VectorLike | None = None, *,
+                       score: str = "accuracy", ax=None) -> "ExpertContributionDisplay":
         """Plot for a fitted :class:`sk_i2m2.I2M2Classifier` on ``X``.
 
         Parameters
