@@ -169,3 +169,35 @@ def test_an_array_at_predict_warns_once_with_fixed_experts(two_modalities):
         proba = clf.predict_proba(X.to_numpy())
     assert len(record) == 1
     np.testing.assert_allclose(proba, clf.predict_proba(X))
+
+
+class _ThreadRecordingLogisticRegression(LogisticRegression):
+    """Records the thread each fit runs in."""
+
+    threads = []
+
+    def fit(self, X, y, sample_weight=None):
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_cross_fitting_runs_on_the_joblib_backend_in_force():
+    # The folds go through joblib, so a search's backend (Dask, Ray, threads) reaches
+    # them: here joblib's threading backend runs them off the main thread.
+    import joblib
+
+    from sk_i2m2.datasets import make_multimodal_classification
+    from sk_i2m2.experts import SklearnExpert
+
+    X, y, modalities = make_multimodal_classification(n_samples=90, random_state=0)
+    (name, _, columns), rest = modalities[0], modalities[1:]
+    expert = SklearnExpert(_ThreadRecordingLogisticRegression(), cv=3)
+    _ThreadRecordingLogisticRegression.threads.clear()
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        I2M2Classifier([(name, expert, columns), *rest], max_epochs=1, n_bags=1,
+                       random_state=0).fit(X, y)
+    fold_threads = _ThreadRecordingLogisticRegression.threads[:3]  # then the refit
+    assert len(_ThreadRecordingLogisticRegression.threads) == 4
+    assert all(thread != "MainThread" for thread in fold_threads)
