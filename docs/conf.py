@@ -19,6 +19,13 @@ import sk_i2m2  # noqa: E402
 os.environ.setdefault("SK_I2M2_DOCS_QUICK", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# The gallery runs in this process. Its models are small, and one torch thread
+# trains them faster than several, which contend with each other (and with whatever
+# else runs on the machine) for a few milliseconds of work per batch.
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("SK_I2M2_DOCS_THREADS", "1")))
+
 project = "sk_i2m2"
 author = "the sk_i2m2 developers"
 copyright = "the sk_i2m2 developers"
