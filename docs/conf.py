@@ -57,9 +57,6 @@ numpydoc_xref_param_type = False
 # only, so .md files are not documents of their own.
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
-# The benchmark reports are written for GitHub: their relative links point at files,
-# not documents, and some of their headings skip a level.
-suppress_warnings = ["myst.xref_missing", "myst.header"]
 
 # Intersphinx: links to the projects sk_i2m2 builds on. A failed inventory fetch is
 # an untyped warning (it cannot be suppressed), which -W turns into an error, so each

@@ -13,6 +13,7 @@ so its in-sample over-confidence does not drown the other experts.
 # %%
 import os
 
+import matplotlib.pyplot as plt
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
@@ -46,9 +47,15 @@ models = {
     "fitted classifiers only": I2M2Classifier(
         trees_only, fusion=HistGradientBoostingClassifier(max_iter=50), **settings),
 }
+results = {}
 for name, model in models.items():
-    scores = cross_val_score(model, X, y, cv=3, scoring="roc_auc")
-    print(f"{name:<24} ROC AUC {scores.mean():.4f} ± {scores.std():.4f}")
+    results[name] = cross_val_score(model, X, y, cv=3, scoring="roc_auc")
+    print(f"{name:<24} ROC AUC {results[name].mean():.4f} ± {results[name].std():.4f}")
+
+fig, ax = plt.subplots(figsize=(5.5, 2.4))
+ax.boxplot(list(results.values()), vert=False, tick_labels=list(results))
+ax.set_xlabel("ROC AUC per fold (3 folds)")
+fig.tight_layout()
 
 # %%
 # Nested parameters reach the wrapped classifier, so a search can tune it like any
