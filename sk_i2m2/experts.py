@@ -263,7 +263,7 @@ class MedianImputeScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    statistics_ : ndarray of shape (n_features_in_,)
+    statistics_ : ndarray of shape (n_features,)
         Median of each column over its non-missing values; 0 for a column without
         any, which is kept rather than dropped so that the output width never
         depends on the data.
