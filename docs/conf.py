@@ -98,8 +98,6 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples" / "gallery"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    # Examples whose module is not in this checkout yet; remove a name to enable it.
-    "ignore_pattern": r"plot_dependency_report\.py",
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "reference_url": {"sk_i2m2": None},

@@ -17,6 +17,7 @@ MODULES = [
     "sk_i2m2.datasets",
     "sk_i2m2.metrics",
     "sk_i2m2.product",
+    "sk_i2m2.inspection",
 ]
 
 
