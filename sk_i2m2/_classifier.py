@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
@@ -576,7 +577,7 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         size = _PREDICT_CHUNK_BATCHES * prediction_batch_size(
             self.predict_batch_size, self.splitter_.sample_shapes_.values())
         for start in range(0, len(X), size):
-            chunk = X.iloc[start:start + size] if hasattr(X, "iloc") else X[start:start + size]
+            chunk = _safe_indexing(X, slice(start, start + size))
             modalities = self.splitter_.transform_checked(chunk, first_row=start)
             yield Batch(modalities,
                         self.sklearn_experts_.log_proba(self.splitter_, chunk, modalities))

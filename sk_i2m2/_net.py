@@ -19,6 +19,7 @@ With ``distributed=True`` the net trains data-parallel, with torch's
 initialised process group (started by ``torchrun``): each process trains on its
 shard of every batch, the gradients are averaged, and validation and prediction
 run on every process over all their rows, so every process ends with the same model.
+
 Per-batch overhead is kept to what a hand-written loop pays: the train/eval mode is
 set once per epoch rather than once per batch, callbacks are only called for the
 hooks they define, and prediction uses its own large batches.
@@ -295,12 +296,12 @@ class ProductOfExpertsNet(NeuralNet):
     def _step(self, batch, training):
         Xi, yi = batch
         Xi, yi = self._on_device(Xi), yi.to(self.device, non_blocking=True)
-        if training and self._data_parallel_wrapper is not None:
-            # Through the wrapper, so that the backward pass averages the gradients.
-            outputs, y_pred = self._data_parallel_wrapper(Xi.modalities, Xi.sklearn_log_proba)
-        else:
-            outputs = self.module_.expert_outputs(Xi.modalities, Xi.sklearn_log_proba)
-            y_pred = self.module_.combine(outputs)
+        # Through the data-parallel wrapper when training with one, so that the
+        # backward pass averages the gradients; it calls the same forward_experts.
+        forward_experts = (self._data_parallel_wrapper
+                           if training and self._data_parallel_wrapper is not None
+                           else self.module_.forward_experts)
+        outputs, y_pred = forward_experts(Xi.modalities, Xi.sklearn_log_proba)
         if self.stage_ == PRETRAIN:
             loss = self.get_pretrain_loss(outputs, yi, X=Xi, training=training)
         else:
