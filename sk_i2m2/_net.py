@@ -116,6 +116,7 @@ class ProductOfExpertsNet(NeuralNet):
             self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, "module"]
         self.stage_ = JOINT  # as a fitted or loaded net predicts
         self.shuffle_generator_ = None
+        self.augment_generator_ = None
         self._set_data_parallel(None)
         return self
 
@@ -204,6 +205,29 @@ class ProductOfExpertsNet(NeuralNet):
                 generator.manual_seed(self.shuffle_seed)
             self.shuffle_generator_ = generator
         return self.shuffle_generator_
+
+    def augment_batch(self, Xi):
+        """A training batch with each augmented modality randomly transformed.
+
+        The module's ``augmenters`` (one per modality whose expert has ``augment``)
+        draw from a generator of their own, seeded as the shuffling is, so that a
+        seeded fit is repeatable; in data-parallel training each process draws for
+        its own shard.
+        """
+        augmenters = getattr(self.module_, "augmenters", None)
+        if not augmenters:
+            return Xi
+        if self.augment_generator_ is None:
+            generator = torch.Generator()
+            if self.shuffle_seed is None:
+                generator.seed()
+            else:
+                rank = dist.get_rank() if self._data_parallel_wrapper is not None else 0
+                generator.manual_seed(self.shuffle_seed + 1 + rank)
+            self.augment_generator_ = generator
+        return Xi._replace(modalities={
+            name: augmenters[name](values, self.augment_generator_) if name in augmenters
+            else values for name, values in Xi.modalities.items()})
 
     def _on_device(self, Xi):
         # A no-op for tensors already there; batches of images read from files are
@@ -296,6 +320,8 @@ class ProductOfExpertsNet(NeuralNet):
     def _step(self, batch, training):
         Xi, yi = batch
         Xi, yi = self._on_device(Xi), yi.to(self.device, non_blocking=True)
+        if training:
+            Xi = self.augment_batch(Xi)
         # Through the data-parallel wrapper when training with one, so that the
         # backward pass averages the gradients; it calls the same forward_experts.
         forward_experts = (self._data_parallel_wrapper

@@ -29,6 +29,7 @@ __all__ = [
     "load_watch",
     "make_digit_scans",
     "make_multimodal_classification",
+    "make_volume_scans",
 ]
 
 
@@ -188,6 +189,102 @@ def make_digit_scans(folder: str | Path, n_samples: int = 300, size: int = 32,
     X = pd.DataFrame({"scan": paths})
     y = (digits.target[rows] < 5).astype(int)
     modalities = [("scan", CNNExpert(input_shape=(1, size, size), loader="auto"), ["scan"])]
+    return X, y, modalities
+
+
+@validate_params(
+    {
+        "folder": [str, Path],
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "size": [Interval(Integral, 8, None, closed="left")],
+        "dependency": [StrOptions({"intra", "inter"})],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_volume_scans(folder: str | Path, n_samples: int = 300, size: int = 32,
+                      dependency: str = "intra",
+                      random_state: int | np.random.RandomState | None = None,
+                      ) -> MultimodalDataset:
+    """A small volumetric cohort on disk: NIfTI scans with a lesion, and a covariate.
+
+    Each of ``n_samples`` volumes of ``size`` x ``size`` x ``size`` voxels is a noisy
+    ellipsoid of "tissue" holding one bright spherical lesion at a random place; half the
+    patients have a large lesion (radius ``size / 6``), half a small one (radius
+    ``size / 12``). The volumes are written to ``folder`` as ``scan_<i>.nii.gz``
+    (16-bit integers, 1.5 mm voxels, stored with the first two axes flipped and a
+    translation, so that the reader must reorient them), beside a tabular
+    covariate ``age`` (standardised years) and ``sex``.
+
+    * ``dependency="intra"``: the label is the lesion's size; ``age`` is mildly
+      informative on its own (older patients more often have the large lesion).
+    * ``dependency="inter"``: the label is whether the lesion's size is what the
+      patient's age predicts (large when ``age > 0``, small otherwise): neither
+      the volume nor the table tells anything alone.
+
+    It is the 3D analogue of :func:`make_digit_scans` and needs nibabel
+    (``pip install 'sk-i2m2[imaging]'``).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the files go (created if needed).
+    n_samples : int, default=300
+    size : int, default=32
+        Side of the cubic volumes, in voxels.
+    dependency : {"intra", "inter"}, default="intra"
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : DataFrame of shape (n_samples, 3)
+        ``"scan"`` (the path of each NIfTI file), ``"age"`` and ``"sex"``.
+    y : ndarray of shape (n_samples,)
+        0 or 1.
+    modalities : list of (str, expert, list of str)
+        ``[("scan", CNNExpert(input_shape=(1, size, size, size), loader="auto"),
+        ["scan"]), ("clinical", MLPExpert(), ["age", "sex"])]``.
+    """
+    try:
+        import nibabel
+    except ImportError as error:
+        raise ImportError("make_volume_scans writes NIfTI files with nibabel: "
+                          f"pip install 'sk-i2m2[imaging]' ({error}).") from error
+    rng = check_random_state(random_state)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    large = rng.permutation(np.arange(n_samples) % 2).astype(bool)
+    if dependency == "intra":
+        age = rng.normal(size=n_samples) + 0.5 * np.where(large, 1.0, -1.0)
+        y = large.astype(int)
+    else:
+        age = rng.normal(size=n_samples)
+        y = (large == (age > 0)).astype(int)
+    sex = rng.randint(0, 2, n_samples)
+    grid = np.stack(np.meshgrid(*[np.arange(size)] * 3, indexing="ij"), axis=-1) + 0.5
+    centre = size / 2
+    tissue = (((grid - centre) / (np.array([0.45, 0.4, 0.42]) * size)) ** 2).sum(-1) <= 1
+    # 1.5 mm voxels, stored with the first two axes mirrored (LPS-like, as DICOM
+    # converters often write them) and an offset: canonical RAS+ order undoes it.
+    affine = np.diag([-1.5, -1.5, 1.5, 1.0])
+    affine[:3, 3] = [24.0, 24.0, -24.0]
+    paths = []
+    for i in range(n_samples):
+        radius = size / 6 if large[i] else size / 12
+        # Somewhere inside the tissue, clear of its border.
+        lesion_centre = centre + rng.uniform(-1, 1, 3) * (0.3 * size - radius / 2)
+        lesion = ((grid - lesion_centre) ** 2).sum(-1) <= radius**2
+        volume = 400 * tissue + 300 * (lesion & tissue) + rng.normal(0, 60, tissue.shape)
+        # Stored in the file's voxel order: mirrored along the first two axes.
+        stored = np.round(volume[::-1, ::-1, :]).astype(np.int16)
+        path = folder / f"scan_{i}.nii.gz"
+        nibabel.save(nibabel.Nifti1Image(stored, affine), path)
+        paths.append(str(path))
+    X = pd.DataFrame({"scan": paths, "age": age, "sex": sex})
+    modalities = [
+        ("scan", CNNExpert(input_shape=(1, size, size, size), loader="auto"), ["scan"]),
+        ("clinical", MLPExpert(), ["age", "sex"]),
+    ]
     return X, y, modalities
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ._fusion import ConcatFusion
+from .augment import make_augmenter
 
 __all__ = ["FUSION", "ExpertOutputs", "ProductEnsemble", "ProductOfExperts",
            "build_product", "combine_log_proba"]
@@ -362,6 +363,9 @@ def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.
     Returns
     -------
     ProductOfExperts
+        Its ``augmenters`` attribute maps each modality whose expert has an
+        ``augment`` to what transforms its training batches (see
+        :mod:`sk_i2m2.augment`); the net applies them.
     """
     specs = {name: (expert, splitter.sample_shapes_[name])
              for name, expert, _ in splitter.modalities_}
@@ -372,5 +376,12 @@ def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.
     fusion_module = None
     if dependencies in ("inter", "both") and FUSION not in sklearn_experts:
         fusion_module = (ConcatFusion() if fusion is None else fusion).build(specs, n_classes)
-    return ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
-                            sklearn_experts=sklearn_experts)
+    module = ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
+                              sklearn_experts=sklearn_experts)
+    # Not part of the product: what the net does to training batches before them.
+    module.augmenters = {
+        name: make_augmenter(expert.augment, shape, name)
+        for name, (expert, shape) in specs.items()
+        if getattr(expert, "augment", None) is not None
+    }
+    return module
