@@ -43,6 +43,7 @@ from torch import nn
 from ._fusion import AttentionFusion, BaseFusion, ConcatFusion
 from ._image_files import ImageFiles, as_image_loader
 from ._layers import as_tuple, mlp
+from .augment import AUGMENT_CONSTRAINT
 from .imaging import ImageLoader
 
 __all__ = [
@@ -450,10 +451,11 @@ class _ShapedExpert(BaseExpert):
 
     def sample_shape(self, n_features, modality):
         shape = tuple(int(s) for s in self.input_shape)
-        if len(shape) != self._input_ndim:
+        if len(shape) not in self._input_ndims:
+            axes = " or ".join(str(n) for n in self._input_ndims)
             raise ValueError(
                 f"Modality {modality!r}: {type(self).__name__} takes input_shape "
-                f"with {self._input_ndim} axes, got {shape}."
+                f"with {axes} axes ({self._input_axes}), got {shape}."
             )
         return _check_shape(self, shape, n_features, modality)
 
@@ -512,6 +514,10 @@ class _WideAndDeep(nn.Module):
 class _ConvNet(nn.Module):
     """Convolution blocks, average pooling to a small grid, then an MLP head.
 
+    The number of spatial axes of ``input_shape`` (one for series, two for images,
+    three for volumes) picks the convolution, pooling and averaging of that
+    dimension.
+
     ``pooled_size=1`` is global average pooling: where a feature lies is lost, as
     a detector of a pattern anywhere in a series wants. A grid of 2 per axis keeps
     which quadrant it lies in, which aligned images (scans, slides) need: on 300
@@ -519,25 +525,31 @@ class _ConvNet(nn.Module):
     (``benchmarks/results/scans.md``).
     """
 
-    def __init__(self, conv, input_shape, channels, kernel_size, hidden_units,
-                 dropout, n_outputs, pooled_size=1):
+    _LAYERS = {  # spatial axes -> (convolution, max-pooling, adaptive average pooling)
+        1: (nn.Conv1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d),
+        2: (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d),
+        3: (nn.Conv3d, nn.MaxPool3d, nn.AdaptiveAvgPool3d),
+    }
+
+    def __init__(self, input_shape, channels, kernel_size, hidden_units, dropout, n_outputs,
+                 pooled_size=1, stride=1):
         super().__init__()
-        two_d = conv is nn.Conv2d
-        pool = nn.MaxPool2d if two_d else nn.MaxPool1d
+        n_spatial = len(input_shape) - 1
+        conv, pool, average = self._LAYERS[n_spatial]
         blocks = []
         in_channels = input_shape[0]
-        for width in as_tuple(channels):
+        for block, width in enumerate(as_tuple(channels)):
             blocks += [
-                conv(in_channels, width, kernel_size, padding=kernel_size // 2),
+                conv(in_channels, width, kernel_size, stride=stride if block == 0 else 1,
+                     padding=kernel_size // 2),
                 nn.ReLU(),
                 pool(2, ceil_mode=True),
             ]
             in_channels = width
-        blocks += [(nn.AdaptiveAvgPool2d if two_d else nn.AdaptiveAvgPool1d)(pooled_size),
-                   nn.Flatten()]
+        blocks += [average(pooled_size), nn.Flatten()]
         self.input_shape = tuple(input_shape)
         self.features = nn.Sequential(*blocks)
-        n_pooled = in_channels * pooled_size ** (len(input_shape) - 1)
+        n_pooled = in_channels * pooled_size ** n_spatial
         self.head = mlp(n_pooled, hidden_units, n_outputs, dropout)
 
     def forward(self, x):
@@ -545,28 +557,55 @@ class _ConvNet(nn.Module):
         return self.head(self.features(x))
 
 
+#: ``CNNExpert(channels="auto", stride="auto")``: the convolution widths and the
+#: stride of the first convolution, by the number of spatial axes. Images: (16, 32),
+#: stride 1, measured on digit scans (``benchmarks/results/scans.md``). Volumes: a
+#: 32^3 volume holds 32 times the voxels of a 32^2 image, and every convolution
+#: costs as many times more; a first convolution of stride 2 (as the stems of 3D
+#: ResNets) cuts the cost of training tenfold (``benchmarks/results/volumes.md``).
+AUTO_CHANNELS = {2: (16, 32), 3: (8, 16)}
+AUTO_STRIDE = {2: 1, 3: 2}
+
+
+def resolve_auto(value, auto_values, input_shape):
+    """``value``, or what ``"auto"`` stands for with inputs of ``input_shape``."""
+    if isinstance(value, str):  # "auto"
+        return auto_values[len(input_shape) - 1]
+    return value
+
+
 class CNNExpert(_ShapedExpert):
-    """A small convolutional network for image modalities.
+    """A small convolutional network for image and volume modalities.
 
     Images arrive as ``C * H * W`` flattened pixel columns (row-major, channel
     first), as one column whose cells hold arrays of that shape, or, with a
     ``loader``, as one column of image file paths read batch by batch during
-    training (see :mod:`sk_i2m2.imaging`).
+    training (see :mod:`sk_i2m2.imaging`). Volumes (``input_shape=(C, D, H, W)``:
+    MRI, CT) arrive the same ways, usually as paths of NIfTI files or DICOM series
+    folders; the number of axes of ``input_shape`` decides whether the network's
+    convolutions are 2D or 3D.
 
     Parameters
     ----------
     input_shape : tuple of int
-        ``(channels, height, width)`` of one image.
-    channels : tuple of int, default=(16, 32)
-        Output channels of each convolution block (convolution, ReLU, 2x2 max-pool).
+        ``(channels, height, width)`` of one image, or ``(channels, depth, height,
+        width)`` of one volume.
+    channels : "auto" or tuple of int, default="auto"
+        Output channels of each convolution block (convolution, ReLU, max-pool by
+        2 along every axis). ``"auto"``: ``(16, 32)`` for images, ``(8, 16)`` for
+        volumes (chosen by measurement; see the user guide).
     kernel_size : int, default=3
-        Side of the square convolution kernels.
+        Side of the square (cubic) convolution kernels.
+    stride : "auto" or int, default="auto"
+        Stride of the first convolution. ``"auto"``: 1 for images, 2 for volumes
+        (which halves every axis before the first pooling, for a tenth of the
+        training time; see the user guide).
     pooled_size : int, default=2
         Side of the grid the last feature maps are averaged to before the head:
         1 is global average pooling (where a feature lies is lost); the default 2
-        keeps which quadrant it lies in, which aligned images such as scans need
-        (on 300 digit scans: 0.940 held-out accuracy against 0.870; see the user
-        guide).
+        keeps which quadrant (octant) it lies in, which aligned images such as
+        scans need (on 300 digit scans: 0.940 held-out accuracy against 0.870; see
+        the user guide).
     hidden_units : int or tuple of int, default=(64,)
         Hidden layers of the head after the pooling.
     dropout : float, default=0.1
@@ -582,32 +621,47 @@ class CNNExpert(_ShapedExpert):
         image file paths, read by this :class:`~sk_i2m2.imaging.ImageLoader`
         (``"auto"``: ``ImageLoader()``; a callable: ``ImageLoader(reader=it)``).
         An empty path means the row lacks the modality.
+    augment : None, "light", "flips" or callable, default=None
+        Random transforms of every training batch of this modality (never of
+        validation batches, predictions or the temperature fit): a preset of
+        :mod:`sk_i2m2.augment` (``"light"``: small rotations, zooms, shifts and
+        intensity jitter; ``"flips"``: the same with mirror images), or a callable
+        mapping the float tensor ``(N, C, *spatial)`` of a batch to one of the same
+        shape. Seeded by the classifier's ``random_state``. The fusion expert
+        sees the same transformed batch. None by default: see the user guide for
+        the measurements behind it.
     """
 
-    _input_ndim = 3
+    _input_ndims = (3, 4)
+    _input_axes = "channels, height, width or channels, depth, height, width"
     _saved_types = (ChannelScaler, ImageFiles, ImageLoader)
     _parameter_constraints = {
         **BaseExpert._parameter_constraints,
         "input_shape": ["array-like"],
-        "channels": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "channels": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"),
+                     "array-like"],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "stride": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "pooled_size": [Interval(Integral, 1, None, closed="left")],
         "hidden_units": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "loader": [None, StrOptions({"auto"}), callable, HasMethods(["load", "resolve"])],
+        "augment": AUGMENT_CONSTRAINT,
     }
 
-    def __init__(self, input_shape=(1, 8, 8), channels=(16, 32), kernel_size=3,
-                 pooled_size=2, hidden_units=(64,), dropout=0.1, preprocessor="auto",
-                 loader=None):
+    def __init__(self, input_shape=(1, 8, 8), channels="auto", kernel_size=3,
+                 stride="auto", pooled_size=2, hidden_units=(64,), dropout=0.1,
+                 preprocessor="auto", loader=None, augment=None):
         self.input_shape = input_shape
         self.channels = channels
         self.kernel_size = kernel_size
+        self.stride = stride
         self.pooled_size = pooled_size
         self.hidden_units = hidden_units
         self.dropout = dropout
         self.preprocessor = preprocessor
         self.loader = loader
+        self.augment = augment
 
     def make_preprocessor(self, X, modality=None):
         """The modality's preprocessor: for pixels, as any expert's; for paths, ``ImageFiles``.
@@ -629,8 +683,10 @@ class CNNExpert(_ShapedExpert):
         return ImageFiles(as_image_loader(self.loader), shape, modality)
 
     def build(self, input_shape, n_outputs):
-        return _ConvNet(nn.Conv2d, input_shape, self.channels, self.kernel_size,
-                        self.hidden_units, self.dropout, n_outputs, self.pooled_size)
+        return _ConvNet(input_shape, resolve_auto(self.channels, AUTO_CHANNELS, input_shape),
+                        self.kernel_size, self.hidden_units, self.dropout, n_outputs,
+                        self.pooled_size,
+                        resolve_auto(self.stride, AUTO_STRIDE, input_shape))
 
 
 class SequenceExpert(_ShapedExpert):
@@ -660,9 +716,13 @@ class SequenceExpert(_ShapedExpert):
         per channel (:class:`ChannelScaler`).
     """
 
-    _input_ndim = 2
-    _parameter_constraints = {key: value for key, value in
-                              CNNExpert._parameter_constraints.items() if key != "loader"}
+    _input_ndims = (2,)
+    _input_axes = "channels, length"
+    _parameter_constraints = {
+        **{key: value for key, value in CNNExpert._parameter_constraints.items()
+           if key not in ("loader", "augment", "stride")},
+        "channels": [Interval(Integral, 1, None, closed="left"), "array-like"],
+    }
 
     def __init__(self, input_shape=(1, 32), channels=(16, 32), kernel_size=5,
                  pooled_size=1, hidden_units=(64,), dropout=0.1, preprocessor="auto"):
@@ -675,8 +735,8 @@ class SequenceExpert(_ShapedExpert):
         self.preprocessor = preprocessor
 
     def build(self, input_shape, n_outputs):
-        return _ConvNet(nn.Conv1d, input_shape, self.channels, self.kernel_size,
-                        self.hidden_units, self.dropout, n_outputs, self.pooled_size)
+        return _ConvNet(input_shape, self.channels, self.kernel_size, self.hidden_units,
+                        self.dropout, n_outputs, self.pooled_size)
 
 
 class TorchExpert(BaseExpert):
