@@ -13,6 +13,10 @@ On a machine with a CUDA device:
    * ``image files``: the same digits as PNG files
      (:func:`~sk_i2m2.datasets.make_digit_scans`) read by a DataLoader with
      ``num_workers`` processes, pinned on the GPU;
+   * ``volumes``: 32^3 NIfTI volumes and a table
+     (:func:`~sk_i2m2.datasets.make_volume_scans`), the 3D ``CNNExpert`` at its
+     defaults with ``augment="light"``, read by ``num_workers`` processes: volumes
+     per second, and how busy the GPU is kept;
 
    and reports rows (images) per second of the whole fit, preprocessing included,
    and of its training epochs alone (skorch's per-epoch ``dur``). The CPU runs on
@@ -51,11 +55,11 @@ RESULTS = Path(__file__).parent / "results"
 #: Rows of each task (``(GPU rows, CPU rows)``) and epochs, at full size and --quick.
 SIZES = {
     False: {"tabular": (200_000, 50_000, 2), "images": (20_000, 4_000, 3),
-            "image files": (1_500, 1_500, 3)},
+            "image files": (1_500, 1_500, 3), "volumes": (2_000, 300, 3)},
     True: {"tabular": (20_000, 5_000, 2), "images": (4_000, 1_000, 2),
-           "image files": (300, 300, 2)},
+           "image files": (300, 300, 2), "volumes": (300, 100, 2)},
 }
-BATCH_SIZE = {"tabular": 512, "images": 256, "image files": 256}
+BATCH_SIZE = {"tabular": 512, "images": 256, "image files": 256, "volumes": 64}
 #: DataLoader processes reading image files.
 NUM_WORKERS = 4
 #: Seconds between two samples of the GPU's utilisation.
@@ -97,6 +101,16 @@ def image_file_task(n_rows, folder, random_state=0):
     from sk_i2m2.datasets import make_digit_scans
 
     return make_digit_scans(folder, n_samples=n_rows, size=32, random_state=random_state)
+
+
+def volume_task(n_rows, folder, random_state=0):
+    """``(X, y, modalities)``: 32^3 NIfTI volumes written to ``folder``, and a table."""
+    from sk_i2m2.datasets import make_volume_scans
+
+    X, y, modalities = make_volume_scans(folder, n_samples=n_rows, size=32,
+                                         random_state=random_state)
+    modalities[0][1].set_params(augment="light")
+    return X, y, modalities
 
 
 # --------------------------------------------------------------------------- GPU use
@@ -217,9 +231,11 @@ def measure(task, n_rows, device, epochs, folder=None, sample_gpu=False):
         X, y, modalities = tabular_task(n_rows)
     elif task == "images":
         X, y, modalities = image_task(n_rows)
+    elif task == "volumes":
+        X, y, modalities = volume_task(n_rows, folder / "volumes")
     else:
         X, y, modalities = image_file_task(n_rows, folder)
-    num_workers = NUM_WORKERS if task == "image files" else 0
+    num_workers = NUM_WORKERS if task in ("image files", "volumes") else 0
     if not sample_gpu:
         result = time_fit(X, y, modalities, device, epochs, BATCH_SIZE[task], num_workers)
     else:
@@ -234,7 +250,8 @@ def measure(task, n_rows, device, epochs, folder=None, sample_gpu=False):
 
 def warm_up(folder):
     """One small fit of each task on the GPU, so that CUDA's start-up is not timed."""
-    for task, n_rows in (("tabular", 2_000), ("images", 512), ("image files", 128)):
+    for task, n_rows in (("tabular", 2_000), ("images", 512), ("image files", 128),
+                         ("volumes", 64)):
         measure(task, n_rows, "cuda", 1, folder=folder / "warm-up")
 
 

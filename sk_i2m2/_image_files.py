@@ -2,9 +2,9 @@
 
 :class:`ImageFiles` is the preprocessor of such a modality: it checks a column of
 paths and transforms it into :class:`LazyImages`. That array stands where a
-preprocessed modality would be an array of shape ``(n, C, H, W)``: it has that
-``shape``, selecting rows (``images[rows]``) gives another ``LazyImages`` without
-reading anything, and :meth:`LazyImages.load` reads
+preprocessed modality would be an array of shape ``(n, C, H, W)``, or ``(n, C, D,
+H, W)`` for volumes: it has that ``shape``, selecting rows (``images[rows]``) gives
+another ``LazyImages`` without reading anything, and :meth:`LazyImages.load` reads
 the rows a batch needs. The training loop reads it batch by batch (in DataLoader
 workers when ``num_workers > 0``), so memory follows the batch, not the cohort.
 """
@@ -27,7 +27,8 @@ def image_paths(column, modality, loader, labels):
     Parameters
     ----------
     column : array-like of shape (n_samples,)
-        Paths (str or path-like); None, NaN or "" where a row has no image.
+        Paths (str or path-like) of image files, or of folders of DICOM slices;
+        None, NaN or "" where a row has no image.
     modality : str
         For error messages.
     loader : ImageLoader
@@ -56,7 +57,8 @@ def image_paths(column, modality, loader, labels):
                 "arrays need an expert without a loader (loader=None)."
             )
         paths[row] = loader.resolve(value)
-        if not os.path.isfile(paths[row]):
+        # A DICOM series is a folder of slice files.
+        if not (os.path.isfile(paths[row]) or os.path.isdir(paths[row])):
             not_found.append(row)
     if not_found and loader.on_error == "raise":
         first = ", ".join(f"row {labels[row]!r}: {paths[row]!r}" for row in not_found[:5])
@@ -103,7 +105,8 @@ class LazyImages:
         Row labels, for error messages.
     loader : ImageLoader
     input_shape : tuple of int
-        ``(channels, height, width)``.
+        ``(channels, height, width)``, or ``(channels, depth, height, width)`` for
+        volumes.
     modality : str
         For error messages.
     standardise : tuple of (ndarray, ndarray) or None, default=None
@@ -174,7 +177,8 @@ class LazyImages:
         per channel after it is read.
         """
         if self.standardise is not None:
-            # (C,) -> (C, 1, 1): one statistic per channel, broadcast over the pixels.
+            # (C,) -> (C, 1, 1) or (C, 1, 1, 1): one statistic per channel, broadcast
+            # over the pixels or voxels.
             axes = (-1,) + (1,) * (len(self.input_shape) - 1)
             mean, scale = (np.asarray(value, dtype=np.float64).reshape(axes)
                            for value in self.standardise)
@@ -277,7 +281,8 @@ class ImageFiles(TransformerMixin, BaseEstimator):
     loader : ImageLoader
         Reads, shapes and scales one image.
     input_shape : tuple of int
-        ``(channels, height, width)`` of one image.
+        ``(channels, height, width)`` of one image, or ``(channels, depth, height,
+        width)`` of one volume.
     modality : str or None, default=None
         The modality's name, for error messages.
 
@@ -339,6 +344,7 @@ class ImageFiles(TransformerMixin, BaseEstimator):
         self
         """
         self.loader._validate_params()
+        self.loader._check_input_shape(self.input_shape)
         images = self._images(X)
         present = np.flatnonzero(~images.missing)
         if not len(present):

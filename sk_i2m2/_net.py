@@ -47,6 +47,23 @@ AUTO_PREDICT_ROWS = (64, 4096)
 AUTO_PREDICT_VALUES = 2**16
 
 
+def learning_rate_scales(module):
+    """``{parameter name: scale}`` for the parameters of submodules with ``lr_scale != 1``.
+
+    An expert marks a submodule that should learn more slowly (e.g. a pretrained
+    backbone, ``PretrainedExpert(backbone_lr_scale=0.1)``) with an ``lr_scale``
+    attribute; the innermost marked submodule decides.
+    """
+    scales = {}
+    for prefix, submodule in module.named_modules():
+        scale = getattr(submodule, "lr_scale", None)
+        if scale is None:
+            continue
+        for name, _ in submodule.named_parameters(prefix=prefix):
+            scales[name] = float(scale)
+    return {name: scale for name, scale in scales.items() if scale != 1.0}
+
+
 def prediction_batch_size(predict_batch_size, sample_shapes):
     """Rows per prediction batch: ``predict_batch_size``, or resolved from ``"auto"``.
 
@@ -125,7 +142,22 @@ class ProductOfExpertsNet(NeuralNet):
         if not self.module_.trainable:
             self.optimizer_ = None
             return self
-        return super().initialize_optimizer(*args, **kwargs)
+        scales = learning_rate_scales(self.module_)
+        if not scales:
+            return super().initialize_optimizer(*args, **kwargs)
+        # Submodules with an ``lr_scale`` (a pretrained backbone being fine-tuned)
+        # learn at that fraction of the learning rate: one parameter group per scale.
+        named = list(self.get_all_learnable_params())
+        _, optimizer_kwargs = self.get_params_for_optimizer("optimizer", iter(named))
+        lr = optimizer_kwargs.get("lr", self.lr)
+        groups = {}
+        for name, parameter in named:
+            scale = scales.get(name, 1.0)
+            groups.setdefault(scale, []).append(parameter)
+        self.optimizer_ = self.optimizer(
+            [{"params": params, "lr": lr * scale} for scale, params in groups.items()],
+            **optimizer_kwargs)
+        return self
 
     # ------------------------------------------------------------------ callbacks
 

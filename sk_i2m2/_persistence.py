@@ -46,6 +46,9 @@ TRUSTED_TYPES = [
     "numpy.dtype",
     # HistGradientBoosting's fitted trees: scikit-learn's own, missing from skops' list.
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # Paths given as parameters (ImageLoader(root=...), PretrainedExpert(weights=...)).
+    "pathlib.PosixPath",
+    "pathlib.WindowsPath",
 ]
 
 
@@ -118,6 +121,7 @@ def save(model: I2M2Classifier, path: PathOrFile) -> None:
     if not isinstance(model, I2M2Classifier):
         raise TypeError(f"save takes a fitted I2M2Classifier, got {type(model).__name__}.")
     check_is_fitted(model)
+    _check_no_module_instances(model)
     params = {key: value for key, value in model.get_params(deep=False).items()
               if key not in _UNSAVED_PARAMS}
     state = {
@@ -147,6 +151,19 @@ def save(model: I2M2Classifier, path: PathOrFile) -> None:
         archive.writestr("manifest.json", json.dumps(manifest, indent=2))
         for name, data in members.items():
             archive.writestr(name, data)
+
+
+def _check_no_module_instances(model):
+    """Refuse parameters that are torch modules: a model file holds code by reference only."""
+    for name, value in model.get_params(deep=True).items():
+        if isinstance(value, torch.nn.Module):
+            raise TypeError(
+                f"Parameter {name!r} is a torch module instance ({type(value).__name__}), "
+                "which a model file cannot hold without pickling code. Give its class or "
+                "a function that builds it instead (e.g. functools.partial(MyNet, ...)), "
+                "or save the model with pickle or joblib, to load only from sources you "
+                "trust."
+            )
 
 
 def _read_members(path):

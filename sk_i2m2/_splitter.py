@@ -148,6 +148,15 @@ def _as_modality_array(Z, name, feature_names, missing):
     """
     if isinstance(Z, LazyImages):
         return Z, missing | Z.missing
+    if (isinstance(Z, np.ndarray) and Z.ndim == 2 and Z.shape[1]
+            and np.issubdtype(Z.dtype, np.floating)):
+        # A preprocessor that reads images (features of a pretrained backbone) gives
+        # NaN rows for images that are absent or unreadable with on_error="missing".
+        # The first column screens the rows, so that a large table costs one column.
+        candidates = np.flatnonzero(np.isnan(Z[:, 0]) & ~missing)
+        if len(candidates):
+            missing = missing.copy()
+            missing[candidates] = np.isnan(Z[candidates]).all(axis=1)
     Z = _as_float32(Z, name, feature_names, rows=~missing)
     if missing.any():
         Z = np.array(Z)  # never write into an array the caller may still hold

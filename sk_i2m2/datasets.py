@@ -209,15 +209,17 @@ def make_volume_scans(folder: str | Path, n_samples: int = 300, size: int = 32,
     """A small volumetric cohort on disk: NIfTI scans with a lesion, and a covariate.
 
     Each of ``n_samples`` volumes of ``size`` x ``size`` x ``size`` voxels is a noisy
-    ellipsoid of "tissue" holding one bright spherical lesion at a random place; half the
-    patients have a large lesion (radius ``size / 6``), half a small one (radius
-    ``size / 12``). The volumes are written to ``folder`` as ``scan_<i>.nii.gz``
-    (16-bit integers, 1.5 mm voxels, stored with the first two axes flipped and a
-    translation, so that the reader must reorient them), beside a tabular
-    covariate ``age`` (standardised years) and ``sex``.
+    ellipsoid of "tissue" holding one bright spherical lesion at a random place,
+    whose radius is drawn uniformly between ``size / 16`` and ``size / 5``; the lesion
+    is *large* when its radius exceeds the middle of that range (half the patients,
+    on average). Near the threshold the noise makes large and small hard to tell
+    apart, as in a real cohort, so no model is perfect. The volumes are written to
+    ``folder`` as ``scan_<i>.nii.gz`` (16-bit integers, 1.5 mm voxels, stored with
+    the first two axes flipped and a translation, so that the reader must reorient
+    them), beside a tabular covariate ``age`` (standardised years) and ``sex``.
 
-    * ``dependency="intra"``: the label is the lesion's size; ``age`` is mildly
-      informative on its own (older patients more often have the large lesion).
+    * ``dependency="intra"``: the label is whether the lesion is large; ``age`` is
+      mildly informative on its own (older patients more often have a large one).
     * ``dependency="inter"``: the label is whether the lesion's size is what the
       patient's age predicts (large when ``age > 0``, small otherwise): neither
       the volume nor the table tells anything alone.
@@ -253,7 +255,8 @@ def make_volume_scans(folder: str | Path, n_samples: int = 300, size: int = 32,
     rng = check_random_state(random_state)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    large = rng.permutation(np.arange(n_samples) % 2).astype(bool)
+    radii = rng.uniform(size / 16, size / 5, n_samples)
+    large = radii > (size / 16 + size / 5) / 2
     if dependency == "intra":
         age = rng.normal(size=n_samples) + 0.5 * np.where(large, 1.0, -1.0)
         y = large.astype(int)
@@ -270,7 +273,7 @@ def make_volume_scans(folder: str | Path, n_samples: int = 300, size: int = 32,
     affine[:3, 3] = [24.0, 24.0, -24.0]
     paths = []
     for i in range(n_samples):
-        radius = size / 6 if large[i] else size / 12
+        radius = radii[i]
         # Somewhere inside the tissue, clear of its border.
         lesion_centre = centre + rng.uniform(-1, 1, 3) * (0.3 * size - radius / 2)
         lesion = ((grid - lesion_centre) ** 2).sum(-1) <= radius**2

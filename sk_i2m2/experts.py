@@ -53,6 +53,7 @@ __all__ = [
     "CNNExpert",
     "ConcatFusion",
     "MLPExpert",
+    "PretrainedExpert",
     "SequenceExpert",
     "SklearnExpert",
     "TorchExpert",
@@ -904,3 +905,6 @@ def as_expert(candidate):
     if is_sklearn_classifier(candidate):
         return SklearnExpert(candidate)
     return candidate
+
+
+from ._pretrained import PretrainedExpert  # noqa: E402

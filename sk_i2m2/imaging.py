@@ -7,7 +7,13 @@ once, so memory is bounded by the batch and not by the cohort.
 
 Reading an image is three steps, each a parameter of :class:`ImageLoader`: read the
 file into an array (by file type, or with your own function), bring it to the
-expert's ``(channels, height, width)``, and scale its intensities.
+expert's ``(channels, height, width)``, or ``(channels, depth, height, width)`` for a
+volume, and scale its intensities.
+
+Volumes come from NIfTI files (:func:`read_nifti`), folders of DICOM slices
+(:func:`read_dicom_series`), enhanced multi-frame DICOM files (:func:`read_dicom`)
+and 3-D ``.npy`` arrays; :func:`read_volume` also gives their voxel spacing, which
+:class:`ImageLoader` can resample to (``spacing=``).
 """
 
 import os
@@ -19,17 +25,25 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-__all__ = ["ImageLoader", "read_dicom", "read_image", "read_npy", "read_pillow"]
+from ._volume_readers import (
+    DICOM_SUFFIXES,
+    MAX_NIFTI_CHANNELS,
+    _import_pydicom,
+    _invert,
+    _is_identity_rescale,
+    _is_monochrome1,
+    _looks_like_dicom,
+    _missing_extra,
+    enhanced_volume,
+    is_nifti,
+    read_dicom_series_with_spacing,
+    read_nifti_with_spacing,
+)
+
+__all__ = ["ImageLoader", "read_dicom", "read_dicom_series", "read_image", "read_nifti",
+           "read_npy", "read_pillow", "read_volume"]
 
 PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
-DICOM_SUFFIXES = {".dcm", ".dicom"}
-
-
-def _missing_extra(package, error):
-    return ImportError(
-        f"Reading these images needs {package}: pip install 'sk-i2m2[imaging]' "
-        f"({error})."
-    )
 
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:
@@ -60,26 +74,36 @@ def read_pillow(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(image)
 
 
-def _is_identity_rescale(dataset):
-    """Whether the only modality transform is ``RescaleSlope`` 1, ``RescaleIntercept`` 0."""
-    if dataset.get("ModalityLUTSequence"):
-        return False
-    return (float(dataset.get("RescaleSlope", 1) or 1) == 1
-            and float(dataset.get("RescaleIntercept", 0) or 0) == 0)
-
-
-def _invert(pixels):
-    """``max + min - pixels`` over the image, in the image's own type."""
-    low, high = pixels.min(), pixels.max()
-    if np.issubdtype(pixels.dtype, np.integer):
-        # int64 arithmetic: ``high + low`` can overflow a 16-bit type, while the
-        # result stays within [low, high] and so fits the original type again.
-        return (int(high) + int(low) - pixels.astype(np.int64)).astype(pixels.dtype)
-    return high + low - pixels
+def _read_dicom(path):
+    """:func:`read_dicom`, with the pixel spacing in mm (None where the file has none)."""
+    pydicom, apply_modality_lut = _import_pydicom()
+    dataset = pydicom.dcmread(path)
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        # The frames' geometry is read before pixel_array, which would decode every
+        # frame of what may be a long cine loop only for the file to be refused.
+        volume = enhanced_volume(dataset, path)
+        if volume is None:
+            raise ValueError(
+                f"the DICOM file has {frames} frames; read_dicom reads single-frame "
+                "images and enhanced multi-frame volumes (frames with their own "
+                "PlanePositionSequence). Give ImageLoader(reader=...) a function that "
+                "picks or stacks the frames, e.g. one returning "
+                "pydicom.pixels.pixel_array(path, index=0) (the first frame) or a few "
+                "frames as channels."
+            )
+        return volume
+    pixels = dataset.pixel_array
+    if not _is_identity_rescale(dataset):
+        pixels = apply_modality_lut(pixels, dataset)
+    if _is_monochrome1(dataset):
+        pixels = _invert(pixels)
+    spacing = dataset.get("PixelSpacing")
+    return pixels, None if spacing is None else tuple(float(value) for value in spacing)
 
 
 def read_dicom(path: str | os.PathLike) -> np.ndarray:
-    """A single-frame DICOM image's pixels in modality units, higher values brighter.
+    """A DICOM image's pixels in modality units, higher values brighter.
 
     The modality transform is applied with :func:`pydicom.pixels.apply_modality_lut`:
     ``RescaleSlope``/``RescaleIntercept`` (e.g. Hounsfield units for CT; the result
@@ -90,60 +114,174 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
     ``MONOCHROME2``, higher values are brighter; the range is kept, the modality
     units of each value are not. Colour images (e.g. RGB) come as ``(H, W, 3)``.
 
-    Multi-frame files (``NumberOfFrames`` > 1: cine loops, volumes, echoes) are
-    refused with a ValueError: whether their frames are time points, slices or
-    channels is the study's to say, and an expert takes one 2-D image. Give
+    An enhanced multi-frame file whose frames are the slices of one volume
+    (Enhanced CT or MR: each frame of the ``PerFrameFunctionalGroupsSequence`` has
+    its own ``PlanePositionSequence``, and an orientation, its own or shared) reads
+    as a volume ``(n_frames, rows, columns)``: the frames ordered by their position
+    along the slice normal (row direction x column direction), never by frame
+    number; the rescale of each frame's Pixel Value Transformation (its own or
+    shared; else the file's ``RescaleSlope``/``RescaleIntercept``) applied; and,
+    for ``MONOCHROME1``, one inversion over the whole volume. Its frames must make
+    a regular grid, as for :func:`read_dicom_series`: one orientation and pixel
+    spacing, evenly spaced positions (a ValueError names the file and the frames
+    that break it; frames at one position are time points or echoes, not slices).
+
+    Other multi-frame files (``NumberOfFrames`` > 1: cine loops, echoes, frames
+    without positions) are refused with a ValueError: whether their frames are time
+    points, slices or channels is the study's to say. Give
     ``ImageLoader(reader=...)`` a function that picks or stacks the frames.
     """
-    try:
-        import pydicom
-        from pydicom.pixels import apply_modality_lut
-    except ImportError as error:  # pragma: no cover - the imaging extra is missing
-        raise _missing_extra("pydicom>=3.0", error) from error
-    dataset = pydicom.dcmread(path)
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        # Checked before pixel_array, which would decode every frame of what may be a
-        # long cine loop only for the file to be refused.
-        raise ValueError(
-            f"the DICOM file has {frames} frames; read_dicom reads single-frame "
-            "images. Give ImageLoader(reader=...) a function that picks or stacks the "
-            "frames, e.g. one returning pydicom.pixels.pixel_array(path, index=0) "
-            "(the first frame) or a few frames as channels."
-        )
-    pixels = dataset.pixel_array
-    if not _is_identity_rescale(dataset):
-        pixels = apply_modality_lut(pixels, dataset)
-    if str(dataset.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
-        pixels = _invert(pixels)
-    return pixels
+    return _read_dicom(path)[0]
 
 
-def _looks_like_dicom(path):
-    # DICOM files often have no suffix; their 128-byte preamble is followed by "DICM".
-    with open(path, "rb") as file:
-        file.seek(128)
-        return file.read(4) == b"DICM"
+def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
+    """A folder of single-frame DICOM slices as one volume ``(n_slices, rows, columns)``.
+
+    The slices are ordered by their ``ImagePositionPatient`` projected on the slice
+    normal, the cross product of the two direction cosines of
+    ``ImageOrientationPatient`` (row x column), never by file name or
+    ``InstanceNumber``: slice ``k + 1`` lies further along the normal than slice
+    ``k`` (for axial slices in the usual orientation, from the feet towards the
+    head). Each slice's modality transform is applied as :func:`read_dicom` does
+    (slopes and intercepts may differ from slice to slice); a ``MONOCHROME1``
+    series is inverted once over the whole volume, so that every slice gets the
+    same mapping. Colour slices give ``(n_slices, rows, columns, 3)``.
+
+    Only the folder's own files are read, not its subfolders. Files that are not
+    DICOM (neither a ``.dcm``/``.dicom`` suffix nor a DICOM preamble: a README, a
+    ``.txt``) and DICOM files without pixel data (a ``DICOMDIR``, a structured
+    report) are skipped.
+
+    The slices must make one regular volume; otherwise a ValueError names the folder
+    and what differs: several series (``SeriesInstanceUID``, with the number of
+    files of each), slices of different orientation, pixel spacing, size (``Rows``
+    x ``Columns``) or photometric interpretation, two slices at one position,
+    uneven gaps between consecutive positions (a slice missing: gaps differing by
+    more than 1% or 0.01 mm), slices shifted within their plane (a tilted gantry),
+    a slice without a position or orientation, a multi-frame file, or no DICOM
+    image at all.
+
+    Parameters
+    ----------
+    folder : str or path
+        The folder of one series' slice files.
+
+    Returns
+    -------
+    ndarray of shape (n_slices, rows, columns)
+        In modality units (e.g. Hounsfield units for CT).
+    """
+    return read_dicom_series_with_spacing(folder)[0]
+
+
+def read_nifti(path: str | os.PathLike, volume: int | None = None) -> np.ndarray:
+    """A NIfTI volume (``.nii`` or ``.nii.gz``) in the closest canonical RAS+ voxel order.
+
+    The voxel axes are permuted and flipped as :func:`nibabel.as_closest_canonical`
+    does: a 3-D file gives ``(X, Y, Z)``, the axes running, as nearly as the scan
+    allows, towards the patient's Right, Anterior and Superior, whatever order the
+    file stores them in, so that scans stored in different orders come out alike.
+    An oblique scan stays oblique: its voxels are reordered, not resampled.
+    The values are scaled as the header's ``scl_slope`` and ``scl_inter`` say
+    (float then; the stored type otherwise). A 2-D file reads as a volume one voxel
+    thick; RGB files give their colours as a last axis of 3 (or 4).
+
+    A 4-D file's fourth axis holds channels or volumes. It reads as channels,
+    ``(X, Y, Z, C)``, when it has at most 4 entries and the header neither gives it
+    a unit (``xyzt_units``: seconds, hertz, ppm...) nor declares the data a time
+    series (``intent_code``); otherwise (fMRI, diffusion, perfusion series) it is
+    refused with a ValueError: which volume an expert should see is the study's
+    choice, made with ``volume``, e.g. ``ImageLoader(reader=functools.partial(
+    read_nifti, volume=0))``. A fourth axis of length 1 is dropped; files of 5 axes
+    or more are refused.
+
+    Parameters
+    ----------
+    path : str or path
+    volume : int or None, default=None
+        The volume to read along a 4-D file's fourth axis (negative counts from the
+        end), whatever the header says that axis is. None reads the file as above.
+
+    Returns
+    -------
+    ndarray of shape (X, Y, Z) or (X, Y, Z, C)
+
+    Notes
+    -----
+    Needs nibabel: ``pip install 'sk-i2m2[imaging]'``.
+    """
+    return read_nifti_with_spacing(path, volume)[0]
+
+
+def _read(path):
+    """``(array, spacing)`` of ``path``, read by file type (:func:`read_volume`)."""
+    if os.path.isdir(path):
+        return read_dicom_series_with_spacing(path)
+    if is_nifti(path):
+        return read_nifti_with_spacing(path)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        return read_npy(path), None
+    if suffix in PILLOW_SUFFIXES:
+        return read_pillow(path), None
+    if suffix in DICOM_SUFFIXES or _looks_like_dicom(path):
+        return _read_dicom(path)
+    raise ValueError(
+        f"unknown image file type {suffix or '(no suffix)'!r}: sk_i2m2 reads .npy, "
+        f"{', '.join(sorted(PILLOW_SUFFIXES))}, NIfTI (.nii, .nii.gz), DICOM and "
+        "folders of DICOM slices. Give ImageLoader(reader=...) a function that reads "
+        "it into an array."
+    )
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read ``path`` with the reader its file type needs.
 
-    ``.npy`` with NumPy; PNG, JPEG, TIFF, BMP, GIF and WebP with Pillow; ``.dcm``,
-    ``.dicom`` and files starting with a DICOM preamble with pydicom.
+    ``.npy`` with NumPy; PNG, JPEG, TIFF, BMP, GIF and WebP with Pillow; ``.nii``
+    and ``.nii.gz`` with nibabel (:func:`read_nifti`); ``.dcm``, ``.dicom`` and
+    files starting with a DICOM preamble with pydicom (:func:`read_dicom`, which
+    also reads enhanced multi-frame volumes); a folder as one series of DICOM
+    slices (:func:`read_dicom_series`).
     """
-    suffix = Path(path).suffix.lower()
-    if suffix == ".npy":
-        return read_npy(path)
-    if suffix in PILLOW_SUFFIXES:
-        return read_pillow(path)
-    if suffix in DICOM_SUFFIXES or _looks_like_dicom(path):
-        return read_dicom(path)
-    raise ValueError(
-        f"unknown image file type {suffix or '(no suffix)'!r}: sk_i2m2 reads .npy, "
-        f"{', '.join(sorted(PILLOW_SUFFIXES))} and DICOM. Give ImageLoader(reader=...) "
-        "a function that reads it into an array."
-    )
+    return _read(path)[0]
+
+
+def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...] | None]:
+    """Read ``path`` as :func:`read_image` does, with its voxel spacing in millimetres.
+
+    :class:`ImageLoader` reads with it, for its ``spacing`` to know each volume's.
+
+    Parameters
+    ----------
+    path : str or path
+        A file, or a folder of DICOM slices.
+
+    Returns
+    -------
+    array : ndarray
+        What :func:`read_image` gives.
+    spacing : tuple of float or None
+        The distance between neighbouring voxels along each spatial axis of
+        ``array``, in mm, in the array's axis order; None where the file does not
+        say. NIfTI: the voxel sizes of the canonical (RAS+) affine, in mm (the
+        header's spatial unit converted; an unknown unit read as mm, as NIfTI tools
+        do), three values. A DICOM series or enhanced multi-frame volume:
+        ``(slice step, row spacing, column spacing)``, the step measured between
+        the slices' positions (not ``SliceThickness``, which may differ from it
+        where slices overlap or leave gaps) and the other two from
+        ``PixelSpacing``; a single-slice series takes ``SliceThickness`` for its
+        step. A single DICOM image: its two ``PixelSpacing`` values. ``.npy`` and
+        photos: None, as their files hold no geometry.
+
+    Notes
+    -----
+    NIfTI volumes come in ``(X, Y, Z)`` order, DICOM volumes as ``(slice, row,
+    column)``: an axial DICOM series and the NIfTI made from it hold the same voxels
+    in different axis orders (and directions). Keep to one format within a column
+    of paths, or give ``ImageLoader(reader=...)`` a function that brings them to one
+    order.
+    """
+    return _read(path)
 
 
 def _unit_scale(dtype):
@@ -170,10 +308,110 @@ def _to_channels_first(image, n_channels):
         return image[:3]  # drop the alpha channel
     if n_channels == 3 and image.shape[0] == 1:
         return np.repeat(image, 3, axis=0)
+    hint = ("; a volume needs an input_shape of 4 axes, (channels, depth, height, width)"
+            if image.shape[0] > 4 else "")
     raise ValueError(
         f"the image has {image.shape[0]} channel(s) (shape {image.shape}) where the "
-        f"expert's input_shape asks for {n_channels}"
+        f"expert's input_shape asks for {n_channels}{hint}"
     )
+
+
+def _volume_channels_first(volume, n_channels):
+    """``(D, H, W)``, ``(D, H, W, C)`` or ``(C, D, H, W)`` -> ``(n_channels, D, H, W)``.
+
+    Channels last come first when both ends could be channels: the readers that give
+    volumes with channels (a 4-D NIfTI, a colour DICOM series) give them last.
+    """
+    if volume.ndim == 3:
+        volume = volume[None]
+    elif volume.ndim == 4 and (volume.shape[-1] == n_channels or (
+            volume.shape[0] != n_channels and volume.shape[-1] <= MAX_NIFTI_CHANNELS)):
+        volume = np.moveaxis(volume, -1, 0)
+    if volume.ndim != 4:
+        raise ValueError(
+            f"expected a volume of 3 axes, or 4 with channels first or last, got shape "
+            f"{volume.shape}, where input_shape has 4 axes, (channels, depth, height, "
+            "width)"
+        )
+    if volume.shape[0] != n_channels:
+        raise ValueError(
+            f"the volume has {volume.shape[0]} channel(s) (shape {volume.shape}, channels "
+            f"first) where the expert's input_shape asks for {n_channels}"
+        )
+    return volume
+
+
+def _resample(volume, size=None, scale=None):
+    """``(C, D, H, W)`` resampled to ``size``, or by ``scale``, along D, H and W.
+
+    Trilinear, as :func:`torch.nn.functional.interpolate` with ``mode="trilinear"``
+    and ``align_corners=False``, and antialiased when shrinking, as 2-D images are:
+    linear interpolation is separable, so it runs as two antialiased bilinear passes,
+    across each slice and then through the slices. Enlarging, this is trilinear
+    interpolation exactly; shrinking, the linear kernel widens with the scale, so
+    every voxel counts rather than one in every few (which would alias thin
+    structures into noise). With ``scale``, voxel centres are placed at exactly
+    ``1 / scale`` of the input's spacing from the grid's corner, and the size is
+    the whole number of such voxels that fits.
+    """
+    functional = torch.nn.functional
+    options = {"mode": "bilinear", "align_corners": False, "antialias": True}
+    if scale is not None:
+        options["recompute_scale_factor"] = False
+    tensor = torch.from_numpy(np.ascontiguousarray(volume))
+    channels, depth, height, width = tensor.shape
+    if (size is not None and tuple(size[1:]) != (height, width)) or (
+            scale is not None and tuple(scale[1:]) != (1, 1)):
+        plane = ({"size": tuple(size[1:])} if size is not None
+                 else {"scale_factor": tuple(scale[1:])})
+        tensor = functional.interpolate(tensor.reshape(channels * depth, 1, height, width),
+                                        **plane, **options)
+        height, width = tensor.shape[-2:]
+        tensor = tensor.reshape(channels, depth, height, width)
+    if (size is not None and size[0] != depth) or (scale is not None and scale[0] != 1):
+        # (depth, height * width) images whose second axis keeps its size: an exact
+        # copy along it, so the pass resamples through the slices alone.
+        through = ({"size": (size[0], height * width)} if size is not None
+                   else {"scale_factor": (scale[0], 1.0)})
+        tensor = functional.interpolate(tensor.reshape(channels, 1, depth, height * width),
+                                        **through, **options)
+        tensor = tensor.reshape(channels, -1, height, width)
+    return tensor.numpy()
+
+
+def _crop_or_pad(volume, size):
+    """``(C, D, H, W)`` centre-cropped or padded to ``(C, *size)``, padding with its minimum.
+
+    The minimum of each channel, e.g. air in CT, stands for the empty space around
+    the scanned field of view.
+    """
+    low = volume.reshape(len(volume), -1).min(axis=1)
+    result = np.empty((len(volume), *size), dtype=volume.dtype)
+    result[...] = low.reshape(-1, 1, 1, 1)
+    source, target = [slice(None)], [slice(None)]
+    for have, want in zip(volume.shape[1:], size, strict=True):
+        start = abs(have - want) // 2
+        kept = min(have, want)
+        source.append(slice(start, start + kept) if have > want else slice(0, kept))
+        target.append(slice(0, kept) if have > want else slice(start, start + kept))
+    result[tuple(target)] = volume[tuple(source)]
+    return result
+
+
+def _apply_window(image, centre, width):
+    """Values clipped to ``centre -+ width / 2`` and mapped linearly to [0, 1]."""
+    return np.clip((image - (centre - width / 2)) / width, 0.0, 1.0)
+
+
+def _split_read(result):
+    """A reader's result as ``(array, spacing)``: readers may return either."""
+    if (isinstance(result, tuple) and len(result) == 2
+            and (result[1] is None or np.ndim(result[1]) == 1)
+            and np.ndim(result[0]) >= 2):
+        array, spacing = result
+        spacing = None if spacing is None else tuple(float(value) for value in spacing)
+        return np.asarray(array), spacing
+    return np.asarray(result), None
 
 
 def _scale_intensity(image, intensity, unit_scale):
@@ -201,13 +439,23 @@ class ImageLoader(BaseEstimator):
     ``ImageLoader()``. Its parameters are nested parameters of the classifier
     (``scan__loader__intensity``), so a grid search can tune them.
 
+    An ``input_shape`` of 3 axes, ``(channels, height, width)``, reads 2-D images;
+    one of 4 axes, ``(channels, depth, height, width)``, reads volumes (NIfTI, DICOM
+    series and enhanced multi-frame files, 3-D ``.npy``): ``(D, H, W)`` as one
+    channel, ``(D, H, W, C)`` (a 4-D NIfTI's channels) or ``(C, D, H, W)`` as
+    ``C`` channels; an array whose first and last axes both have ``C`` entries
+    is read as channels last, as NIfTI and DICOM give them.
+
     Parameters
     ----------
     reader : "auto" or callable, default="auto"
-        ``"auto"`` picks by file type (:func:`read_image`): ``.npy`` (NumPy), PNG,
-        JPEG, TIFF, BMP, GIF, WebP (Pillow) and DICOM (pydicom); Pillow and pydicom
-        come with ``pip install 'sk-i2m2[imaging]'``. A callable takes a path and
-        returns an array of shape ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)``.
+        ``"auto"`` picks by file type (:func:`read_volume`): ``.npy`` (NumPy), PNG,
+        JPEG, TIFF, BMP, GIF, WebP (Pillow), NIfTI (nibabel), DICOM files and
+        folders of DICOM slices (pydicom); Pillow, nibabel and pydicom come with
+        ``pip install 'sk-i2m2[imaging]'``. A callable takes a path and returns an
+        array of shape ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` (volumes: ``(D, H,
+        W)``, ``(C, D, H, W)`` or ``(D, H, W, C)``), or a pair ``(array, spacing)``
+        as :func:`read_volume` does, for ``spacing`` to apply to what it reads.
     intensity : {"dataset", "zscore", "minmax", "unit"}, callable or None, default="dataset"
         How the values are scaled. ``"dataset"`` standardises each channel with one
         mean and one standard deviation over every pixel of every training image:
@@ -231,7 +479,8 @@ class ImageLoader(BaseEstimator):
         the values as read.
     resize : bool, default=True
         Resize images whose height and width differ from ``input_shape`` (bilinear,
-        antialiased). False makes such an image an error.
+        antialiased), and volumes whose depth, height and width differ from it
+        (trilinear, antialiased when shrinking). False makes such an image an error.
     root : str, path or None, default=None
         Directory that relative paths are read from; None means the current
         working directory.
@@ -245,6 +494,32 @@ class ImageLoader(BaseEstimator):
         cohort that fits is decoded once rather than once per epoch; beyond it
         the remaining images are read from disk every time. 0 reads every image
         every time. With ``num_workers > 0`` each loading process keeps its own.
+    spacing : tuple of 3 float or None, default=None
+        Volumes only (an ``input_shape`` of 4 axes): the voxel spacing in mm, in the
+        array's axis order (NIfTI: ``(X, Y, Z)``; DICOM: ``(slice, row, column)``),
+        that each volume is resampled to (trilinear, antialiased when shrinking)
+        before it is centre-cropped or padded to ``input_shape``'s depth, height and
+        width. The padding takes the volume's minimum, channel by channel (air in
+        CT): it stands for the empty space around the scanned field of view. Every
+        voxel then spans the same distance in every scan, whatever the scanner, and
+        the network sees a field of view of ``input_shape`` times ``spacing``
+        around each scan's centre. A volume whose spacing is unknown (``.npy``, a
+        reader returning an array alone; see :func:`read_volume`) is resized to
+        ``input_shape`` instead, as with None (``resize=False`` makes it an error).
+        None resizes every volume to ``input_shape``: the whole field of view is
+        kept, but a voxel's physical size then differs between scans of different
+        field of view or resolution. Where the spacing is known, a target spacing
+        keeps the physical scale consistent across scanners and is the better
+        choice; it is not the default because its value, and an ``input_shape``
+        that covers the anatomy at it, are the study's to choose.
+    window : tuple of (float, float) or None, default=None
+        ``(centre, width)`` of an intensity window in the reader's units, e.g.
+        ``(40, 400)`` for soft tissue in CT Hounsfield units, ``(40, 80)`` for the
+        brain, ``(-600, 1500)`` for the lungs. Values are clipped to ``centre -
+        width / 2`` and ``centre + width / 2`` and mapped linearly to [0, 1] as
+        soon as the image is read, before it is shaped and before ``intensity``
+        (``"unit"`` then keeps them as they are). Images and volumes alike. None
+        keeps the values as read.
 
     Examples
     --------
@@ -264,16 +539,20 @@ class ImageLoader(BaseEstimator):
         "root": [str, os.PathLike, None],
         "on_error": [StrOptions({"raise", "missing"})],
         "cache_mb": [Interval(Real, 0, None, closed="left")],
+        "spacing": ["array-like", None],
+        "window": ["array-like", None],
     }
 
     def __init__(self, reader="auto", intensity="dataset", resize=True, root=None,
-                 on_error="raise", cache_mb=256):
+                 on_error="raise", cache_mb=256, spacing=None, window=None):
         self.reader = reader
         self.intensity = intensity
         self.resize = resize
         self.root = root
         self.on_error = on_error
         self.cache_mb = cache_mb
+        self.spacing = spacing
+        self.window = window
 
     def resolve(self, path):
         """The path a file is read from: relative paths start at ``root``."""
@@ -282,13 +561,48 @@ class ImageLoader(BaseEstimator):
             return os.path.join(os.fspath(self.root), path)
         return path
 
+    def _read(self, path):
+        """``(array, spacing)`` of ``path`` (after :meth:`resolve`)."""
+        reader = read_volume if self.reader == "auto" else self.reader
+        return _split_read(reader(self.resolve(path)))
+
     def read(self, path):
         """The raw array of ``path`` (after :meth:`resolve`)."""
-        reader = read_image if self.reader == "auto" else self.reader
-        return np.asarray(reader(self.resolve(path)))
+        return self._read(path)[0]
+
+    def _check_input_shape(self, input_shape):
+        """``input_shape`` as ints, checked with ``spacing`` and ``window``.
+
+        :class:`~sk_i2m2._image_files.ImageFiles` calls it at ``fit``, so that a
+        setting that fits no image fails there rather than at every file.
+        """
+        shape = tuple(int(size) for size in input_shape)
+        if len(shape) not in (3, 4) or min(shape) < 1:
+            raise ValueError(
+                f"input_shape must be (channels, height, width) for images or (channels, "
+                f"depth, height, width) for volumes, sizes of at least 1; got {shape}"
+            )
+        if self.spacing is not None:
+            spacing = np.asarray(self.spacing, dtype=np.float64)
+            if spacing.shape != (3,) or not (np.isfinite(spacing).all() and
+                                             (spacing > 0).all()):
+                raise ValueError(f"spacing must be 3 positive sizes in mm (one per axis "
+                                 f"of a volume), got {self.spacing!r}")
+            if len(shape) == 3:
+                raise ValueError(
+                    f"spacing={self.spacing!r} applies to volumes, but input_shape "
+                    f"{shape} has 3 axes (a 2-D image); give a volume's input_shape, "
+                    "(channels, depth, height, width), or spacing=None"
+                )
+        if self.window is not None:
+            window = np.asarray(self.window, dtype=np.float64)
+            if window.shape != (2,) or not np.isfinite(window).all() or window[1] <= 0:
+                raise ValueError(f"window must be (centre, width) with a positive width, "
+                                 f"got {self.window!r}")
+        return shape
 
     def load(self, path, input_shape):
-        """Read, shape and scale one image.
+        """Read, shape and scale one image or volume.
 
         With ``intensity="dataset"`` the image comes in its native units: the
         dataset's statistics are applied by the expert's ``ImageFiles``, which
@@ -298,19 +612,40 @@ class ImageLoader(BaseEstimator):
         ----------
         path : str or path
         input_shape : tuple of int
-            ``(channels, height, width)`` the expert takes.
+            ``(channels, height, width)`` the expert takes, or ``(channels, depth,
+            height, width)`` for a volume.
 
         Returns
         -------
         ndarray of shape ``input_shape``, float32
         """
-        channels, height, width = (int(size) for size in input_shape)
-        raw = self.read(path)
+        shape = self._check_input_shape(input_shape)
+        raw, spacing = self._read(path)
         if raw.dtype == object or not (np.issubdtype(raw.dtype, np.number)
                                        or raw.dtype == bool):
             raise ValueError(f"the reader returned non-numeric values ({raw.dtype})")
+        image = raw.astype(np.float64)
         unit_scale = _unit_scale(raw.dtype)
-        image = _to_channels_first(raw.astype(np.float64), channels)
+        if self.window is not None:
+            image = _apply_window(image, *(float(value) for value in self.window))
+            unit_scale = 1.0  # already in [0, 1]
+        if len(shape) == 3:
+            image = self._shape_image(image, shape)
+        else:
+            image = self._shape_volume(image, shape, spacing)
+        image = _scale_intensity(image, self.intensity, unit_scale)
+        if image.shape != shape:
+            raise ValueError(
+                f"intensity={self.intensity!r} changed the image's shape to {image.shape}"
+            )
+        if not np.isfinite(image).all():
+            raise ValueError("the image holds NaN or infinite values")
+        return image.astype(np.float32)
+
+    def _shape_image(self, image, shape):
+        """A 2-D image brought to ``shape``, ``(channels, height, width)``."""
+        channels, height, width = shape
+        image = _to_channels_first(image, channels)
         if image.shape[1:] != (height, width):
             if not self.resize:
                 raise ValueError(
@@ -321,12 +656,41 @@ class ImageLoader(BaseEstimator):
                 torch.from_numpy(image)[None], size=(height, width), mode="bilinear",
                 align_corners=False, antialias=True,
             )[0].numpy()
-        image = _scale_intensity(image, self.intensity, unit_scale)
-        if image.shape != (channels, height, width):
-            raise ValueError(
-                f"intensity={self.intensity!r} changed the image's shape to {image.shape}"
-            )
-        if not np.isfinite(image).all():
-            raise ValueError("the image holds NaN or infinite values")
-        return image.astype(np.float32)
+        return image
 
+    def _shape_volume(self, volume, shape, spacing):
+        """A volume brought to ``shape``, ``(channels, depth, height, width)``."""
+        channels, *size = shape
+        volume = _volume_channels_first(volume, channels)
+        if self.spacing is not None and spacing is not None:
+            if len(spacing) != 3:
+                raise ValueError(
+                    f"the reader gave a spacing of {len(spacing)} values, {spacing}, for "
+                    f"a volume of shape {volume.shape[1:]}; it needs one per axis"
+                )
+            scale = np.asarray(spacing) / np.asarray(self.spacing, dtype=np.float64)
+            # Axes already at the target spacing are left alone; the others scale by a
+            # hair above the ratio, so that a size such as 10 * (1.2 / 0.4), which is
+            # 29.999999999999996 in floating point, keeps its last voxel.
+            scale = np.where(np.isclose(scale, 1, rtol=1e-6, atol=0), 1.0,
+                             scale * (1 + 1e-9))
+            kept = np.floor(np.asarray(volume.shape[1:]) * scale)
+            if (kept < 1).any():
+                raise ValueError(
+                    f"the volume, {volume.shape[1:]} voxels of {spacing} mm, is less than "
+                    f"one voxel of spacing={self.spacing} mm along an axis"
+                )
+            if (scale != 1).any():
+                volume = _resample(volume, scale=tuple(float(value) for value in scale))
+            return _crop_or_pad(volume, size) if volume.shape[1:] != tuple(size) else volume
+        if volume.shape[1:] != tuple(size):
+            if not self.resize:
+                unknown = (" (its voxel spacing is unknown, so spacing= cannot apply)"
+                           if self.spacing is not None else "")
+                raise ValueError(
+                    f"the volume is {'x'.join(map(str, volume.shape[1:]))} where "
+                    f"input_shape asks for {'x'.join(map(str, size))}{unknown}; set "
+                    "resize=True or fix input_shape"
+                )
+            volume = _resample(volume, size=size)
+        return volume

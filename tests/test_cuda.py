@@ -23,7 +23,11 @@ from sklearn.model_selection import train_test_split
 import sk_i2m2
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2 import _net as net_module
-from sk_i2m2.datasets import make_digit_scans, make_multimodal_classification
+from sk_i2m2.datasets import (
+    make_digit_scans,
+    make_multimodal_classification,
+    make_volume_scans,
+)
 
 from .conftest import FAST, small_modalities
 
@@ -120,6 +124,17 @@ def test_images_from_files_reach_the_gpu_through_pinned_memory(tmp_path, monkeyp
     proba = clf.predict_proba(X)
     assert type(proba) is np.ndarray and proba.shape == (len(X), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.cuda
+def test_nifti_volumes_train_on_the_gpu_with_augmentation(tmp_path):
+    X, y, modalities = make_volume_scans(tmp_path, n_samples=64, size=16, random_state=0)
+    modalities[0][1].set_params(augment="light")
+    first = I2M2Classifier(modalities, **FAST).fit(X, y)
+    assert _on_cuda(first)
+    again = I2M2Classifier(modalities, **FAST).fit(X, y)
+    # The augmentation draws on the CPU: the same seed gives the same model.
+    np.testing.assert_allclose(first.predict_proba(X), again.predict_proba(X), atol=1e-5)
 
 
 @pytest.mark.cuda

@@ -378,7 +378,7 @@ def test_default_preprocessors():
 
 def test_shaped_experts_check_input_shape():
     assert CNNExpert(input_shape=(3, 4, 5)).sample_shape(60, "image") == (3, 4, 5)
-    with pytest.raises(ValueError, match=r"Modality 'image'.*3 axes"):
+    with pytest.raises(ValueError, match=r"Modality 'image'.*3 or 4 axes"):
         CNNExpert(input_shape=(4, 5)).sample_shape(20, "image")
     with pytest.raises(ValueError, match=r"Modality 'image'.*61 values"):
         CNNExpert(input_shape=(3, 4, 5)).sample_shape(61, "image")

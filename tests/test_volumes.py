@@ -106,15 +106,23 @@ def test_nifti_volumes_train_a_model_that_reads_them_after_loading(tmp_path):
 def test_make_volume_scans_writes_the_lesion_where_the_reader_finds_it(tmp_path):
     from sk_i2m2.imaging import read_image
 
-    X, y, modalities = make_volume_scans(tmp_path, n_samples=6, size=16, random_state=3)
-    assert X.columns.tolist() == ["scan", "age", "sex"] and len(y) == 6
+    X, y, modalities = make_volume_scans(tmp_path, n_samples=12, size=16, random_state=3)
+    assert X.columns.tolist() == ["scan", "age", "sex"] and len(y) == 12
     assert modalities[0][1].input_shape == (1, 16, 16, 16)
-    for path, label in zip(X["scan"], y, strict=True):
+    assert 0 < y.sum() < 12
+    lesion_voxels = []
+    for path in X["scan"]:
         volume = read_image(path).astype(float)
         assert volume.shape == (16, 16, 16)
         bright = volume > 550  # tissue 400, lesion 700, noise sd 60
-        # A large lesion (radius 16/6) holds about 8 times the voxels of a small one.
-        assert (bright.sum() > 40) == bool(label)
+        # One lesion: the bright voxels lie together, within the tissue's middle.
+        centre = np.argwhere(bright).mean(axis=0)
+        assert np.all(np.abs(centre - 8) < 6)
+        lesion_voxels.append(bright.sum())
+    lesion_voxels = np.array(lesion_voxels)
+    # Large lesions (label 1) hold several times the voxels of small ones (near the
+    # threshold the two overlap, by design).
+    assert lesion_voxels[y == 1].mean() > 2 * lesion_voxels[y == 0].mean()
 
 
 def test_the_inter_variant_needs_the_table_and_the_volume(tmp_path):
