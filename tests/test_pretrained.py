@@ -161,6 +161,22 @@ def test_a_trainable_backbone_learns_and_a_frozen_one_does_not(data, weights_fil
                         in backbone.network.state_dict().items()}, state)
 
 
+def test_a_fine_tuned_backbone_learns_at_its_fraction_of_the_learning_rate(data):
+    X, y = data
+    clf = classifier(PretrainedExpert("resnet10", (1, 16, 16), trainable=True,
+                                      backbone_lr_scale=0.1), lr=0.01).fit(X, y)
+    module = clf.net_.module_
+    backbones = {id(parameter) for encoder in (module.unimodal["scan"],
+                                               module.fusion.encoders["scan"])
+                 for parameter in encoder.backbone.parameters()}
+    groups = clf.net_.optimizer_.param_groups
+    assert sorted(group["lr"] for group in groups) == pytest.approx([0.001, 0.01])
+    for group in groups:
+        in_backbone = {id(parameter) in backbones for parameter in group["params"]}
+        assert in_backbone == {group["lr"] == pytest.approx(0.001)}
+    assert sum(len(group["params"]) for group in groups) == len(list(module.parameters()))
+
+
 def test_a_missing_weights_file_is_a_clear_error(data, tmp_path):
     X, y = data
     path = tmp_path / "nowhere.pt"
@@ -258,7 +274,8 @@ def test_images_with_other_channels_than_the_backbone_are_an_error(data):
 def test_save_and_load_give_identical_probabilities(data, weights_file, tmp_path, trainable):
     X, y = data
     path, _ = weights_file
-    clf = classifier(PretrainedExpert("resnet10", (1, 16, 16), weights=str(path),
+    # The path as a pathlib.Path: a model file holds it as a trusted type.
+    clf = classifier(PretrainedExpert("resnet10", (1, 16, 16), weights=path,
                                       trainable=trainable, backbone_lr_scale=0.1)).fit(X, y)
     model = tmp_path / "model.zip"
     save(clf, model)
@@ -276,6 +293,14 @@ def test_a_backbone_given_as_a_class_saves_by_reference(data, tmp_path):
     save(clf, tmp_path / "model.zip")
     loaded = load(tmp_path / "model.zip", trusted=[f"{__name__}.CountingBackbone"])
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_backbone_given_as_a_module_instance_cannot_be_saved_and_says_why(data, tmp_path):
+    X, y = data
+    clf = classifier(PretrainedExpert(CountingBackbone(), (1, 16, 16))).fit(X, y)
+    with pytest.raises(TypeError, match="'scan__backbone' is a torch module instance.*class"):
+        save(clf, tmp_path / "model.zip")
+    assert not (tmp_path / "model.zip").exists()
 
 
 def test_clone_get_params_and_grid_search(data):
