@@ -13,7 +13,14 @@ seed), side by side in one run:
 * ``before``: the previous release as a whole: global pooling, each image z-scored
   on its own (``intensity="zscore"``), one product trained 50 epochs, no
   calibration;
-* ``logreg``: a logistic regression on the standardised pixels of the same files.
+* ``logreg``: a logistic regression on the standardised pixels of the same files;
+* ``augment light``, ``augment flips``: the defaults with training-time
+  augmentation (:mod:`sk_i2m2.augment`);
+* ``frozen resnet18``: ``PretrainedExpert("resnet18")`` with a frozen backbone and
+  an MLP head on its features. Offline, its weights are random (seeded): a frozen
+  random network is a random feature extractor, which this measures; with
+  ImageNet or MedicalNet weights (``weights="pretrained"`` online, or a file) the
+  result may differ.
 
 Writes ``benchmarks/results/scans.md`` (mean ± standard error over draws). Time is
 wall-clock fit time with ``--threads`` torch threads (default 2, the whole machine):
@@ -39,6 +46,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2.datasets import make_digit_scans
+from sk_i2m2.experts import PretrainedExpert
 from sk_i2m2.imaging import ImageLoader, read_image
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,6 +69,11 @@ def candidates(modalities, seed):
             n_bags=1, max_epochs=50, calibrate=None, random_state=seed),
         # On the pixels of the same files (run_draw gives it those).
         "logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+        "augment light": I2M2Classifier(with_expert(augment="light"), random_state=seed),
+        "augment flips": I2M2Classifier(with_expert(augment="flips"), random_state=seed),
+        "frozen resnet18": I2M2Classifier(
+            [(name, PretrainedExpert("resnet18", expert.input_shape, loader="auto"),
+              columns)], random_state=seed),
     }
 
 

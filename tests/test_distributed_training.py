@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.distributed as dist
@@ -25,7 +26,7 @@ import sk_i2m2
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2._dataset import RowBatches
 from sk_i2m2.datasets import make_multimodal_classification
-from sk_i2m2.experts import ConcatFusion, MLPExpert
+from sk_i2m2.experts import CNNExpert, ConcatFusion, MLPExpert
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "distributed_training.py"
 #: How closely a data-parallel fit follows a single process's: the largest
@@ -81,21 +82,43 @@ def _fit(**params):
     return X, clf.fit(X, y, sample_weight=weights)
 
 
-def _fit_in_process_group(rank, world_size, init_file, output):
+def _fit_volumes(**params):
+    """A 3D CNN on 6x8x8 volumes given as voxel columns, and a table."""
+    rng = np.random.RandomState(0)
+    n, shape = 90, (1, 6, 8, 8)
+    y = rng.randint(0, 2, n)
+    voxels = rng.normal(size=(n, *shape))
+    voxels[y == 1, :, :3, :4, :4] += 1.0
+    X = pd.DataFrame(voxels.reshape(n, -1), columns=[f"v{i}" for i in range(6 * 8 * 8)])
+    X["age"] = rng.normal(size=n)
+    modalities = [("mri", CNNExpert(input_shape=shape, hidden_units=(8,), dropout=0),
+                   [f"v{i}" for i in range(6 * 8 * 8)]),
+                  ("clinical", MLPExpert(hidden_units=(8,), dropout=0), ["age"])]
+    clf = I2M2Classifier(modalities, fusion=ConcatFusion(hidden_units=(8,), dropout=0),
+                         n_bags=1, calibrate=None, max_epochs=4, batch_size=32,
+                         random_state=0, **params)
+    return X, clf.fit(X, y)
+
+
+FITS = {"tables": _fit, "volumes": _fit_volumes}
+
+
+def _fit_in_process_group(rank, world_size, init_file, output, kind="tables"):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=world_size)
     try:
-        X, clf = _fit(distributed=True)
+        X, clf = FITS[kind](distributed=True)
         np.save(output / f"rank{rank}.npy", clf.predict_proba(X))
     finally:
         dist.destroy_process_group()
 
 
-def test_gradients_average_over_the_whole_batch(tmp_path):
-    """Uneven shards, row weights, pretraining and an ensemble: the same model."""
-    mp.spawn(_fit_in_process_group, args=(2, tmp_path / "init", tmp_path), nprocs=2)
-    X, single = _fit()
+@pytest.mark.parametrize("kind", list(FITS))
+def test_gradients_average_over_the_whole_batch(tmp_path, kind):
+    """Uneven shards, row weights, pretraining and an ensemble; volumes: the same model."""
+    mp.spawn(_fit_in_process_group, args=(2, tmp_path / "init", tmp_path, kind), nprocs=2)
+    X, single = FITS[kind]()
     expected = single.predict_proba(X)
     for rank in (0, 1):  # every process ends with the same model
         assert np.abs(np.load(tmp_path / f"rank{rank}.npy") - expected).max() < MATCH
