@@ -15,6 +15,10 @@ draws (which volumes, which held out, the model's seed), side by side in one run
 * ``inter task``: the defaults on ``dependency="inter"`` (the lesion's meaning
   depends on age), with ``intra only`` and ``inter only`` beside it.
 
+Before the fits, ``--cost`` times one training step of the 3D expert's network
+alone for each width and stride (milliseconds per volume, forward and backward, on
+batches of 64 volumes of 32^3): what the choice of ``stride="auto"`` rests on.
+
 Target: held-out accuracy >= 0.9 at defaults, fit under 3 minutes on 2 CPU cores.
 Writes ``benchmarks/results/volumes.md`` and ``volumes.csv``. Time is wall-clock fit
 time with ``--threads`` torch threads (default 2, the whole machine): run it alone.
@@ -71,6 +75,36 @@ def candidates(modalities, seed):
     }
 
 
+#: (channels, stride) of the 3D network whose training step ``--cost`` times.
+COST_ARCHITECTURES = [((8, 16), 1), ((8, 16), 2), ((16, 32), 2), ((8, 16, 32), 2),
+                      ((16, 32), 1)]
+
+
+def training_cost(size, repeats=5, batch_size=64):
+    """Milliseconds per volume of one training step (forward, backward, AdamW)."""
+    from sk_i2m2.experts import CNNExpert
+
+    shape = (1, size, size, size)
+    volumes = torch.randn(batch_size, *shape, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for channels, stride in COST_ARCHITECTURES:
+        network = CNNExpert(input_shape=shape, channels=channels, stride=stride).build(shape, 2)
+        optimizer = torch.optim.AdamW(network.parameters())
+        times = []
+        for repeat in range(repeats + 1):
+            start = time.perf_counter()
+            loss = network(volumes).logsumexp(dim=1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if repeat:  # the first step warms up
+                times.append(time.perf_counter() - start)
+        rows.append({"channels": channels, "stride": stride,
+                     "ms_per_volume": 1000 * float(np.median(times)) / batch_size})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def run_draw(seed, folder, methods, n_samples, size):
     tasks = {}
     rows = []
@@ -98,14 +132,15 @@ def run_draw(seed, folder, methods, n_samples, size):
     return rows
 
 
-def report(frame, args, minutes):
+def report(frame, args, minutes, cost=None):
     grouped = frame.groupby("method", sort=False)
     mean, sem = grouped.mean(numeric_only=True), grouped.sem(numeric_only=True)
     lines = [
         "# Volumes read from NIfTI files",
         "",
         f"Command: `python -m benchmarks.volumes --seeds {args.seeds} --threads "
-        f"{args.threads} --methods {' '.join(repr(m) for m in args.methods)}` "
+        f"{args.threads}{' --cost' if cost else ''} --methods "
+        f"{' '.join(repr(m) for m in args.methods)}` "
         f"({datetime.date.today()}, {minutes:.1f} min). Machine: {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {args.threads} torch thread(s), torch {torch.__version__}, "
         "no GPU.",
@@ -126,6 +161,21 @@ def report(frame, args, minutes):
                      f"{mean.at[method, 'fit_seconds']:.1f} ± "
                      f"{sem.at[method, 'fit_seconds']:.1f} | "
                      f"{mean.at[method, 'epochs']:.0f} |")
+    if cost:
+        lines += [
+            "",
+            f"## Cost of one training step of the 3D network ({args.threads} torch "
+            "thread(s))",
+            "",
+            f"The network alone, on batches of 64 random {args.size}^3 volumes: forward, "
+            "backward and an AdamW step, median of 5 steps. A fit trains two such "
+            "networks (the volume's expert and its encoder in the fusion expert).",
+            "",
+            "| channels | stride of the first convolution | ms per volume |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {row['channels']} | {row['stride']} | {row['ms_per_volume']:.2f} |"
+                  for row in cost]
     return "\n".join(lines) + "\n"
 
 
@@ -137,10 +187,13 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--methods", nargs="+", default=METHODS,
                         help=f"methods to run (default: all but {SLOW})")
+    parser.add_argument("--cost", action="store_true",
+                        help="time the 3D network's training step for each architecture")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    cost = training_cost(args.size) if args.cost else None
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.seeds):
@@ -149,7 +202,7 @@ def main(argv=None):
     frame = pd.DataFrame(rows)
     args.output.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.output / "volumes.csv", index=False)
-    text = report(frame, args, (time.perf_counter() - started) / 60)
+    text = report(frame, args, (time.perf_counter() - started) / 60, cost)
     (args.output / "volumes.md").write_text(text)
     print(text)
 
