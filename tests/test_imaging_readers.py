@@ -16,13 +16,14 @@ from sk_i2m2.imaging import ImageLoader, read_image
 STORED = np.array([[0, 24, 1024], [1064, 2024, 3000]], dtype=np.uint16)
 
 
-def write_dicom(path, pixels, photometric="MONOCHROME2", **elements):
-    """Save ``pixels`` as an uncompressed CT DICOM file, with extra ``elements``."""
+def write_dicom(path, pixels, photometric="MONOCHROME2", sop_class=CTImageStorage,
+                **elements):
+    """Save ``pixels`` as an uncompressed DICOM file (CT by default), with ``elements``."""
     dataset = pydicom.Dataset()
     dataset.file_meta = FileMetaDataset()
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    dataset.SOPClassUID = CTImageStorage
+    dataset.file_meta.MediaStorageSOPClassUID = sop_class
+    dataset.SOPClassUID = sop_class
     dataset.Modality = "CT"
     # Sets Rows, Columns, SamplesPerPixel, Bits*, PixelRepresentation, NumberOfFrames
     # and the SOP Instance UID from the array, consistently with the pixel bytes.

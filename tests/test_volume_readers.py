@@ -31,6 +31,8 @@ from sk_i2m2.imaging import (
     read_volume,
 )
 
+from .test_imaging_readers import write_dicom
+
 # Three different sizes, so that a transposed volume cannot pass for the original.
 SHAPE = (2, 3, 4)
 DATA = np.arange(np.prod(SHAPE), dtype=np.int16).reshape(SHAPE)
@@ -147,19 +149,8 @@ ROWS, COLUMNS = 3, 4
 
 def write_file(path, pixels, sop_class=CTImageStorage, photometric="MONOCHROME2",
                **elements):
-    """Save ``pixels`` as an uncompressed DICOM file of ``sop_class``."""
-    dataset = pydicom.Dataset()
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = sop_class
-    dataset.SOPClassUID = sop_class
-    dataset.Modality = "CT"
-    dataset.set_pixel_data(pixels, photometric, pixels.itemsize * 8)
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    for keyword, value in elements.items():
-        setattr(dataset, keyword, value)
-    dataset.save_as(path, enforce_file_format=True)
-    return str(path)
+    """Save ``pixels`` as an uncompressed DICOM file of ``sop_class``; its path as str."""
+    return str(write_dicom(path, pixels, photometric, sop_class, **elements))
 
 
 def slice_pixels(index):
