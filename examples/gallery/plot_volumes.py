@@ -5,9 +5,10 @@ Volumes from NIfTI files beside a table
 MRI and CT come as volumes, one file (or one folder of DICOM slices) per patient.
 :func:`~sk_i2m2.datasets.make_volume_scans` writes such a cohort: NIfTI volumes that
 each hold one bright lesion of random size, large in about half the patients (the
-outcome; near the size threshold large and small are hard to tell apart), beside a table of age and sex, where age is mildly informative too.
-The volumes are stored mirrored along two axes, as files converted from DICOM often
-are, and the reader brings them back to one orientation.
+outcome; near the size threshold large and small are hard to tell apart), beside a
+table of age and sex, where age is mildly informative too. The volumes are stored
+mirrored along two axes, as files converted from DICOM often are, and the reader
+brings them back to one orientation.
 
 A :class:`~sk_i2m2.experts.CNNExpert` whose ``input_shape`` has four axes,
 ``(channels, depth, height, width)``, is a 3D network; with ``loader="auto"`` it reads
