@@ -47,6 +47,16 @@ AUTO_PREDICT_ROWS = (64, 4096)
 AUTO_PREDICT_VALUES = 2**16
 
 
+def _generator(seed):
+    """A private CPU generator seeded with ``seed`` (None: from the operating system)."""
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
 def learning_rate_scales(module):
     """``{parameter name: scale}`` for the parameters of submodules with ``lr_scale != 1``.
 
@@ -230,12 +240,7 @@ class ProductOfExpertsNet(NeuralNet):
 
     def _shuffle_generator(self):
         if self.shuffle_generator_ is None:
-            generator = torch.Generator()
-            if self.shuffle_seed is None:
-                generator.seed()
-            else:
-                generator.manual_seed(self.shuffle_seed)
-            self.shuffle_generator_ = generator
+            self.shuffle_generator_ = _generator(self.shuffle_seed)
         return self.shuffle_generator_
 
     def augment_batch(self, Xi):
@@ -250,13 +255,9 @@ class ProductOfExpertsNet(NeuralNet):
         if not augmenters:
             return Xi
         if self.augment_generator_ is None:
-            generator = torch.Generator()
-            if self.shuffle_seed is None:
-                generator.seed()
-            else:
-                rank = dist.get_rank() if self._data_parallel_wrapper is not None else 0
-                generator.manual_seed(self.shuffle_seed + 1 + rank)
-            self.augment_generator_ = generator
+            rank = dist.get_rank() if self._data_parallel_wrapper is not None else 0
+            self.augment_generator_ = _generator(
+                None if self.shuffle_seed is None else self.shuffle_seed + 1 + rank)
         return Xi._replace(modalities={
             name: augmenters[name](values, self.augment_generator_) if name in augmenters
             else values for name, values in Xi.modalities.items()})

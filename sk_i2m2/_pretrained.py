@@ -34,10 +34,16 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._image_files import ImageFiles, as_image_loader
+from ._image_files import ImageFiles
 from ._layers import mlp
 from .augment import AUGMENT_CONSTRAINT
-from .experts import BaseExpert, ChannelScaler, _check_shape, _signal_preprocessor
+from .experts import (
+    BaseExpert,
+    ChannelScaler,
+    _check_shape,
+    _signal_preprocessor,
+    image_preprocessor,
+)
 from .imaging import ImageLoader
 
 __all__ = ["BACKBONES", "BackboneFeatures", "PretrainedExpert"]
@@ -772,20 +778,9 @@ class PretrainedExpert(BaseExpert):
 
     # ------------------------------------------------------------------ expert API
 
-    def _image_preprocessor(self, X, modality):
-        if self.loader is None:
-            if self.preprocessor == "auto":
-                return _signal_preprocessor(self._shape()[0])
-            if self.preprocessor == "passthrough":
-                return "passthrough"
-            return clone(self.preprocessor)
-        if self.preprocessor not in ("auto", "passthrough"):
-            raise ValueError(
-                f"Modality {modality!r}: images read from files are scaled by the loader "
-                "(ImageLoader(intensity=...)), not by a preprocessor; leave "
-                "preprocessor='auto'."
-            )
-        return ImageFiles(as_image_loader(self.loader), self._shape(), modality)
+    def _auto_preprocessor(self, X):
+        # Pixel columns: as CNNExpert's, one mean and one scale per channel.
+        return _signal_preprocessor(self._shape()[0])
 
     def make_preprocessor(self, X, modality=None):
         """The image scaling, followed by the frozen backbone when its features are kept.
@@ -804,7 +799,7 @@ class PretrainedExpert(BaseExpert):
         """
         self._validate_params()
         self._check_spec(modality)
-        images = self._image_preprocessor(X, modality)
+        images = image_preprocessor(self, X, modality, self._shape())
         if self._caches_features():
             return BackboneFeatures(self, images, modality)
         if self.weights is not None:

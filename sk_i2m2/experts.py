@@ -558,6 +558,37 @@ class _ConvNet(nn.Module):
         return self.head(self.features(x))
 
 
+def image_preprocessor(expert, X, modality, shape):
+    """An image expert's preprocessing: its pixels' preprocessor, or one reading files.
+
+    With ``expert.loader`` None, the columns hold the pixels and the expert's
+    ``preprocessor`` applies (:meth:`BaseExpert.make_preprocessor`). Otherwise the
+    modality is a column of paths read by :class:`ImageFiles`; images read from files
+    are scaled by the loader's ``intensity`` (statistics fitted by ``ImageFiles``, or
+    per image as it is read), so no other preprocessor may stand beside a loader.
+
+    Parameters
+    ----------
+    expert : BaseExpert
+        An expert with ``loader`` and ``preprocessor`` parameters.
+    X : DataFrame or ndarray
+        The modality's raw columns.
+    modality : str or None
+        The modality's name, for error messages.
+    shape : tuple of int or None
+        The shape of one image, for ``ImageFiles`` (unused without a loader).
+    """
+    if expert.loader is None:
+        return BaseExpert.make_preprocessor(expert, X, modality)
+    if expert.preprocessor not in ("auto", "passthrough"):
+        raise ValueError(
+            f"Modality {modality!r}: images read from files are scaled by the loader "
+            "(ImageLoader(intensity=...)), not by a preprocessor; leave "
+            "preprocessor='auto'."
+        )
+    return ImageFiles(as_image_loader(expert.loader), shape, modality)
+
+
 #: ``CNNExpert(channels="auto", stride="auto")``: the convolution widths and the
 #: stride of the first convolution, by the number of spatial axes. Images: (16, 32),
 #: stride 1, measured on digit scans (``benchmarks/results/scans.md``). Volumes: a
@@ -672,17 +703,11 @@ class CNNExpert(_ShapedExpert):
         fitted here by ``ImageFiles``, or per image as it is read), so no other
         preprocessor may stand beside a loader.
         """
-        if self.loader is None:
-            return super().make_preprocessor(X, modality)
-        self._validate_params()
-        shape = self.sample_shape(math.prod(self.input_shape), modality)  # checks its axes
-        if self.preprocessor not in ("auto", "passthrough"):
-            raise ValueError(
-                f"Modality {modality!r}: images read from files are scaled by the loader "
-                "(ImageLoader(intensity=...)), not by a preprocessor; leave "
-                "preprocessor='auto'."
-            )
-        return ImageFiles(as_image_loader(self.loader), shape, modality)
+        shape = None
+        if self.loader is not None:
+            self._validate_params()
+            shape = self.sample_shape(math.prod(self.input_shape), modality)  # checks axes
+        return image_preprocessor(self, X, modality, shape)
 
     def build(self, input_shape, n_outputs):
         return _ConvNet(input_shape, resolve_auto(self.channels, AUTO_CHANNELS, input_shape),
