@@ -1,13 +1,16 @@
-"""sk_i2m2: I2M2 multimodal classifiers, the scikit-learn way.
+"""sk_i2m2: I2M2 multimodal classifiers and regressors, the scikit-learn way.
 
-I2M2 predicts from several modalities with a product of experts: one classifier per
-modality (intra-modality dependencies) times one fusion classifier over all
-modalities (inter-modality dependencies), trained jointly on one cross-entropy.
+I2M2 predicts from several modalities with a product of experts: one expert per
+modality (intra-modality dependencies) times one fusion expert over all modalities
+(inter-modality dependencies), trained jointly on one loss: the cross-entropy of a
+product of categorical experts (:class:`I2M2Classifier`), or the likelihood of a
+product of Gaussian experts (:class:`I2M2Regressor`).
 """
 
 from ._classifier import I2M2Classifier
 from ._persistence import load, save
+from ._regressor import I2M2Regressor
 from ._splitter import ModalitySplitter
 from ._version import __version__ as __version__
 
-__all__ = ["I2M2Classifier", "ModalitySplitter", "load", "save"]
+__all__ = ["I2M2Classifier", "I2M2Regressor", "ModalitySplitter", "load", "save"]

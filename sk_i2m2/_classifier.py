@@ -1,161 +1,21 @@
-"""I2M2Classifier: the scikit-learn estimator around the product-of-experts net."""
+"""I2M2Classifier: the classification face of the product of experts."""
 
-import copy
-from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
-from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import HasMethods, StrOptions
 
-from ._calibration import fit_temperature
-from ._dataset import Batch
+from ._base import BaseI2M2, calibration_value
 from ._explain import explain_predictions
-from ._fusion import BaseFusion, ConcatFusion
-from ._loss import row_weights
-from ._net import check_process_group, prediction_batch_size
-from ._sklearn_experts import SklearnExperts, learn_expert_weights
-from ._splitter import ModalitySplitter, check_modality_spec, check_X, modality_block
-from ._training import count_members, train_members, train_one
-from ._typing import MatrixLike, VectorLike
-from .product import FUSION, ProductEnsemble, build_product
-
-#: Prediction preprocesses and forwards X this many prediction batches at a time:
-#: its preprocessed copy and tensors are then held for one chunk only, so that the
-#: memory of prediction does not grow with the number of rows, while the per-call
-#: cost of the splitter and of the scikit-learn experts is shared by many batches.
-_PREDICT_CHUNK_BATCHES = 16
-
-#: Everything fit sets (see ``I2M2Classifier._set_fitted``).
-_FITTED_ATTRIBUTES = ("classes_", "n_features_in_", "feature_names_in_", "splitter_",
-                      "sklearn_experts_", "net_", "history_", "temperature_", "n_bags_",
-                      "oof_proba_", "oof_score_")
+from ._fusion import BaseFusion
+from ._sklearn_experts import learn_expert_weights
+from ._task import ClassificationTask
+from ._typing import MatrixLike
 
 
-def _encode_labels(X, y):
-    """Checked labels, their codes ``0 .. n_classes - 1``, and the classes."""
-    y = column_or_1d(y, warn=True)
-    unlabelled = np.flatnonzero(pd.isna(y))
-    if len(unlabelled):
-        raise ValueError(
-            f"y has {len(unlabelled)} missing label(s), at rows "
-            f"{unlabelled[:10].tolist()}; drop those rows or label them."
-        )
-    check_classification_targets(y)
-    check_consistent_length(X, y)
-    if len(y) < 2:
-        raise ValueError(f"n_samples={len(y)}: a classifier needs at least 2 samples.")
-    encoder = LabelEncoder()
-    y_encoded = encoder.fit_transform(y)
-    if len(encoder.classes_) < 2:
-        raise ValueError(
-            f"y has a single class ({encoder.classes_[0]!r}); a classifier needs at "
-            "least two. Check the labels or the rows selected."
-        )
-    return y, y_encoded, encoder.classes_
-
-
-def _resolve_device(device):
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _draw_seed(random_state):
-    """An int seed for torch, drawn without touching numpy's global random state."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-    if isinstance(random_state, Integral):
-        return int(random_state)
-    return int(random_state.randint(np.iinfo(np.int32).max))
-
-
-class _PrivateTorchRandomness:
-    """Seed torch for the duration of a fit, then give back its global state."""
-
-    def __init__(self, seed, device):
-        on_cuda = torch.device(device).type == "cuda"
-        self._devices = list(range(torch.cuda.device_count())) if on_cuda else []
-        self._fork = torch.random.fork_rng(devices=self._devices)
-        self._seed = seed
-
-    def __enter__(self):
-        self._fork.__enter__()
-        torch.random.default_generator.manual_seed(self._seed)
-        if self._devices:
-            torch.cuda.manual_seed_all(self._seed)
-
-    def __exit__(self, *exc_info):
-        return self._fork.__exit__(*exc_info)
-
-
-def _check_same_fit(previous, splitter, X, classes, estimator):
-    """A warm start's data and modalities must be those of the fitted model."""
-    if not np.array_equal(classes, previous["classes_"]):
-        raise ValueError(
-            f"warm_start=True continues a model fitted on classes "
-            f"{previous['classes_'].tolist()}, but y has classes {classes.tolist()}. "
-            "Give rows of the same classes, or set warm_start=False to fit anew."
-        )
-    fitted = [(name, columns) for name, _, columns in splitter.modalities_]
-    current = ModalitySplitter(estimator.modalities,
-                               remainder=estimator.remainder)._resolve_columns(X)
-    current = [(name, columns) for name, _, columns in current]
-    if current != fitted:
-        raise ValueError(
-            "warm_start=True keeps the fitted preprocessing, but the modalities "
-            f"changed since the last fit: fitted (name, column positions) {fitted}, now "
-            f"{current}. Give the modalities of the last fit, or set warm_start=False "
-            "to fit anew."
-        )
-
-
-def _fitted_members(fitted, fresh, n_members):
-    """Copies of the fitted products, untempered, to continue training.
-
-    ``fresh`` is the product the current parameters build: its weights must have
-    the fitted ones' names and shapes, or the experts changed.
-    """
-    members = list(fitted.members) if isinstance(fitted, ProductEnsemble) else [fitted]
-    if len(members) != n_members:
-        raise ValueError(
-            f"warm_start=True continues the {len(members)} fitted product(s), but the "
-            f"parameters now ask for {n_members} (n_bags). Keep n_bags, or set "
-            "warm_start=False to fit anew."
-        )
-    optional = ("expert_weights", "class_bias", "temperature")
-
-    def shapes(module):
-        return {key: tuple(value.shape) for key, value in module.state_dict().items()
-                if key.rsplit(".", 1)[-1] not in optional}
-
-    fitted_shapes, fresh_shapes = shapes(members[0]), shapes(fresh)
-    if fitted_shapes != fresh_shapes:
-        changed = sorted(key for key in fitted_shapes.keys() | fresh_shapes.keys()
-                         if fitted_shapes.get(key) != fresh_shapes.get(key))
-        raise ValueError(
-            "warm_start=True continues the fitted networks, but the experts now build "
-            f"different ones (weights that differ: {changed[:5]}): the experts, fusion "
-            "or dependencies changed since the last fit. Restore them, or set "
-            "warm_start=False to fit anew."
-        )
-    # Copies: a warm fit that fails must not have changed the model it started from.
-    return [copy.deepcopy(member).set_temperature(None).to(fresh._device())
-            for member in members]
-
-
-class I2M2Classifier(ClassifierMixin, _BaseComposition):
+class I2M2Classifier(ClassifierMixin, BaseI2M2):
     """Product-of-experts classifier over several modalities (I2M2).
 
     ``p(y | x, x') ∝ q_x(y | x) · q_x'(y | x') · q_xx'(y | x, x')``: one expert per
@@ -319,8 +179,19 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     temperature_ : float
         The fitted temperature; 1.0 when none was fitted.
     n_bags_ : int
-        Members of the ensemble (1: a single product). ``net_.module_`` is then a
-        :class:`~sk_i2m2.product.ProductEnsemble` of :class:`ProductOfExperts`.
+        Members of the ensemble (1: a single product), ``n_bags`` resolved. With
+        more, ``net_.module_`` is a :class:`~sk_i2m2.product.ProductEnsemble` of
+        :class:`ProductOfExperts`.
+    early_stopping_ : bool
+        Whether training stopped early on held-out rows (``early_stopping`` resolved).
+    n_iter_no_change_ : int
+        The patience of early stopping, in epochs (``n_iter_no_change`` resolved).
+    calibrate_ : "temperature" or None
+        The calibration fitted (``calibrate`` resolved).
+    device_ : str
+        The device trained on (``device`` resolved).
+    predict_batch_size_ : int
+        Rows per prediction batch (``predict_batch_size`` resolved).
     oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``n_bags_ > 1``: each training row's probabilities from the member that
         did not train on it (temperature applied), in ``classes_`` order.
@@ -338,32 +209,16 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
     """
 
     _parameter_constraints = {
-        "modalities": [list, None],
+        **BaseI2M2._parameter_constraints,
         "fusion": [BaseFusion, HasMethods(["fit", "predict_proba"]), None],
-        "dependencies": [StrOptions({"both", "intra", "inter"})],
-        "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
-        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
         "expert_weights": [StrOptions({"learn"}), None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
-        "n_iter_no_change": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "calibrate": [StrOptions({"auto", "temperature"}), None],
-        "n_bags": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "predict_batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "device": [str, torch.device],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "callbacks": [list, None],
-        "warm_start": ["boolean"],
-        "distributed": ["boolean"],
     }
+    _recorded = (*BaseI2M2._recorded, "oof_proba_", "oof_score_")
+    _derived = (*BaseI2M2._derived, "classes_", "temperature_")
+    _calibration_keys = ("temperature", "valid_log_loss_uncalibrated",
+                         "valid_log_loss_calibrated")
 
     def __init__(self, modalities=None, *, fusion=None, dependencies="both",
                  remainder="drop", modality_dropout=0.0, expert_weights=None,
@@ -399,156 +254,17 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         self.warm_start = warm_start
         self.distributed = distributed
 
-    # Nested parameters ``<modality>__<param>`` work as in ModalitySplitter (and
-    # ColumnTransformer); ``fusion__<param>`` comes from BaseEstimator since ``fusion``
-    # is a parameter itself.
-    _modalities = ModalitySplitter._modalities
+    # ------------------------------------------------------------------ task hooks
 
-    def get_params(self, deep=True):
-        return self._get_params("_modalities", deep=deep)
+    def _get_task(self):
+        return ClassificationTask()
 
-    def set_params(self, **params):
-        self._set_params("_modalities", **params)
-        return self
+    def _row_weights(self, task, y, sample_weight):
+        return task.row_weights(y, sample_weight, self.class_weight)
 
-    def _sk_visual_block_(self):
-        # As ColumnTransformer's: a box per modality with its expert and columns, and
-        # the fusion expert beside them when the product holds one.
-        splitter = getattr(self, "splitter_", None) or ModalitySplitter(
-            self.modalities, remainder=self.remainder)
-        fusion = []
-        if self.dependencies != "intra":
-            fusion = [(FUSION, ConcatFusion() if self.fusion is None else self.fusion,
-                       "every modality")]
-        return modality_block(splitter, fusion)
-
-    # ------------------------------------------------------------------ fit
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: MatrixLike, y: VectorLike,
-            sample_weight: VectorLike | None = None) -> "I2M2Classifier":
-        """Fit every expert of the product.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            Training data; columns are routed to modalities by ``modalities``.
-        y : array-like of shape (n_samples,)
-            Class labels of any type scikit-learn accepts.
-        sample_weight : array-like of shape (n_samples,) or None, default=None
-            Weight of each row in every loss (times its class weight), in the
-            temperature fit, and in the fit of scikit-learn experts.
-
-        Returns
-        -------
-        self
-        """
-        previous = self._previous_fit() if self.warm_start else None
-        # A fit that raises must not leave the previous (or a partial) fit behind.
-        for attribute in _FITTED_ATTRIBUTES:
-            self.__dict__.pop(attribute, None)
-
-        X = check_X(X)
-        y, y_encoded, classes = _encode_labels(X, y)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
-        if self.distributed:
-            check_process_group()
-        if self.modalities is not None:  # names become this estimator's parameters too
-            check_modality_spec(self.modalities, self)
-        if previous is None:
-            splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
-            modalities = splitter.fit_transform(X)
-        else:  # keep the fitted preprocessing
-            splitter = previous["splitter_"]
-            _check_same_fit(previous, splitter, X, classes, self)
-            modalities = splitter.transform(X)
-        device = _resolve_device(self.device)
-        seed = _draw_seed(self.random_state)
-        sklearn_experts = SklearnExperts.from_spec(splitter.modalities_, self.dependencies,
-                                                   self.fusion)
-        data = Batch(
-            modalities,
-            sklearn_experts.fit(splitter, X, modalities, y_encoded, len(classes), seed,
-                                sample_weight, verbose=self.verbose),
-            row_weights(y, y_encoded, classes, self.class_weight, sample_weight),
-        )
-
-        def build():
-            return build_product(splitter, self.dependencies, self.fusion, len(classes),
-                                 self.modality_dropout, sklearn_experts.names)
-
-        with _PrivateTorchRandomness(seed, device):
-            module = build()
-            if self.expert_weights == "learn":
-                self._learn_expert_weights(module, data, y_encoded, len(classes))
-            n_members = count_members(self, module, y_encoded)
-            members = [module]
-            warm = previous is not None and module.trainable
-            if warm:  # continue the fitted networks
-                members = _fitted_members(previous["net_"].module_, module, n_members)
-            if n_members == 1:
-                net, held_out = train_one(self, members[0], data, y_encoded, classes, seed,
-                                          device, warm=warm)
-            else:
-                net, held_out = train_members(
-                    self, lambda k: members[k] if k < len(members) else build(), n_members,
-                    data, y_encoded, seed, device, warm=warm)
-            if held_out is not None and self.calibrate is not None:
-                # Out-of-fold rows (every row) may sharpen; a held-out split only softens.
-                self._fit_temperature(net, *held_out, soften_only=n_members == 1)
-        self._set_fitted(classes, splitter, sklearn_experts, net)
-        if n_members > 1:  # every row's probabilities from the member that did not see it
-            # held_out was predicted before the temperature was fitted: divide as the
-            # product does.
-            oof_proba = torch.softmax((held_out[0] / self.temperature_).double(),
-                                      dim=1).numpy()
-            self.oof_proba_ = oof_proba
-            self.oof_score_ = float(np.mean(oof_proba.argmax(axis=1) == y_encoded))
-        return self
-
-    def _previous_fit(self):
-        """The fitted attributes a warm start continues from; None when unfitted."""
-        if not hasattr(self, "net_"):
-            return None
-        return {attribute: getattr(self, attribute) for attribute in _FITTED_ATTRIBUTES
-                if hasattr(self, attribute)}
-
-    def _set_fitted(self, classes, splitter, sklearn_experts, net, oof_proba=None,
-                    oof_score=None):
-        """Set every fitted attribute, from a fit or from a saved model."""
-        self.classes_ = classes
-        self.splitter_ = splitter
-        self.sklearn_experts_ = sklearn_experts
-        self.n_features_in_ = splitter.n_features_in_
-        if hasattr(splitter, "feature_names_in_"):
-            self.feature_names_in_ = splitter.feature_names_in_
-        self.net_ = net
-        self.history_ = net.history
-        temperature = net.module_.temperature
-        self.temperature_ = 1.0 if temperature is None else float(temperature)
-        module = net.module_
-        self.n_bags_ = len(module.members) if isinstance(module, ProductEnsemble) else 1
-        if oof_proba is not None:
-            self.oof_proba_, self.oof_score_ = oof_proba, oof_score
-        return self
-
-    @staticmethod
-    def _fit_temperature(net, log_proba, y, sample_weight, soften_only=True):
-        """Fit the product's temperature on held-out rows and put it in the module.
-
-        ``log_proba`` are the product's log-probabilities of rows it did not train on.
-        """
-        temperature, before, after = fit_temperature(log_proba, y, sample_weight,
-                                                      soften_only)
-        net.module_.set_temperature(temperature)
-        for key, value in (("temperature", float(net.module_.temperature)),  # as stored
-                           ("valid_log_loss_uncalibrated", before),
-                           ("valid_log_loss_calibrated", after)):
-            net.history.record(key, value)
-
-    def _learn_expert_weights(self, module, data, y, n_classes):
+    def _prepare_product(self, module, data, y, task):
+        if self.expert_weights != "learn":
+            return
         if module.trainable:
             raise ValueError(
                 "expert_weights='learn' weighs fitted classifiers by their out-of-fold "
@@ -556,43 +272,28 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
                 "scikit-learn classifier (and the fusion expert too, or "
                 "dependencies='intra'), or leave expert_weights=None."
             )
-        ordered = {name: data.sklearn_log_proba[name] for name in module.expert_names}
-        module.set_expert_weights(*learn_expert_weights(ordered, y, n_classes,
+        ordered = {name: data.sklearn_outputs[name] for name in module.expert_names}
+        module.set_expert_weights(*learn_expert_weights(ordered, y, task.n_outputs,
                                                         data.sample_weight))
+
+    def _out_of_fold(self, task, held_out, net):
+        log_proba, y, _ = held_out
+        # Divided by the temperature as the product does.
+        oof_proba = torch.softmax((log_proba / calibration_value(net)).double(),
+                                  dim=1).numpy()
+        return {"oof_proba_": oof_proba,
+                "oof_score_": float(np.mean(oof_proba.argmax(axis=1) == y))}
+
+    def _set_task_attributes(self):
+        self.classes_ = self.task_.classes
+        self.temperature_ = calibration_value(self.net_)
 
     # ------------------------------------------------------------------ predict
 
-    def _batches(self, X):
-        """What the product reads for ``X``, one chunk of rows at a time.
-
-        Yields a :class:`Batch` (modality arrays and scikit-learn experts' output) of
-        each chunk of ``_PREDICT_CHUNK_BATCHES`` prediction batches, so that
-        prediction holds the preprocessed copy of one chunk, never of all ``X``.
-        """
-        check_is_fitted(self)
-        # Once for all the chunks: the column checks, and the warning about the
-        # names of X's columns (after which the splitter and the experts reading raw
-        # columns see chunks whose names match the fit).
-        X = self.splitter_.check_input(X)
-        size = _PREDICT_CHUNK_BATCHES * prediction_batch_size(
-            self.predict_batch_size, self.splitter_.sample_shapes_.values())
-        for start in range(0, len(X), size):
-            chunk = _safe_indexing(X, slice(start, start + size))
-            modalities = self.splitter_.transform_checked(chunk, first_row=start)
-            yield Batch(modalities,
-                        self.sklearn_experts_.log_proba(self.splitter_, chunk, modalities))
-
-    def _forward_experts(self, X):
-        """``net_.forward_experts`` of ``X``, chunk by chunk: the experts' logits, the product."""
-        chunks = [self.net_.forward_experts(batch) for batch in self._batches(X)]
-        logits = {name: torch.cat([chunk_logits[name] for chunk_logits, _ in chunks])
-                  for name in chunks[0][0]}
-        return logits, torch.cat([combined for _, combined in chunks])
-
     def _combined_log_proba(self, X):
         # Renormalise in float64 so rows sum to one at numpy's usual precision.
-        return np.concatenate([torch.log_softmax(self.net_.forward(batch).double(), dim=1)
-                               .numpy() for batch in self._batches(X)])
+        return torch.log_softmax(self._forward(X), dim=1).numpy()
+
 
     def predict_log_proba(self, X: MatrixLike) -> np.ndarray:
         """Log-probability of each class under the product of experts.
@@ -710,12 +411,4 @@ class I2M2Classifier(ClassifierMixin, _BaseComposition):
         index = X.index if hasattr(X, "iloc") else np.arange(len(combined))
         return explain_predictions(expert_log_proba, combined, self.classes_, index,
                                    weights=weights)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        tags.input_tags.categorical = True
-        tags.non_deterministic = self.random_state is None
-        return tags
 

@@ -27,22 +27,23 @@ class Batch(NamedTuple):
     ----------
     modalities : dict of str to array-like
         ``{modality: (n, *sample_shape)}``; NaN rows lack the modality.
-    sklearn_log_proba : dict of str to array-like
-        ``{expert: (n, n_classes)}`` log-probabilities of the scikit-learn experts
-        (empty without them); NaN rows are those an expert cannot see.
+    sklearn_outputs : dict of str to array-like
+        ``{expert: (n, n_outputs)}`` outputs of the scikit-learn experts (for
+        classification their log-probabilities; empty without them); NaN rows are
+        those an expert cannot see.
     sample_weight : array-like of shape (n,) or None
         Each row's weight in the loss (class weights folded in); None: all 1.
     """
 
     modalities: dict
-    sklearn_log_proba: dict = {}
+    sklearn_outputs: dict = {}
     sample_weight: object = None
 
     def map(self, function):
         """A batch of ``function(values)`` for every array of every field."""
         return Batch(
             {name: function(values) for name, values in self.modalities.items()},
-            {name: function(values) for name, values in self.sklearn_log_proba.items()},
+            {name: function(values) for name, values in self.sklearn_outputs.items()},
             None if self.sample_weight is None else function(self.sample_weight),
         )
 
@@ -87,7 +88,11 @@ class TensorDictDataset(Dataset):
             device = "cpu"
         self.X = X.map(lambda values: values if isinstance(values, LazyImages)
                        else _tensor(values, torch.float32, device))
-        self.y = None if y is None else _tensor(y, torch.long, device)
+        # Class codes stay integers (the cross-entropy's targets); a continuous
+        # target becomes float32.
+        self.y = None if y is None else _tensor(
+            y, torch.long if np.issubdtype(np.asarray(y).dtype, np.integer)
+            else torch.float32, device)
         lengths = {len(values) for values in self.X.modalities.values()}
         if len(lengths) != 1:
             raise ValueError(f"Modalities have different numbers of rows: {lengths}.")

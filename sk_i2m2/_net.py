@@ -4,8 +4,8 @@ It runs skorch's own fit loop; what it adds are small hooks:
 
 * the stage, kept in ``stage_`` and recorded in the history every epoch:
   ``"pretrain"`` for the first ``pretrain_epochs`` (the loss is the sum of each
-  expert's own cross-entropy: the experts share no weights, so this trains each of
-  them separately, in one pass), then ``"joint"`` (the cross-entropy of the product);
+  expert's own loss: the experts share no weights, so this trains each of them
+  separately, in one pass), then ``"joint"`` (the loss of the product);
 * the data path: batches of :class:`~sk_i2m2._dataset.Batch` sliced from tensors
   built once per fit (:mod:`sk_i2m2._dataset`);
 * the loss: a per-row criterion (``reduction="none"``) averaged with the rows'
@@ -100,10 +100,11 @@ class ProductOfExpertsNet(NeuralNet):
     module : ProductOfExperts
         The initialised module.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
-        Called as ``criterion(logits, y)`` and returning one loss per row
+        The task's loss (:attr:`~sk_i2m2._task.Task.criterion`), called as
+        ``criterion(prediction, y)`` and returning one loss per row
         (``reduction="none"``, set by default for the cross-entropy): the net weighs
         and averages them (:func:`~sk_i2m2._loss.weighted_mean`). The joint stage
-        gives it the product's log-probabilities, pretraining each expert's logits.
+        gives it the product's prediction, pretraining each expert's raw output.
     pretrain_epochs : int, default=0
         The first epochs train each expert on its own loss; the remaining
         ``max_epochs - pretrain_epochs`` train the product.
@@ -272,39 +273,47 @@ class ProductOfExpertsNet(NeuralNet):
     def infer(self, x, **fit_params):
         # x: a Batch, as the iterators give them.
         x = self._on_device(x)
-        return self.module_(x.modalities, x.sklearn_log_proba)
+        return self.module_(x.modalities, x.sklearn_outputs)
 
-    def forward_experts(self, X):
-        """Each expert's logits and the product's log-probabilities, in one pass.
+    def forward_experts(self, X, with_terms=False):
+        """Each expert's raw outputs and the product's prediction, in one pass.
 
         Returns
         -------
         logits : dict of str to Tensor
-            ``{name: (n, C)}`` of each expert in eval mode; rows an expert cannot
-            see (its modality is missing) are NaN.
+            ``{name: (n, n_outputs)}`` of each expert in eval mode; rows an expert
+            cannot see (its modality is missing) are NaN.
         combined : Tensor
-            ``(n, C)`` log-probabilities of the product, as :meth:`forward` gives.
+            ``(n, n_outputs)`` prediction of the product, as :meth:`forward` gives.
+        terms : dict of str to Tensor
+            Only with ``with_terms``: ``{name: (n,)}`` each expert's additive term
+            in the prediction (tasks with such terms: regression's mean).
         """
         dataset = self.get_dataset(X)
         self.module_.eval()
-        chunks, combined = {}, []
+        chunks, combined, terms = {}, [], {}
         with torch.no_grad():
             for Xi, _ in self.get_iterator(dataset, training=False):
                 Xi = self._on_device(Xi)
-                outputs, product = self.module_.forward_experts(Xi.modalities,
-                                                                Xi.sklearn_log_proba)
+                outputs, product, *batch_terms = self.module_.forward_experts(
+                    Xi.modalities, Xi.sklearn_outputs, with_terms=with_terms)
                 combined.append(product.cpu())
                 for name, values in outputs.logits.items():
                     masked = torch.where(outputs.available[name].unsqueeze(1), values,
                                          torch.nan)
                     chunks.setdefault(name, []).append(masked.cpu())
-        return ({name: torch.cat(parts) for name, parts in chunks.items()},
-                torch.cat(combined))
+                for name, values in ((batch_terms or [None])[0] or {}).items():
+                    terms.setdefault(name, []).append(values.cpu())
+        result = ({name: torch.cat(parts) for name, parts in chunks.items()},
+                  torch.cat(combined))
+        if with_terms:
+            result += ({name: torch.cat(parts) for name, parts in terms.items()},)
+        return result
 
     # ------------------------------------------------------------------ loss
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The product's cross-entropy: ``y_pred`` are its log-probabilities.
+        """The product's loss: ``y_pred`` is its prediction (e.g. log-probabilities).
 
         Rows count by ``X.sample_weight`` when ``X`` (a batch) has weights.
         """
@@ -312,7 +321,7 @@ class ProductOfExpertsNet(NeuralNet):
         return self._mean(self.criterion_(y_pred, y_true), weights, training)
 
     def get_pretrain_loss(self, outputs, y_true, X=None, training=False):
-        """The sum of each expert's own cross-entropy over the rows it sees.
+        """The sum of each expert's own loss over the rows it sees.
 
         Parameters
         ----------
@@ -360,7 +369,7 @@ class ProductOfExpertsNet(NeuralNet):
         forward_experts = (self._data_parallel_wrapper
                            if training and self._data_parallel_wrapper is not None
                            else self.module_.forward_experts)
-        outputs, y_pred = forward_experts(Xi.modalities, Xi.sklearn_log_proba)
+        outputs, y_pred = forward_experts(Xi.modalities, Xi.sklearn_outputs)
         if self.stage_ == PRETRAIN:
             loss = self.get_pretrain_loss(outputs, yi, X=Xi, training=training)
         else:
@@ -421,8 +430,8 @@ class _ExpertsAndProduct(torch.nn.Module):
         super().__init__()
         self.product = product
 
-    def forward(self, modalities, sklearn_log_proba):
-        return self.product.forward_experts(modalities, sklearn_log_proba)
+    def forward(self, modalities, sklearn_outputs):
+        return self.product.forward_experts(modalities, sklearn_outputs)
 
 
 def _data_parallel(module, device):

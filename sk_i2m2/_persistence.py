@@ -4,7 +4,8 @@ A model file is a zip archive of four members:
 
 * ``manifest.json``: the format's name and version, and the SHA-256 of every other
   member, so that a modified or truncated file is refused;
-* ``estimator.skops``: the estimator's parameters and fitted preprocessing, written
+* ``estimator.skops``: the estimator's class, its parameters and its fitted record
+  (the task, the preprocessing, the resolved fit plan, ...), written
   with :mod:`skops.io`, which rebuilds only types on a trusted list instead of
   unpickling arbitrary objects;
 * ``weights.pt``: the torch module's ``state_dict`` on the CPU, read back with
@@ -20,14 +21,17 @@ import io
 import json
 import zipfile
 
-import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from ._base import BaseI2M2
 from ._classifier import I2M2Classifier
+from ._plan import recorded_plan
+from ._regressor import I2M2Regressor
 from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter
+from ._task import ClassificationTask, GaussianTask
 from ._training import make_net
 from ._typing import PathOrFile
 from ._version import __version__
@@ -36,8 +40,11 @@ from .product import ProductEnsemble, build_product
 
 FORMAT = "sk_i2m2-model"
 #: 2: the scikit-learn experts are saved as one object (``sklearn_experts_``), and the
-#: number of members of an ensemble (``n_bags_``).
-FORMAT_VERSION = 2
+#: number of members of an ensemble (``n_bags_``). 3: the estimator's class and its
+#: fitted record (its task and resolved fit plan among it); regressors.
+FORMAT_VERSION = 3
+#: The estimators a model file may hold, by the name saved in it.
+ESTIMATORS = {kind.__name__: kind for kind in (I2M2Classifier, I2M2Regressor)}
 MEMBERS = ("estimator.skops", "weights.pt", "history.json")
 
 #: Types beside the package's own that a model may hold and skops does not trust by
@@ -70,7 +77,7 @@ def package_types():
     loads without editing a list. A user's own subclasses are not among them: they
     load when named in ``load(path, trusted=[...])``.
     """
-    kinds = [ModalitySplitter, SklearnExperts]
+    kinds = [ModalitySplitter, SklearnExperts, ClassificationTask, GaussianTask]
     for base in (BaseExpert, BaseFusion):
         kinds += [kind for kind in [base, *_subclasses(base)]
                   if kind.__module__.startswith("sk_i2m2.")]
@@ -102,12 +109,12 @@ def _digest(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def save(model: I2M2Classifier, path: PathOrFile) -> None:
-    """Save a fitted :class:`I2M2Classifier` to a file that loads without running code.
+def save(model: BaseI2M2, path: PathOrFile) -> None:
+    """Save a fitted I2M2 estimator to a file that loads without running code.
 
     Parameters
     ----------
-    model : I2M2Classifier
+    model : I2M2Classifier or I2M2Regressor
         A fitted estimator.
     path : str or path-like or writable binary file
 
@@ -118,21 +125,15 @@ def save(model: I2M2Classifier, path: PathOrFile) -> None:
     saved by reference to their class: :func:`load` needs their code importable and
     asks you to trust them by name.
     """
-    if not isinstance(model, I2M2Classifier):
-        raise TypeError(f"save takes a fitted I2M2Classifier, got {type(model).__name__}.")
+    if type(model).__name__ not in ESTIMATORS or not isinstance(model, BaseI2M2):
+        raise TypeError("save takes a fitted I2M2Classifier or I2M2Regressor, got "
+                        f"{type(model).__name__}.")
     check_is_fitted(model)
     _check_no_module_instances(model)
     params = {key: value for key, value in model.get_params(deep=False).items()
               if key not in _UNSAVED_PARAMS}
-    state = {
-        "params": params,
-        "classes_": model.classes_,
-        "splitter_": model.splitter_,
-        "sklearn_experts_": model.sklearn_experts_,
-        "n_bags_": model.n_bags_,
-        "oof_proba_": getattr(model, "oof_proba_", None),
-        "oof_score_": getattr(model, "oof_score_", None),
-    }
+    state = {"estimator": type(model).__name__, "params": params,
+             "record": model._fitted_record()}
     weights = io.BytesIO()
     torch.save({key: value.detach().cpu()
                 for key, value in model.net_.module_.state_dict().items()}, weights)
@@ -198,7 +199,7 @@ def _read_members(path):
     return members
 
 
-def load(path: PathOrFile, trusted: list[str] | None = None) -> I2M2Classifier:
+def load(path: PathOrFile, trusted: list[str] | None = None) -> BaseI2M2:
     """Load a model saved with :func:`save`, without running code from the file.
 
     Parameters
@@ -211,7 +212,7 @@ def load(path: PathOrFile, trusted: list[str] | None = None) -> I2M2Classifier:
 
     Returns
     -------
-    I2M2Classifier
+    I2M2Classifier or I2M2Regressor
         The fitted estimator, on the CPU.
     """
     members = _read_members(path)
@@ -233,15 +234,15 @@ def load(path: PathOrFile, trusted: list[str] | None = None) -> I2M2Classifier:
 
 
 def _rebuild(state, weights, history):
-    model = I2M2Classifier(**state["params"])
-    splitter, sklearn_experts = state["splitter_"], state["sklearn_experts_"]
-    classes = np.asarray(state["classes_"])
-    members = [build_product(splitter, model.dependencies, model.fusion, len(classes),
-                             model.modality_dropout, sklearn_experts.names)
-               for _ in range(state["n_bags_"])]
+    model = ESTIMATORS[state["estimator"]](**state["params"])
+    record = {**state["record"], "device_": "cpu"}
+    task, splitter = record["task_"], record["splitter_"]
+    members = [build_product(splitter, model.dependencies, model.fusion, task,
+                             model.modality_dropout, record["sklearn_experts_"].names)
+               for _ in range(record["n_bags_"])]
     module = members[0] if len(members) == 1 else ProductEnsemble(members)
     module.load_state_dict(weights)
-    net = make_net(model, module, device="cpu", seed=0).initialize()
+    net = make_net(recorded_plan(model.get_params(deep=False), record), module,
+                   seed=0).initialize()
     net.history = History(history)
-    return model._set_fitted(classes, splitter, sklearn_experts, net, state["oof_proba_"],
-                             state["oof_score_"])
+    return model._set_fitted(record, net)

@@ -1,10 +1,14 @@
-"""Scikit-learn classifiers as experts: their log-probabilities enter the product.
+"""Scikit-learn estimators as experts: their outputs enter the product.
 
 A scikit-learn expert (:class:`~sk_i2m2.experts.SklearnExpert`) is fitted before the
-neural experts train. For the training rows its log-probabilities are out-of-fold
+neural experts train. For the training rows its predictions are out-of-fold
 (cross-fitted), for prediction it is refitted on all training rows. A modality's
 expert reads that modality's raw columns; a scikit-learn fusion expert reads every
 modality's preprocessed columns side by side.
+
+What a prediction becomes in the product is the task's (:mod:`sk_i2m2._task`): a
+classifier's probabilities become log-probabilities; a regressor's prediction
+becomes a Gaussian's mean, with the variance of its out-of-fold errors.
 """
 
 from collections.abc import Mapping
@@ -14,17 +18,14 @@ import numpy as np
 import torch
 import tqdm
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.model_selection import check_cv
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._loss import weighted_cross_entropy
-from .experts import SklearnExpert, is_sklearn_classifier
+from ._task import ClassificationTask
+from .experts import SklearnExpert, is_sklearn_estimator
 from .product import FUSION
-
-#: Probabilities are clipped here before the log: a classifier's hard 0 would veto a
-#: class for the whole product.
-MIN_PROBA = 1e-6
 
 
 def _fusion_features(modalities):
@@ -35,45 +36,47 @@ def _fusion_features(modalities):
                       for values in modalities.values()])
 
 
-def _full_log_proba(proba, classes, n_classes, n_rows, rows):
-    """Log-probabilities over all classes, for ``rows`` of ``n_rows``; NaN elsewhere."""
-    full = np.full((n_rows, n_classes), MIN_PROBA)
-    full[np.ix_(rows, classes)] = np.clip(proba, MIN_PROBA, 1.0)
-    log_proba = np.log(full)
-    log_proba[np.setdiff1d(np.arange(n_rows), rows)] = np.nan
-    return log_proba.astype(np.float32)
+def _full_rows(values, n_rows, rows):
+    """``values`` of ``rows`` placed among ``n_rows`` rows, NaN elsewhere."""
+    full = np.full((n_rows, values.shape[1]), np.nan)
+    full[rows] = values
+    return full
 
 
 def _take(features, rows):
     return features.iloc[rows] if hasattr(features, "iloc") else features[rows]
 
 
-def _fit_predict(estimator, features, target, train, test, sample_weight):
-    """One fold of the cross-fitting: fit on ``train``, probabilities of ``test``."""
+def _fit_predict(task, estimator, features, target, train, test, sample_weight):
+    """One fold of the cross-fitting: fit on ``train``, predictions of ``test``."""
     params = {} if sample_weight is None else {"sample_weight": sample_weight[train]}
-    fitted = clone(estimator).fit(_take(features, train), target[train], **params)
-    return test, fitted.classes_, fitted.predict_proba(_take(features, test))
+    return test, task.sklearn_fit_predict(estimator, _take(features, train), target[train],
+                                          _take(features, test), params)
 
 
 class SklearnExperts(Mapping):
-    """The scikit-learn classifiers among a product's experts.
+    """The scikit-learn estimators among a product's experts.
 
     Once fitted, it maps each expert's name (a modality name, or ``"fusion"``) to its
-    classifier refitted on every training row that it can see.
+    estimator refitted on every training row that it can see.
 
     Parameters
     ----------
     specs : dict of str to SklearnExpert
         In the product's order: modalities first, then ``"fusion"``.
+    task : Task or None, default=None
+        What the estimators predict and how it enters the product; None:
+        classification. :meth:`fit` sets the fitted task.
     """
 
-    def __init__(self, specs):
+    def __init__(self, specs, task=None):
         self.specs = dict(specs)
+        self.task = ClassificationTask() if task is None else task
         self.fitted_ = {}
-        self.n_classes_ = None
+        self.noise_ = {}
 
     @classmethod
-    def from_spec(cls, modalities, dependencies, fusion):
+    def from_spec(cls, modalities, dependencies, fusion, task=None):
         """The scikit-learn experts of a product.
 
         Parameters
@@ -81,15 +84,20 @@ class SklearnExperts(Mapping):
         modalities : list of (str, expert, columns)
             The fitted splitter's ``modalities_``.
         dependencies : {"both", "intra", "inter"}
-        fusion : the classifier's ``fusion`` parameter
+        fusion : the estimator's ``fusion`` parameter
+        task : Task or None, default=None
+            The task; each estimator must be of its kind (classifier or regressor).
         """
+        task = ClassificationTask() if task is None else task
         specs = {}
         if dependencies in ("intra", "both"):
             specs = {name: expert for name, expert, _ in modalities
                      if isinstance(expert, SklearnExpert)}
-        if dependencies in ("inter", "both") and is_sklearn_classifier(fusion):
+        if dependencies in ("inter", "both") and is_sklearn_estimator(fusion):
             specs[FUSION] = SklearnExpert(fusion)
-        return cls(specs)
+        for name, spec in specs.items():
+            task.check_sklearn_expert(spec.estimator, name)
+        return cls(specs, task)
 
     @property
     def names(self):
@@ -126,8 +134,8 @@ class SklearnExperts(Mapping):
         names = [name for name in self.specs if name != FUSION]
         return splitter.raw_columns(X, names) if names else {}
 
-    def fit(self, splitter, X, modalities, y, n_classes, seed, sample_weight=None, verbose=0):
-        """Cross-fit then refit every expert; return the out-of-fold log-probabilities.
+    def fit(self, splitter, X, modalities, y, task, seed, sample_weight=None, verbose=0):
+        """Cross-fit then refit every expert; return its out-of-fold outputs.
 
         Parameters
         ----------
@@ -137,25 +145,26 @@ class SklearnExperts(Mapping):
             The training data, as given to ``fit``.
         modalities : dict of str to array
             ``splitter.transform(X)``, for a scikit-learn fusion expert.
-        y : ndarray of int
-            Encoded labels.
-        n_classes : int
+        y : ndarray
+            The encoded target (class codes, or the standardised target).
+        task : Task
+            The fitted task: what each prediction becomes in the product.
         seed : int
             Shuffles the folds given as an int ``cv``.
         sample_weight : ndarray or None
-            Passed to every classifier's ``fit`` (the weights are I2M2's to give, so
-            no metadata request is needed on the classifier).
+            Passed to every estimator's ``fit`` (the weights are I2M2's to give, so
+            no metadata request is needed on the estimator).
         verbose : int, default=0
             1 shows a progress bar over each expert's folds as they finish.
 
         Returns
         -------
         dict of str to ndarray
-            ``(n, n_classes)`` out-of-fold log-probabilities per expert, NaN in the
-            rows it cannot see.
+            ``(n, n_outputs)`` out-of-fold outputs per expert (for classification,
+            log-probabilities), NaN in the rows it cannot see.
         """
-        self.fitted_, self.n_classes_ = {}, n_classes
-        log_proba = {}
+        self.task, self.fitted_, self.noise_ = task, {}, {}
+        outputs = {}
         raw = self._raw_columns(splitter, X)
         for name, spec in self.specs.items():
             features, rows = self._inputs(name, modalities, raw)
@@ -164,46 +173,50 @@ class SklearnExperts(Mapping):
             if weights is not None and not has_fit_parameter(spec.estimator, "sample_weight"):
                 raise ValueError(
                     f"Expert {name!r}: {type(spec.estimator).__name__}.fit takes no "
-                    "sample_weight. Use a classifier that does, or fit without "
+                    "sample_weight. Use an estimator that does, or fit without "
                     "sample_weight."
                 )
             cv = spec.cv
             if isinstance(cv, Integral):
-                # Stratified and shuffled: cross_val_predict's default would not shuffle.
-                cv = StratifiedKFold(cv, shuffle=True, random_state=seed % (2**32))
-            cv = check_cv(cv, target, classifier=True)
+                # Shuffled (stratified for classifiers): cross_val_predict's default
+                # would not shuffle.
+                cv = task.folds(cv, seed)
+            cv = check_cv(cv, target, classifier=task.estimator_type == "classifier")
             try:
                 # As a generator, so that the bar moves as folds finish.
                 folds = Parallel(n_jobs=spec.n_jobs, return_as="generator")(
-                    delayed(_fit_predict)(spec.estimator, features, target, train, test,
-                                          weights)
+                    delayed(_fit_predict)(task, spec.estimator, features, target, train,
+                                          test, weights)
                     for train, test in cv.split(features, target))
                 folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features, target),
                                        desc=f"cross-fitting {name!r}", unit="fold",
                                        disable=verbose != 1))
             except ValueError as error:
                 raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
-            # A class a fold's classifier never saw gets probability 0 (then MIN_PROBA).
-            out_of_fold = np.zeros((len(rows), n_classes))
-            for test, classes, proba in folds:
-                out_of_fold[np.ix_(test, classes)] = proba
-            log_proba[name] = _full_log_proba(out_of_fold, np.arange(n_classes), n_classes,
-                                              len(y), rows)
+            out_of_fold = None
+            for test, prediction in folds:
+                if out_of_fold is None:
+                    out_of_fold = np.zeros((len(rows), prediction.shape[1]))
+                out_of_fold[test] = prediction
+            self.noise_[name] = task.sklearn_noise(out_of_fold, target, weights)
+            outputs[name] = task.sklearn_outputs(_full_rows(out_of_fold, len(y), rows),
+                                                 self.noise_[name])
             params = {} if weights is None else {"sample_weight": weights}
             self.fitted_[name] = clone(spec.estimator).fit(features, target, **params)
-        return log_proba
+        return outputs
 
-    def log_proba(self, splitter, X, modalities):
-        """``{name: (n, n_classes)}`` log-probabilities of the refitted experts."""
+    def outputs(self, splitter, X, modalities):
+        """``{name: (n, n_outputs)}`` outputs of the refitted experts (NaN where unseen)."""
         n_rows = len(next(iter(modalities.values())))
-        log_proba = {}
+        outputs = {}
         raw = self._raw_columns(splitter, X)
         for name, estimator in self.fitted_.items():
             features, rows = self._inputs(name, modalities, raw)
-            proba = estimator.predict_proba(features) if len(rows) else np.empty((0, 0))
-            log_proba[name] = _full_log_proba(proba, estimator.classes_, self.n_classes_,
-                                              n_rows, rows)
-        return log_proba
+            prediction = (self.task.sklearn_predict(estimator, features) if len(rows)
+                          else np.empty((0, self.task.n_outputs)))
+            outputs[name] = self.task.sklearn_outputs(
+                _full_rows(prediction, n_rows, rows), self.noise_.get(name))
+        return outputs
 
 
 def learn_expert_weights(log_proba, y, n_classes, sample_weight=None):

@@ -75,7 +75,7 @@ def _check_expert(name, expert):
         raise TypeError(
             f"Modality {name!r}: the expert must be one of sk_i2m2.experts (MLPExpert, "
             f"CNNExpert, SequenceExpert, TorchExpert, SklearnExpert, ...) or a "
-            f"scikit-learn classifier with predict_proba, got {expert!r}."
+            f"scikit-learn classifier with predict_proba or regressor, got {expert!r}."
         )
 
 

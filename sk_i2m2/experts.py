@@ -25,6 +25,7 @@ from sklearn.base import (
     TransformerMixin,
     clone,
     is_classifier,
+    is_regressor,
 )
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -863,43 +864,48 @@ class _Reshape(nn.Module):
 
 
 class SklearnExpert(BaseExpert):
-    """A scikit-learn classifier as an expert: a factor of the product fitted, not trained.
+    """A scikit-learn estimator as an expert: a factor of the product fitted, not trained.
 
-    Its factor is not trained by gradient: the classifier is fitted first and its
-    log-probabilities enter the product as a given term while the neural experts
-    train on the cross-entropy of the whole product. For the training rows those
-    log-probabilities are out-of-fold (cross-fitted with ``cv`` folds, as in
-    :class:`~sklearn.ensemble.StackingClassifier`), so that a classifier's in-sample
+    Its factor is not trained by gradient: the estimator is fitted first and its
+    output enters the product as a given term while the neural experts train on the
+    loss of the whole product. A classifier's output is its log-probabilities
+    (:class:`~sk_i2m2.I2M2Classifier`); a regressor's is a Gaussian with its
+    prediction as mean and the mean squared error of its out-of-fold predictions as
+    variance (:class:`~sk_i2m2.I2M2Regressor`). For the training rows those outputs
+    are out-of-fold (cross-fitted with ``cv`` folds, as in
+    :class:`~sklearn.ensemble.StackingClassifier`), so that an estimator's in-sample
     over-confidence cannot drown the other experts; for prediction it is refitted on
     every training row.
 
-    A classifier placed directly in a modality spec, e.g.
+    An estimator placed directly in a modality spec, e.g.
     ``("clinical", HistGradientBoostingClassifier(), columns)``, is wrapped in this
     class with its defaults, and its parameters stay reachable as
     ``clinical__<param>``.
 
     Parameters
     ----------
-    estimator : classifier
-        Any scikit-learn classifier with ``predict_proba``. It receives the
-        modality's raw columns (gradient-boosted trees take missing values and, with
-        ``categorical_features="from_dtype"``, pandas categories as they are; give a
-        Pipeline for anything else).
+    estimator : classifier or regressor
+        Any scikit-learn classifier with ``predict_proba``, or regressor. It receives
+        the modality's raw columns (gradient-boosted trees take missing values and,
+        with ``categorical_features="from_dtype"``, pandas categories as they are;
+        give a Pipeline for anything else). A regressor is fitted on the
+        standardised target.
     cv : int or cross-validation generator, default=5
-        Folds of the cross-fitting; an int means stratified, shuffled folds.
+        Folds of the cross-fitting; an int means shuffled folds, stratified for a
+        classifier.
     n_jobs : int or None, default=None
         Parallel fits of the cross-fitting.
     encoder : expert or None, default=None
         The neural expert whose :meth:`build` gives the fusion expert its encoder of
         this modality; None means :class:`MLPExpert`.
     preprocessor : "auto", "passthrough" or transformer, default="auto"
-        What the fusion expert's encoder sees (the classifier gets the raw columns):
+        What the fusion expert's encoder sees (the estimator gets the raw columns):
         ``"auto"`` imputes, standardises and one-hot encodes as ``MLPExpert``.
     """
 
     _parameter_constraints = {
         **BaseExpert._parameter_constraints,
-        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "estimator": [HasMethods(["fit", "predict"])],
         "cv": ["cv_object"],
         "n_jobs": [Integral, None],
         "encoder": [HasMethods(["build"]), None],
@@ -913,7 +919,7 @@ class SklearnExpert(BaseExpert):
         self.preprocessor = preprocessor
 
     def build(self, input_shape, n_outputs):
-        """The fusion expert's encoder of this modality (the classifier is not a module)."""
+        """The fusion expert's encoder of this modality (the estimator is not a module)."""
         return (MLPExpert() if self.encoder is None else self.encoder).build(
             input_shape, n_outputs)
 
@@ -924,11 +930,22 @@ def is_sklearn_classifier(candidate):
             and hasattr(candidate, "__sklearn_tags__") and is_classifier(candidate))
 
 
+def is_sklearn_regressor(candidate):
+    """A scikit-learn regressor (is_regressor needs an estimator)."""
+    return (hasattr(candidate, "fit") and hasattr(candidate, "predict")
+            and hasattr(candidate, "__sklearn_tags__") and is_regressor(candidate))
+
+
+def is_sklearn_estimator(candidate):
+    """A scikit-learn classifier with predict_proba, or a regressor: an expert's estimator."""
+    return is_sklearn_classifier(candidate) or is_sklearn_regressor(candidate)
+
+
 def as_expert(candidate):
-    """An expert as given, or a scikit-learn classifier wrapped in :class:`SklearnExpert`."""
+    """An expert as given, or a scikit-learn estimator wrapped in :class:`SklearnExpert`."""
     if isinstance(candidate, BaseExpert):
         return candidate
-    if is_sklearn_classifier(candidate):
+    if is_sklearn_estimator(candidate):
         return SklearnExpert(candidate)
     return candidate
 

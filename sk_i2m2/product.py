@@ -2,9 +2,11 @@
 
     p(y | x, x') ∝ q_x(y | x) · q_x'(y | x') · q_xx'(y | x, x')
 
-Each factor is an expert with its own weights; the combined log-probability is the sum
-of the experts' ``log_softmax``, renormalised. Training (both stages), prediction,
-temperature calibration and :meth:`~sk_i2m2.I2M2Classifier.explain` all go through
+Each factor is an expert with its own weights. How factors multiply is the task's
+(:mod:`sk_i2m2._task`): for classification the combined log-probability is the sum
+of the experts' ``log_softmax``, renormalised; for regression the product of the
+experts' Gaussians is the precision-weighted Gaussian. Training (both stages),
+prediction, calibration and ``explain`` all go through
 :meth:`ProductOfExperts.combine`, so a change to the combination changes them alike.
 
 A row may lack a modality. The splitter marks that by filling the row's block of that
@@ -13,16 +15,18 @@ expert is left out of the product, and the fusion expert is told through its
 ``present`` mask.
 
 Scikit-learn classifiers among the experts (:class:`~sk_i2m2.experts.SklearnExpert`)
-are not computed here: their log-probabilities are given to the module, beside the
-modalities.
+are not computed here: their outputs (log-probabilities, or a Gaussian) are given to
+the module, beside the modalities.
 """
 
+from numbers import Integral
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ._fusion import ConcatFusion
+from ._task import ClassificationTask, combine_log_proba
 from .augment import make_augmenter
 
 __all__ = ["FUSION", "ExpertOutputs", "ProductEnsemble", "ProductOfExperts",
@@ -30,44 +34,6 @@ __all__ = ["FUSION", "ExpertOutputs", "ProductEnsemble", "ProductOfExperts",
 
 #: Name of the inter-modality expert.
 FUSION = "fusion"
-
-
-def combine_log_proba(expert_logits, available=None, weights=None, bias=None,
-                      temperature=None):
-    """Renormalised sum of the log-probabilities of the experts available per row.
-
-    Parameters
-    ----------
-    expert_logits : dict of str to Tensor
-        ``(n, n_classes)`` logits of each expert.
-    available : dict of str to Tensor or None
-        ``(n,)`` boolean mask per expert; None means every expert sees every row.
-    weights : Tensor or None
-        One weight per expert, in the order of ``expert_logits`` (I2M2 itself:
-        None, every weight 1).
-    bias : Tensor or None
-        ``(n_classes,)`` added to the sum (I2M2 itself: None).
-    temperature : Tensor or None
-        Scalar dividing the sum before it is renormalised (``calibrate="temperature"``).
-
-    Returns
-    -------
-    Tensor
-        ``(n, n_classes)`` normalised log-probabilities of the product.
-    """
-    total = None
-    for k, (name, logits) in enumerate(expert_logits.items()):
-        log_proba = torch.log_softmax(logits, dim=1)
-        if available is not None:
-            log_proba = log_proba * available[name].unsqueeze(1)
-        if weights is not None:
-            log_proba = log_proba * weights[k]
-        total = log_proba if total is None else total + log_proba
-    if bias is not None:
-        total = total + bias
-    if temperature is not None:
-        total = total / temperature
-    return torch.log_softmax(total, dim=1)
 
 
 def presence(modalities):
@@ -81,8 +47,9 @@ class ExpertOutputs(NamedTuple):
     Attributes
     ----------
     logits : dict of str to Tensor
-        ``(n, n_classes)`` per expert name (modality names and ``"fusion"``), in the
-        module's expert order.
+        ``(n, n_outputs)`` raw output per expert name (modality names and
+        ``"fusion"``), in the module's expert order: logits over the classes, or a
+        Gaussian's mean and log-variance.
     available : dict of str to Tensor
         ``(n,)`` boolean mask per expert: a unimodal expert sees the rows holding its
         modality; the fusion expert sees rows holding any modality.
@@ -107,16 +74,20 @@ class ProductOfExperts(nn.Module):
         In training mode, the probability that a row loses each of its modalities
         (never all of them), so that the product learns to predict without it.
     sklearn_experts : tuple of str, default=()
-        Names of the experts that are fitted scikit-learn classifiers: a modality
-        name, or ``"fusion"``. Their log-probabilities are given to the module.
+        Names of the experts that are fitted scikit-learn estimators: a modality
+        name, or ``"fusion"``. Their outputs are given to the module.
+    task : Task or None, default=None
+        How the experts' outputs combine (:mod:`sk_i2m2._task`); None: classification.
 
     Notes
     -----
-    Call it as ``module(modalities, sklearn_log_proba)`` or, without scikit-learn
-    experts, ``module(**modalities)``; either returns the combined log-probabilities.
+    Call it as ``module(modalities, sklearn_outputs)`` or, without scikit-learn
+    experts, ``module(**modalities)``; either returns the combined prediction
+    (for classification, log-probabilities).
     """
 
-    def __init__(self, unimodal, fusion=None, modality_dropout=0.0, sklearn_experts=()):
+    def __init__(self, unimodal, fusion=None, modality_dropout=0.0, sklearn_experts=(),
+                 task=None):
         super().__init__()
         if not unimodal and fusion is None and not sklearn_experts:
             raise ValueError("A product of experts needs at least one expert.")
@@ -127,6 +98,7 @@ class ProductOfExperts(nn.Module):
         self.fusion = fusion
         self.modality_dropout = modality_dropout
         self.sklearn_experts = tuple(sklearn_experts)
+        self.task = ClassificationTask() if task is None else task
         # Learnt per-expert weights and class biases (expert_weights="learn"); by
         # default none, as in I2M2: every expert counts once.
         self.register_buffer("expert_weights", None)
@@ -193,16 +165,16 @@ class ProductOfExperts(nn.Module):
         emptied = ~torch.stack(list(kept.values())).any(dim=0)
         return {name: kept[name] | (emptied & present[name]) for name in present}
 
-    def expert_outputs(self, modalities, sklearn_log_proba=None):
+    def expert_outputs(self, modalities, sklearn_outputs=None):
         """Each expert's logits and the rows it sees.
 
         Parameters
         ----------
         modalities : dict of str to Tensor
             ``(n, *sample_shape)`` per modality; NaN rows lack the modality.
-        sklearn_log_proba : dict of str to Tensor or None
-            ``(n, n_classes)`` log-probabilities of each scikit-learn expert; NaN
-            rows are those it cannot see.
+        sklearn_outputs : dict of str to Tensor or None
+            ``(n, n_outputs)`` outputs of each scikit-learn expert; NaN rows are
+            those it cannot see.
 
         Returns
         -------
@@ -221,7 +193,7 @@ class ProductOfExperts(nn.Module):
         for name in self.sklearn_experts:
             rows = any_present if name == FUSION else present[name]
             # Rows the classifier cannot see hold NaN; they are masked out below.
-            logits[name] = torch.where(rows.unsqueeze(1), sklearn_log_proba[name], 0.0)
+            logits[name] = torch.where(rows.unsqueeze(1), sklearn_outputs[name], 0.0)
             available[name] = rows
         if self.fusion is not None:
             logits[FUSION] = self.fusion(inputs, present)
@@ -231,35 +203,49 @@ class ProductOfExperts(nn.Module):
                              {name: available[name] for name in order})
 
     def combine(self, outputs):
-        """The product of the experts' outputs: ``(n, n_classes)`` log-probabilities."""
-        return combine_log_proba(outputs.logits, outputs.available,
+        """The product of the experts' outputs, ``(n, n_outputs)``, as the task combines them."""
+        return self.task.combine(outputs.logits, outputs.available,
                                  weights=self.expert_weights, bias=self.class_bias,
                                  temperature=self.temperature)
 
-    def forward_experts(self, modalities, sklearn_log_proba=None):
-        """``(ExpertOutputs, combined log-probabilities)`` in one pass."""
-        outputs = self.expert_outputs(modalities, sklearn_log_proba)
+    def terms(self, outputs):
+        """Each expert's additive term in the prediction, when the task has them."""
+        return self.task.terms(outputs.logits, outputs.available,
+                               weights=self.expert_weights)
+
+    def forward_experts(self, modalities, sklearn_outputs=None, with_terms=False):
+        """``(ExpertOutputs, combined prediction)`` in one pass.
+
+        With ``with_terms``, a third item: each expert's terms in the prediction
+        (:meth:`terms`; None for tasks without them).
+        """
+        outputs = self.expert_outputs(modalities, sklearn_outputs)
+        if with_terms:
+            return outputs, self.combine(outputs), self.terms(outputs)
         return outputs, self.combine(outputs)
 
-    def forward(self, modalities=None, sklearn_log_proba=None, /, **named_modalities):
-        """Combined log-probabilities of the product, ``(n, n_classes)``.
+    def forward(self, modalities=None, sklearn_outputs=None, /, **named_modalities):
+        """The product's combined prediction, ``(n, n_outputs)``.
 
         Takes the modalities as one dict (with the scikit-learn experts'
         log-probabilities as a second) or as keywords.
         """
         if modalities is None:
             modalities = named_modalities
-        return self.combine(self.expert_outputs(modalities, sklearn_log_proba))
+        return self.combine(self.expert_outputs(modalities, sklearn_outputs))
 
 
 class ProductEnsemble(nn.Module):
-    """The mean of the probabilities of several products: a cross-fitted ensemble.
+    """A cross-fitted ensemble of products, averaged as its task averages.
 
     Each member is a :class:`ProductOfExperts` of the same experts, trained on its own
-    share of the rows (``n_bags`` in :class:`~sk_i2m2.I2M2Classifier`). The ensemble
-    predicts the mean of the members' probabilities; each member's own product is
-    still computed by :meth:`ProductOfExperts.combine`. A temperature divides the
-    log of that mean (then renormalised), so, as for one product, it changes no
+    share of the rows (``n_bags`` in :class:`~sk_i2m2.I2M2Classifier`). Each member's
+    own product is computed by :meth:`ProductOfExperts.combine`; the ensemble
+    averages the members' predictions with its task's ``average`` (for
+    classification the mean of the probabilities, for regression the mixture of
+    the Gaussians). A fitted calibration (``temperature``) is applied to that
+    average (dividing the log of the mean probabilities, then renormalised; or
+    scaling the mixture's variance), so, as for one product, it changes no
     prediction.
 
     Parameters
@@ -283,8 +269,12 @@ class ProductEnsemble(nn.Module):
     def expert_names(self):
         return self.members[0].expert_names
 
+    @property
+    def task(self):
+        return self.members[0].task
+
     def set_temperature(self, temperature):
-        """Divide the log of the members' mean probabilities by ``temperature``."""
+        """Calibrate the members' average with ``temperature`` (None: not at all)."""
         device = self.members[0]._device()
         self.temperature = (None if temperature is None
                             else torch.tensor(float(temperature), device=device))
@@ -300,47 +290,50 @@ class ProductEnsemble(nn.Module):
             self.temperature = torch.empty_like(state_dict[prefix + "temperature"])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def _mean(self, log_probas):
-        """Log of the mean of the members' probabilities, tempered."""
-        mean = self._log_mean_exp(log_probas)
+    def _average(self, predictions):
+        """The members' predictions averaged, calibrated."""
+        average = self.task.average(predictions)
         if self.temperature is None:
-            return mean
-        return torch.log_softmax(mean / self.temperature, dim=1)
+            return average
+        return self.task.temper(average, self.temperature)
 
-    @staticmethod
-    def _log_mean_exp(log_values):
-        stacked = torch.stack(log_values)
-        return torch.logsumexp(stacked, dim=0) - torch.log(
-            torch.tensor(float(len(log_values)), dtype=stacked.dtype, device=stacked.device))
-
-    def forward_experts(self, modalities, sklearn_log_proba=None):
-        """Each expert's probabilities and the product's, averaged over the members.
+    def forward_experts(self, modalities, sklearn_outputs=None, with_terms=False):
+        """Each expert's output and the product's, averaged over the members.
 
         Returns
         -------
         outputs : ExpertOutputs
-            Each expert's log of its mean probabilities over the members.
+            Each expert's outputs averaged over the members as the task averages
+            (for classification: the log of its mean probabilities).
         combined : Tensor
-            The log of the mean of the members' product probabilities, tempered.
+            The members' averaged products, calibrated.
+        terms : dict of str to Tensor or None
+            Only with ``with_terms``: the mean of the members' terms.
         """
-        per_member = [member.forward_experts(modalities, sklearn_log_proba)
+        per_member = [member.forward_experts(modalities, sklearn_outputs, with_terms)
                       for member in self.members]
         first = per_member[0][0]
-        logits = {name: self._log_mean_exp([torch.log_softmax(outputs.logits[name], dim=1)
-                                            for outputs, _ in per_member])
+        logits = {name: self.task.average([member[0].logits[name] for member in per_member])
                   for name in first.logits}
-        combined = self._mean([member_combined for _, member_combined in per_member])
-        return ExpertOutputs(logits, first.available), combined
+        combined = self._average([member[1] for member in per_member])
+        outputs = ExpertOutputs(logits, first.available)
+        if not with_terms:
+            return outputs, combined
+        terms = per_member[0][2]
+        if terms is not None:
+            terms = {name: torch.stack([member[2][name] for member in per_member]).mean(dim=0)
+                     for name in terms}
+        return outputs, combined, terms
 
-    def forward(self, modalities=None, sklearn_log_proba=None, /, **named_modalities):
-        """Log of the mean of the members' probabilities, ``(n, n_classes)``."""
+    def forward(self, modalities=None, sklearn_outputs=None, /, **named_modalities):
+        """The members' averaged prediction, ``(n, n_outputs)``."""
         if modalities is None:
             modalities = named_modalities
-        return self._mean([member(modalities, sklearn_log_proba)
-                           for member in self.members])
+        return self._average([member(modalities, sklearn_outputs)
+                              for member in self.members])
 
 
-def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.0,
+def build_product(splitter, dependencies, fusion, task, modality_dropout=0.0,
                   sklearn_experts=()):
     """The torch module of the product, from a fitted :class:`~sk_i2m2.ModalitySplitter`.
 
@@ -353,11 +346,13 @@ def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.
         ``"both"``: all of them (I2M2).
     fusion : BaseFusion or None
         The fusion expert (None: :class:`~sk_i2m2.experts.ConcatFusion`); not built
-        when it is a scikit-learn classifier (named in ``sklearn_experts``).
-    n_classes : int
+        when it is a scikit-learn estimator (named in ``sklearn_experts``).
+    task : Task or int
+        The fitted task (:mod:`sk_i2m2._task`): its ``n_outputs`` is every expert's
+        output width. An int is a number of classes.
     modality_dropout : float, default=0.0
     sklearn_experts : tuple of str, default=()
-        The experts that are fitted scikit-learn classifiers (see
+        The experts that are fitted scikit-learn estimators (see
         :class:`~sk_i2m2._sklearn_experts.SklearnExperts`).
 
     Returns
@@ -367,17 +362,20 @@ def build_product(splitter, dependencies, fusion, n_classes, modality_dropout=0.
         ``augment`` to what transforms its training batches (see
         :mod:`sk_i2m2.augment`); the net applies them.
     """
+    if isinstance(task, Integral):
+        task = ClassificationTask(range(task))
+    n_outputs = task.n_outputs
     specs = {name: (expert, splitter.sample_shapes_[name])
              for name, expert, _ in splitter.modalities_}
     unimodal = {}
     if dependencies in ("intra", "both"):
-        unimodal = {name: expert.build(shape, n_classes)
+        unimodal = {name: expert.build(shape, n_outputs)
                     for name, (expert, shape) in specs.items() if name not in sklearn_experts}
     fusion_module = None
     if dependencies in ("inter", "both") and FUSION not in sklearn_experts:
-        fusion_module = (ConcatFusion() if fusion is None else fusion).build(specs, n_classes)
+        fusion_module = (ConcatFusion() if fusion is None else fusion).build(specs, n_outputs)
     module = ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
-                              sklearn_experts=sklearn_experts)
+                              sklearn_experts=sklearn_experts, task=task)
     # Not part of the product: what the net does to training batches before them.
     module.augmenters = {
         name: make_augmenter(expert.augment, shape, name)

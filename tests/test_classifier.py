@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
-from sk_i2m2 import I2M2Classifier, _classifier
+from sk_i2m2 import I2M2Classifier, _base
 from sk_i2m2.experts import CNNExpert, ConcatFusion, MLPExpert, SequenceExpert
 
 from .conftest import FAST, SINGLE
@@ -286,9 +286,9 @@ def _every_prediction(clf, X):
 def test_prediction_by_chunks_of_rows_equals_prediction_in_one_chunk(
         monkeypatch, gappy_with_a_classifier):
     clf, X = gappy_with_a_classifier
-    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 10**6)
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK_BATCHES", 10**6)
     proba, log_proba, predicted, experts, explained = _every_prediction(clf, X)
-    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 1)  # 4 rows a chunk
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK_BATCHES", 1)  # 4 rows a chunk
     chunks = []
     transform = clf.splitter_.transform_checked
     monkeypatch.setattr(clf.splitter_, "transform_checked",
@@ -308,7 +308,7 @@ def test_prediction_by_chunks_of_rows_equals_prediction_in_one_chunk(
 
 
 def test_prediction_by_chunks_checks_and_warns_once(monkeypatch, two_modalities):
-    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 1)
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK_BATCHES", 1)
     X, y, modalities = two_modalities
     named = [modalities[0], ("m1", LogisticRegression(), modalities[1][2])]
     by_position = [(name, expert, [X.columns.get_loc(c) for c in columns])
@@ -331,7 +331,7 @@ def test_prediction_by_chunks_checks_and_warns_once(monkeypatch, two_modalities)
 
 def test_rows_without_any_modality_are_named_by_their_position_in_x(monkeypatch,
                                                                    two_modalities):
-    monkeypatch.setattr(_classifier, "_PREDICT_CHUNK_BATCHES", 1)
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK_BATCHES", 1)
     X, y, modalities = two_modalities
     positions = [(name, expert, [X.columns.get_loc(c) for c in columns])
                  for name, expert, columns in modalities]

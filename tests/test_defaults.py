@@ -63,7 +63,7 @@ def test_without_early_stopping_members_train_every_epoch(small_table):
     (50_000, 64, 10),
 ])
 def test_auto_patience_counts_optimizer_steps(n_train, batch_size, patience):
-    from sk_i2m2._training import patience_for
+    from sk_i2m2._plan import resolve_patience
 
-    assert patience_for(I2M2Classifier(batch_size=batch_size), n_train) == patience
-    assert patience_for(I2M2Classifier(n_iter_no_change=7), n_train) == 7
+    assert resolve_patience("auto", n_train, batch_size) == patience
+    assert resolve_patience(7, n_train, batch_size) == 7

@@ -1,0 +1,417 @@
+"""BaseI2M2: what every I2M2 estimator shares, whatever it predicts.
+
+:class:`~sk_i2m2.I2M2Classifier` and :class:`~sk_i2m2.I2M2Regressor` are thin faces
+over this base, as skorch's ``NeuralNetClassifier`` and ``NeuralNetRegressor`` are
+over ``NeuralNet``: a face names its task (:meth:`BaseI2M2._get_task`, as
+scikit-learn's histogram gradient boosting names its loss with ``_get_loss``) and
+turns the product's output into its predictions. ``fit`` is a chain of named steps:
+
+1. :meth:`~BaseI2M2._validate`: the rows, the target (fitting the task on it) and
+   the sample weights;
+2. :meth:`~BaseI2M2._preprocess`: fit the modality splitter, or (warm start) check
+   that the data and modalities are the fitted model's;
+3. :meth:`~BaseI2M2._cross_fit_sklearn_experts`: the scikit-learn experts' out-of-fold
+   outputs, and the rows' loss weights;
+4. :meth:`~BaseI2M2._train`: build the product, resolve the fit plan
+   (:mod:`sk_i2m2._plan`) and train;
+5. :meth:`~BaseI2M2._calibrate`: fit the task's calibration on held-out rows;
+6. :meth:`~BaseI2M2._set_fitted`: record the fitted state, one record that ``save``
+   writes and ``load`` reads back.
+"""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import _fit_context
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
+
+from ._dataset import Batch
+from ._fusion import ConcatFusion
+from ._net import check_process_group
+from ._plan import RESOLVED, resolve_device, resolve_plan
+from ._sklearn_experts import SklearnExperts
+from ._splitter import ModalitySplitter, check_modality_spec, check_X, modality_block
+from ._training import train
+from .product import FUSION, ProductEnsemble, build_product
+
+#: Prediction preprocesses and forwards X this many prediction batches at a time:
+#: its preprocessed copy and tensors are then held for one chunk only, so that the
+#: memory of prediction does not grow with the number of rows, while the per-call
+#: cost of the splitter and of the scikit-learn experts is shared by many batches.
+_PREDICT_CHUNK_BATCHES = 16
+
+#: The fitted state every I2M2 estimator records (faces add their own): what
+#: ``save`` writes and ``load`` gives back to :meth:`BaseI2M2._set_fitted`. The
+#: net is not in it: it is rebuilt from these and the saved weights.
+RECORDED = ("task_", "splitter_", "sklearn_experts_",
+            *(name + "_" for name in RESOLVED))
+#: What ``_set_fitted`` derives from the record and the net.
+DERIVED = ("n_features_in_", "feature_names_in_", "net_", "history_")
+
+
+def _draw_seed(random_state):
+    """An int seed for torch, drawn without touching numpy's global random state."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+class _PrivateTorchRandomness:
+    """Seed torch for the duration of a fit, then give back its global state."""
+
+    def __init__(self, seed, device):
+        on_cuda = torch.device(device).type == "cuda"
+        self._devices = list(range(torch.cuda.device_count())) if on_cuda else []
+        self._fork = torch.random.fork_rng(devices=self._devices)
+        self._seed = seed
+
+    def __enter__(self):
+        self._fork.__enter__()
+        torch.random.default_generator.manual_seed(self._seed)
+        if self._devices:
+            torch.cuda.manual_seed_all(self._seed)
+
+    def __exit__(self, *exc_info):
+        return self._fork.__exit__(*exc_info)
+
+
+def _check_same_fit(previous, X, task, estimator):
+    """A warm start's data and modalities must be those of the fitted model."""
+    task.check_same_target(previous["task_"])
+    splitter = previous["splitter_"]
+    fitted = [(name, columns) for name, _, columns in splitter.modalities_]
+    current = ModalitySplitter(estimator.modalities,
+                               remainder=estimator.remainder)._resolve_columns(X)
+    current = [(name, columns) for name, _, columns in current]
+    if current != fitted:
+        raise ValueError(
+            "warm_start=True keeps the fitted preprocessing, but the modalities "
+            f"changed since the last fit: fitted (name, column positions) {fitted}, now "
+            f"{current}. Give the modalities of the last fit, or set warm_start=False "
+            "to fit anew."
+        )
+
+
+def _fitted_members(fitted, fresh, n_members):
+    """Copies of the fitted products, uncalibrated, to continue training.
+
+    ``fresh`` is the product the current parameters build: its weights must have
+    the fitted ones' names and shapes, or the experts changed.
+    """
+    members = list(fitted.members) if isinstance(fitted, ProductEnsemble) else [fitted]
+    if len(members) != n_members:
+        raise ValueError(
+            f"warm_start=True continues the {len(members)} fitted product(s), but the "
+            f"parameters now ask for {n_members} (n_bags). Keep n_bags, or set "
+            "warm_start=False to fit anew."
+        )
+    optional = ("expert_weights", "class_bias", "temperature")
+
+    def shapes(module):
+        return {key: tuple(value.shape) for key, value in module.state_dict().items()
+                if key.rsplit(".", 1)[-1] not in optional}
+
+    fitted_shapes, fresh_shapes = shapes(members[0]), shapes(fresh)
+    if fitted_shapes != fresh_shapes:
+        changed = sorted(key for key in fitted_shapes.keys() | fresh_shapes.keys()
+                         if fitted_shapes.get(key) != fresh_shapes.get(key))
+        raise ValueError(
+            "warm_start=True continues the fitted networks, but the experts now build "
+            f"different ones (weights that differ: {changed[:5]}): the experts, fusion "
+            "or dependencies changed since the last fit. Restore them, or set "
+            "warm_start=False to fit anew."
+        )
+    # Copies: a warm fit that fails must not have changed the model it started from.
+    return [copy.deepcopy(member).set_temperature(None).to(fresh._device())
+            for member in members]
+
+
+def calibration_value(net):
+    """The calibration the net's module holds (a temperature, a variance scale); 1: none."""
+    temperature = net.module_.temperature
+    return 1.0 if temperature is None else float(temperature)
+
+
+class BaseI2M2(_BaseComposition):
+    """The product-of-experts estimator, whatever the task (see the module docstring).
+
+    Faces implement :meth:`_get_task` and their predictions; they may extend the
+    hooks :meth:`_row_weights`, :meth:`_prepare_product`, :meth:`_out_of_fold` and
+    :meth:`_set_task_attributes`, and ``_recorded`` / ``_derived`` with the fitted
+    attributes they add.
+    """
+
+    #: Parameters every face has; a face adds its own.
+    _parameter_constraints = {
+        "modalities": [list, None],
+        "dependencies": [StrOptions({"both", "intra", "inter"})],
+        "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
+        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
+        "n_iter_no_change": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "n_bags": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "predict_batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "warm_start": ["boolean"],
+        "distributed": ["boolean"],
+    }
+
+    #: Fitted attributes recorded (saved and loaded) and derived; faces extend them.
+    _recorded = RECORDED
+    _derived = DERIVED
+    #: History keys of the calibration: its value, the held-out loss before and after.
+    _calibration_keys = ("temperature", "valid_loss_uncalibrated", "valid_loss_calibrated")
+
+    # ------------------------------------------------------------------ task hooks
+
+    def _get_task(self):
+        """A new, unfitted task (:mod:`sk_i2m2._task`) of this estimator."""
+        raise NotImplementedError
+
+    def _row_weights(self, task, y, sample_weight):
+        """Each row's weight in every loss (None: all 1)."""
+        return task.row_weights(y, sample_weight)
+
+    def _prepare_product(self, module, data, y, task):
+        """Called on the first product built, before training (e.g. learnt weights)."""
+
+    def _out_of_fold(self, task, held_out, net):
+        """Recorded attributes from an ensemble's out-of-fold predictions.
+
+        ``held_out`` was predicted before the calibration was fitted; ``net`` holds it.
+        """
+        return {}
+
+    def _set_task_attributes(self):
+        """Set the face's own fitted attributes derived from the record (e.g. ``classes_``)."""
+
+    # ------------------------------------------------------------------ parameters
+
+    # Nested parameters ``<modality>__<param>`` work as in ModalitySplitter (and
+    # ColumnTransformer); ``fusion__<param>`` comes from BaseEstimator since ``fusion``
+    # is a parameter itself.
+    _modalities = ModalitySplitter._modalities
+
+    def get_params(self, deep=True):
+        return self._get_params("_modalities", deep=deep)
+
+    def set_params(self, **params):
+        self._set_params("_modalities", **params)
+        return self
+
+    def _sk_visual_block_(self):
+        # As ColumnTransformer's: a box per modality with its expert and columns, and
+        # the fusion expert beside them when the product holds one.
+        splitter = getattr(self, "splitter_", None) or ModalitySplitter(
+            self.modalities, remainder=self.remainder)
+        fusion = []
+        if self.dependencies != "intra":
+            fusion = [(FUSION, ConcatFusion() if self.fusion is None else self.fusion,
+                       "every modality")]
+        return modality_block(splitter, fusion)
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit every expert of the product.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Training data; columns are routed to modalities by ``modalities``.
+        y : array-like of shape (n_samples,)
+            The target: class labels of any type scikit-learn accepts (classifier),
+            or numbers (regressor).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each row in every loss (times its class weight, for a
+            classifier), in the calibration, and in the fit of scikit-learn experts.
+
+        Returns
+        -------
+        self
+        """
+        previous = self._previous_fit() if self.warm_start else None
+        # A fit that raises must not leave the previous (or a partial) fit behind.
+        self._forget_fit()
+        X, y, sample_weight, task = self._validate(X, y, sample_weight)
+        splitter, modalities = self._preprocess(X, task, previous)
+        seed = _draw_seed(self.random_state)
+        sklearn_experts, data = self._cross_fit_sklearn_experts(
+            splitter, X, modalities, y, task, seed, sample_weight)
+        with _PrivateTorchRandomness(seed, resolve_device(self.device)):
+            plan, net, held_out = self._train(splitter, sklearn_experts, data, y, task,
+                                              seed, previous)
+            if held_out is not None and plan.calibrate is not None:
+                self._calibrate(net, plan, held_out)
+        record = {"task_": task, "splitter_": splitter, "sklearn_experts_": sklearn_experts,
+                  **plan.resolved()}
+        if plan.n_bags > 1:  # every row's prediction from the member that did not see it
+            record.update(self._out_of_fold(task, held_out, net))
+        return self._set_fitted(record, net)
+
+    def _forget_fit(self):
+        for attribute in (*self._recorded, *self._derived):
+            self.__dict__.pop(attribute, None)
+
+    def _validate(self, X, y, sample_weight):
+        """Step 1: ``(X, encoded y, sample_weight, fitted task)``, all checked."""
+        X = check_X(X)
+        task = self._get_task()
+        if y is not None:
+            check_consistent_length(X, y)
+        y = task.fit_target(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        if self.distributed:
+            check_process_group()
+        if self.modalities is not None:  # names become this estimator's parameters too
+            check_modality_spec(self.modalities, self)
+        return X, y, sample_weight, task
+
+    def _preprocess(self, X, task, previous):
+        """Step 2: the splitter and the modality arrays of ``X``."""
+        if previous is None:
+            splitter = ModalitySplitter(self.modalities, remainder=self.remainder)
+            return splitter, splitter.fit_transform(X)
+        # Keep the fitted preprocessing.
+        _check_same_fit(previous, X, task, self)
+        return previous["splitter_"], previous["splitter_"].transform(X)
+
+    def _cross_fit_sklearn_experts(self, splitter, X, modalities, y, task, seed,
+                                   sample_weight):
+        """Step 3: the fitted scikit-learn experts and the :class:`Batch` of every row."""
+        sklearn_experts = SklearnExperts.from_spec(splitter.modalities_, self.dependencies,
+                                                   self.fusion, task)
+        outputs = sklearn_experts.fit(splitter, X, modalities, y, task, seed, sample_weight,
+                                      verbose=self.verbose)
+        return sklearn_experts, Batch(modalities, outputs,
+                                      self._row_weights(task, y, sample_weight))
+
+    def _build_product(self, splitter, sklearn_experts, task):
+        return build_product(splitter, self.dependencies, self.fusion, task,
+                             self.modality_dropout, sklearn_experts.names)
+
+    def _train(self, splitter, sklearn_experts, data, y, task, seed, previous):
+        """Step 4: ``(plan, net, held-out rows)``; the plan resolved on the first product."""
+        module = self._build_product(splitter, sklearn_experts, task)
+        self._prepare_product(module, data, y, task)
+        plan = resolve_plan(self.get_params(deep=False), task, y, module.trainable,
+                            splitter.sample_shapes_.values())
+        members = [module]
+        warm = previous is not None and module.trainable
+        if warm:  # continue the fitted networks
+            members = _fitted_members(previous["net_"].module_, module, plan.n_bags)
+
+        def member(k):
+            if k < len(members):
+                return members[k]
+            return self._build_product(splitter, sklearn_experts, task)
+
+        net, held_out = train(plan, member, data, y, seed, warm=warm)
+        return plan, net, held_out
+
+    def _calibrate(self, net, plan, held_out):
+        """Step 5: fit the task's calibration on held-out rows, put it in the module.
+
+        A cross-fitted ensemble's out-of-fold rows (every row) may sharpen; a single
+        product's held-out split only softens (see :mod:`sk_i2m2._calibration`).
+        """
+        prediction, y, sample_weight = held_out
+        value, before, after = plan.task.fit_calibration(prediction, y, sample_weight,
+                                                         soften_only=plan.n_bags == 1)
+        net.module_.set_temperature(value)
+        stored = float(net.module_.temperature)  # as the module holds it
+        for key, value in zip(self._calibration_keys, (stored, before, after), strict=True):
+            net.history.record(key, value)
+
+    def _set_fitted(self, record, net):
+        """Step 6: set every fitted attribute from a fit's record, or a saved one's."""
+        for name in self._recorded:
+            if name in record:
+                setattr(self, name, record[name])
+        splitter = self.splitter_
+        self.n_features_in_ = splitter.n_features_in_
+        if hasattr(splitter, "feature_names_in_"):
+            self.feature_names_in_ = splitter.feature_names_in_
+        self.net_ = net
+        self.history_ = net.history
+        self._set_task_attributes()
+        return self
+
+    def _fitted_record(self):
+        """The record :meth:`_set_fitted` was given (what ``save`` writes)."""
+        check_is_fitted(self)
+        return {name: getattr(self, name) for name in self._recorded if hasattr(self, name)}
+
+    def _previous_fit(self):
+        """The fitted state a warm start continues from; None when unfitted."""
+        if not hasattr(self, "net_"):
+            return None
+        return {**self._fitted_record(), "net_": self.net_}
+
+    # ------------------------------------------------------------------ predict
+
+    def _batches(self, X):
+        """What the product reads for ``X``, one chunk of rows at a time.
+
+        Yields a :class:`Batch` (modality arrays and scikit-learn experts' outputs)
+        of each chunk of ``_PREDICT_CHUNK_BATCHES`` prediction batches, so that
+        prediction holds the preprocessed copy of one chunk, never of all ``X``.
+        """
+        check_is_fitted(self)
+        # Once for all the chunks: the column checks, and the warning about the
+        # names of X's columns (after which the splitter and the experts reading raw
+        # columns see chunks whose names match the fit).
+        X = self.splitter_.check_input(X)
+        size = _PREDICT_CHUNK_BATCHES * self.predict_batch_size_
+        for start in range(0, len(X), size):
+            chunk = _safe_indexing(X, slice(start, start + size))
+            modalities = self.splitter_.transform_checked(chunk, first_row=start)
+            yield Batch(modalities,
+                        self.sklearn_experts_.outputs(self.splitter_, chunk, modalities))
+
+    def _forward(self, X):
+        """The product's prediction of ``X`` (``net_.forward``), in float64."""
+        return torch.cat([self.net_.forward(batch).double() for batch in self._batches(X)])
+
+    def _forward_experts(self, X, with_terms=False):
+        """``net_.forward_experts`` of ``X``, chunk by chunk: the experts' outputs, the product.
+
+        With ``with_terms``, a third item: each expert's term in the prediction.
+        """
+        chunks = [self.net_.forward_experts(batch, with_terms=with_terms)
+                  for batch in self._batches(X)]
+        logits = {name: torch.cat([chunk[0][name] for chunk in chunks])
+                  for name in chunks[0][0]}
+        result = (logits, torch.cat([chunk[1] for chunk in chunks]))
+        if with_terms:
+            result += ({name: torch.cat([chunk[2][name] for chunk in chunks])
+                        for name in chunks[0][2]},)
+        return result
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.non_deterministic = self.random_state is None
+        return tags

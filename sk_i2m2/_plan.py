@@ -1,0 +1,194 @@
+"""The fit plan: every setting of a fit, with each ``"auto"`` resolved once.
+
+An estimator's parameters may say ``"auto"``; training must not. At the start of
+``fit``, once the rows, the task and the experts are known, :func:`resolve_plan`
+turns the parameters into a :class:`FitPlan`, and the training functions
+(:mod:`sk_i2m2._training`) read the plan, never the estimator. The resolved values
+are exposed on the fitted estimator (``n_bags_``, ``early_stopping_``,
+``n_iter_no_change_``, ``calibrate_``, ``device_``, ``predict_batch_size_``), as
+:class:`~sklearn.ensemble.HistGradientBoostingClassifier` exposes
+``do_early_stopping_``.
+"""
+
+import dataclasses
+import math
+
+import torch
+
+from ._net import prediction_batch_size
+
+#: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
+#: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+AUTO_EARLY_STOPPING_ROWS = 10_000
+#: ``n_bags="auto"``: up to this many rows, a cross-fitted ensemble of ``AUTO_BAGS``.
+AUTO_BAGS_ROWS = 10_000
+AUTO_BAGS = 5
+#: ``n_iter_no_change="auto"``: wait this many optimizer steps without a better
+#: validation loss (30 epochs of 4 steps: what interaction-only data needs at 300
+#: rows, where 10 epochs stopped before it was found), as epochs, within bounds.
+AUTO_PATIENCE_STEPS, AUTO_PATIENCE_EPOCHS = 120, (10, 30)
+
+#: The plan's resolved values, as the fitted estimator's attributes (each + "_").
+RESOLVED = ("n_bags", "early_stopping", "n_iter_no_change", "calibrate", "device",
+            "predict_batch_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitPlan:
+    """What a fit does: the estimator's parameters, resolved.
+
+    Attributes
+    ----------
+    task : Task
+        The fitted task (:mod:`sk_i2m2._task`).
+    n_bags : int
+        Members of the cross-fitted ensemble (1: a single product).
+    early_stopping : bool
+        Whether training stops on held-out rows: each member on its own fold, or
+        a single product on a ``validation_fraction``.
+    n_iter_no_change : int
+        Patience of early stopping, in epochs.
+    calibrate : str or None
+        The calibration fitted after training (the task's, e.g. ``"temperature"``),
+        or None.
+    device : str
+        The torch device.
+    predict_batch_size : int
+        Rows per batch of prediction and validation passes.
+    The other attributes are the estimator's training parameters, unchanged.
+    """
+
+    task: object
+    n_bags: int
+    early_stopping: bool
+    n_iter_no_change: int
+    calibrate: str | None
+    device: str
+    predict_batch_size: int
+    validation_fraction: float = 0.1
+    max_epochs: int = 200
+    pretrain_epochs: int = 0
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    verbose: int = 0
+    callbacks: list | None = None
+    num_workers: int = 0
+    distributed: bool = False
+
+    def resolved(self):
+        """``{attribute_: value}`` of the resolved settings, for the fitted estimator."""
+        return {name + "_": getattr(self, name) for name in RESOLVED}
+
+    def held_out_for_single_product(self):
+        """Whether a single product holds out ``validation_fraction`` of its rows."""
+        return self.n_bags == 1 and (self.early_stopping or self.calibrate is not None)
+
+
+def resolve_device(device):
+    """``"auto"``: CUDA when available, else the CPU; any other device as a string."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def resolve_n_bags(n_bags, task, y, trainable):
+    """Members of the ensemble for ``n_bags`` (``"auto"``: 5 up to 10 000 rows)."""
+    if not trainable:
+        return 1  # fitted scikit-learn experts alone: nothing is trained, nothing to bag
+    if n_bags != "auto":
+        return n_bags
+    if len(y) > AUTO_BAGS_ROWS:
+        return 1
+    n_members = min(AUTO_BAGS, task.max_members(y))
+    return n_members if n_members >= 2 else 1
+
+
+def resolve_early_stopping(early_stopping, n_bags, n_samples):
+    """Members stop on their folds unless told not to; a single product above 10 000 rows."""
+    if n_bags > 1:
+        return early_stopping is not False
+    if early_stopping == "auto":
+        return n_samples > AUTO_EARLY_STOPPING_ROWS
+    return bool(early_stopping)
+
+
+def training_rows(n_samples, n_bags, validation_fraction, task, early_stopping):
+    """How many rows each network trains on (a member: all folds but one)."""
+    if n_bags > 1:
+        return n_samples - math.ceil(n_samples / n_bags)
+    if early_stopping:
+        return n_samples - task.n_held_out(validation_fraction, n_samples)
+    return n_samples
+
+
+def resolve_patience(n_iter_no_change, n_train, batch_size):
+    """Early stopping's patience in epochs: ``"auto"`` is about 120 optimizer steps.
+
+    What the search needs is optimizer steps, and an epoch holds more of them the
+    more rows there are: a fixed count of steps keeps small tables from stopping
+    too soon and large ones from training for nothing.
+    """
+    if n_iter_no_change != "auto":
+        return n_iter_no_change
+    steps_per_epoch = math.ceil(max(n_train, 1) / batch_size)
+    low, high = AUTO_PATIENCE_EPOCHS
+    return min(high, max(low, math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch)))
+
+
+def resolve_calibrate(calibrate, task, n_bags, early_stopping):
+    """The calibration to fit: ``"auto"`` fits it where held-out rows exist anyway."""
+    if calibrate is None:
+        return None
+    if calibrate == "auto":
+        return task.calibration if n_bags > 1 or early_stopping else None
+    return task.calibration
+
+
+def resolve_plan(params, task, y, trainable, sample_shapes):
+    """The :class:`FitPlan` of an estimator's parameters for a fit on ``y``.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's ``get_params(deep=False)``.
+    task : Task
+        Fitted on ``y``.
+    y : ndarray
+        The encoded target.
+    trainable : bool
+        Whether any expert learns by gradient.
+    sample_shapes : iterable of tuple
+        The shape of one row of each modality.
+    """
+    n_bags = resolve_n_bags(params["n_bags"], task, y, trainable)
+    early_stopping = resolve_early_stopping(params["early_stopping"], n_bags, len(y))
+    n_train = training_rows(len(y), n_bags, params["validation_fraction"], task,
+                            early_stopping)
+    return FitPlan(
+        task=task,
+        n_bags=n_bags,
+        early_stopping=early_stopping,
+        n_iter_no_change=resolve_patience(params["n_iter_no_change"], n_train,
+                                          params["batch_size"]),
+        calibrate=resolve_calibrate(params["calibrate"], task, n_bags, early_stopping),
+        device=resolve_device(params["device"]),
+        predict_batch_size=prediction_batch_size(params["predict_batch_size"],
+                                                 sample_shapes),
+        **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
+           if field.default is not dataclasses.MISSING},
+    )
+
+
+def recorded_plan(params, record, device="cpu"):
+    """The plan of a fitted model, from its parameters and its record, on ``device``.
+
+    A loaded model's net is rebuilt from it (:func:`sk_i2m2.load`).
+    """
+    return FitPlan(
+        task=record["task_"],
+        device=device,
+        **{name: record[name + "_"] for name in RESOLVED if name != "device"},
+        **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
+           if field.default is not dataclasses.MISSING},
+    )

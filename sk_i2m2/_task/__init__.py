@@ -1,0 +1,24 @@
+"""What depends on the task: one object per task, behind one interface.
+
+The product of experts, its training, its ensemble, its calibration and its
+scikit-learn experts are written once; what they do that depends on what is
+predicted is asked of a :class:`Task`:
+
+* :class:`ClassificationTask`: each expert gives logits over the classes, the
+  product is the renormalised sum of their log-probabilities, the loss the
+  cross-entropy, an ensemble averages probabilities, calibration is a temperature;
+* :class:`GaussianTask`: each expert gives a Gaussian (a mean and a log-variance)
+  of the standardised target, the product is the precision-weighted Gaussian, the
+  loss the Gaussian negative log-likelihood, an ensemble is a mixture, calibration
+  scales the variance.
+
+A new task (e.g. time to event) is one new module here and one estimator face over
+:class:`~sk_i2m2._base.BaseI2M2`.
+"""
+
+from ._base import Task
+from ._classification import ClassificationTask, combine_log_proba
+from ._gaussian import GaussianNLLLoss, GaussianTask
+
+__all__ = ["ClassificationTask", "GaussianNLLLoss", "GaussianTask", "Task",
+           "combine_log_proba"]

@@ -1,0 +1,154 @@
+"""The interface every task implements (see :mod:`sk_i2m2._task`)."""
+
+import math
+
+import numpy as np
+import torch
+from sklearn.base import clone, is_classifier, is_regressor
+
+
+class Task:
+    """What the product of experts, its training and its experts ask of a task.
+
+    A task is fitted on the target (:meth:`fit_target`) and then holds what it
+    learnt from it (the classes, or the target's location and scale). Every other
+    method is a pure function of its arguments and of that state, so the same task
+    object serves the torch module, the training functions and the scikit-learn
+    experts, and is saved with the model.
+
+    Subclasses set the class attributes and implement the methods that raise
+    :class:`NotImplementedError`.
+    """
+
+    #: ``"classifier"`` or ``"regressor"``: the kind of scikit-learn estimator that
+    #: may serve as an expert, and how ``cv`` ints are turned into folds.
+    estimator_type = None
+    #: The name of the calibration :meth:`fit_calibration` fits (the value of the
+    #: estimators' ``calibrate`` parameter that asks for it).
+    calibration = None
+    #: The torch loss class: ``criterion(prediction, target)`` with
+    #: ``reduction="none"`` gives one loss per row, of the product's prediction
+    #: (:meth:`combine`) and of an expert's raw output alike.
+    criterion = None
+
+    # ------------------------------------------------------------------ target
+
+    def fit_target(self, y):
+        """Check ``y``, learn what the task needs from it, return it encoded.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            What the losses compare predictions with (class codes, or the
+            standardised target).
+        """
+        raise NotImplementedError
+
+    def check_same_target(self, previous):
+        """Raise when a warm start's target is not compatible with ``previous``'s."""
+
+    def row_weights(self, y_encoded, sample_weight=None, class_weight=None):
+        """Each row's weight in every loss, or None when every row weighs 1."""
+        if class_weight is not None:
+            raise ValueError("class_weight applies to classification only.")
+        return None if sample_weight is None else np.asarray(sample_weight, np.float32)
+
+    # ------------------------------------------------------------------ the product
+
+    @property
+    def n_outputs(self):
+        """Width of each expert's output (its head)."""
+        raise NotImplementedError
+
+    def combine(self, outputs, available=None, weights=None, bias=None, temperature=None):
+        """The product of the experts' raw outputs, ``(n, n_outputs)``.
+
+        Parameters
+        ----------
+        outputs : dict of str to Tensor
+            ``(n, n_outputs)`` raw output of each expert.
+        available : dict of str to Tensor or None
+            ``(n,)`` boolean mask per expert; None: every expert sees every row.
+        weights : Tensor or None
+            One weight per expert, in the order of ``outputs``.
+        bias : Tensor or None
+            Added to the combination (classification's class biases).
+        temperature : Tensor or None
+            The calibration (see :meth:`temper`).
+        """
+        raise NotImplementedError
+
+    def temper(self, prediction, temperature):
+        """A combined prediction with the fitted calibration applied."""
+        raise NotImplementedError
+
+    def average(self, predictions):
+        """What an ensemble predicts from its members' ``predictions`` (a list)."""
+        raise NotImplementedError
+
+    def terms(self, outputs, available, weights=None):
+        """Each expert's additive term in the prediction, or None (see explain)."""
+        return None
+
+    # ------------------------------------------------------------------ calibration
+
+    def fit_calibration(self, prediction, y, sample_weight=None, soften_only=True):
+        """``(value, loss before, loss after)`` of the calibration on held-out rows."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ rows
+
+    def max_members(self, y):
+        """The most members a cross-fitted ensemble of ``y`` can hold."""
+        return len(y)
+
+    def folds(self, n_splits, seed):
+        """The cross-validation splitter of a cross-fitted ensemble."""
+        raise NotImplementedError
+
+    def holdout(self, y, fraction, seed, purpose, fix):
+        """``(train, valid)`` row indices of a held-out ``fraction``.
+
+        ``purpose`` says what holds the rows out and ``fix`` how to do without it,
+        for the error raised when ``y`` cannot be split so.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def n_held_out(fraction, n_samples):
+        """How many rows a held-out ``fraction`` of ``n_samples`` holds (as scikit-learn)."""
+        return math.ceil(fraction * n_samples)
+
+    # ------------------------------------------------------------------ scikit-learn experts
+
+    def check_sklearn_expert(self, estimator, name):
+        """Raise when ``estimator`` is not the kind of scikit-learn expert this task takes."""
+        kind = {"classifier": is_classifier, "regressor": is_regressor}[self.estimator_type]
+        if not kind(estimator):
+            raise TypeError(
+                f"Expert {name!r}: {type(estimator).__name__} is not a scikit-learn "
+                f"{self.estimator_type}, and this model takes {self.estimator_type}s as "
+                f"experts. Give a {self.estimator_type} (e.g. HistGradientBoosting"
+                f"{'Classifier' if self.estimator_type == 'classifier' else 'Regressor'})."
+            )
+
+    def sklearn_fit_predict(self, estimator, X_train, y_train, X_test, fit_params):
+        """One fold of cross-fitting: ``(n_test, k)`` predictions of a fresh clone."""
+        fitted = clone(estimator).fit(X_train, y_train, **fit_params)
+        return self.sklearn_predict(fitted, X_test)
+
+    def sklearn_predict(self, fitted, X):
+        """``(n, k)`` predictions of a fitted scikit-learn expert (see :meth:`sklearn_outputs`)."""
+        raise NotImplementedError
+
+    def sklearn_noise(self, out_of_fold, y, sample_weight=None):
+        """What the out-of-fold predictions tell of the expert's error (None: nothing)."""
+        return None
+
+    def sklearn_outputs(self, prediction, noise):
+        """``(n, n_outputs)`` float32 outputs of a scikit-learn expert, as the product reads."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _as_tensor(values, dtype=torch.float64):
+        return torch.as_tensor(np.asarray(values), dtype=dtype).cpu()

@@ -1,0 +1,194 @@
+"""Classification: a product of categorical experts, trained on the cross-entropy.
+
+    p(y | x, x') ∝ q_x(y | x) · q_x'(y | x') · q_xx'(y | x, x')
+
+Each expert gives logits over the classes; the product's log-probability is the
+renormalised sum of the experts' ``log_softmax``. An ensemble predicts the mean of
+its members' probabilities; calibration is a temperature dividing the combined
+log-probabilities (:mod:`sk_i2m2._calibration`).
+"""
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from .._calibration import fit_temperature
+from ._base import Task
+
+#: Probabilities of scikit-learn experts are clipped here before the log: a
+#: classifier's hard 0 would veto a class for the whole product.
+MIN_PROBA = 1e-6
+
+
+def combine_log_proba(expert_logits, available=None, weights=None, bias=None,
+                      temperature=None):
+    """Renormalised sum of the log-probabilities of the experts available per row.
+
+    Parameters
+    ----------
+    expert_logits : dict of str to Tensor
+        ``(n, n_classes)`` logits of each expert.
+    available : dict of str to Tensor or None
+        ``(n,)`` boolean mask per expert; None means every expert sees every row.
+    weights : Tensor or None
+        One weight per expert, in the order of ``expert_logits`` (I2M2 itself:
+        None, every weight 1).
+    bias : Tensor or None
+        ``(n_classes,)`` added to the sum (I2M2 itself: None).
+    temperature : Tensor or None
+        Scalar dividing the sum before it is renormalised (``calibrate="temperature"``).
+
+    Returns
+    -------
+    Tensor
+        ``(n, n_classes)`` normalised log-probabilities of the product.
+    """
+    total = None
+    for k, (name, logits) in enumerate(expert_logits.items()):
+        log_proba = torch.log_softmax(logits, dim=1)
+        if available is not None:
+            log_proba = log_proba * available[name].unsqueeze(1)
+        if weights is not None:
+            log_proba = log_proba * weights[k]
+        total = log_proba if total is None else total + log_proba
+    if bias is not None:
+        total = total + bias
+    if temperature is not None:
+        total = total / temperature
+    return torch.log_softmax(total, dim=1)
+
+
+def _log_mean_exp(log_values):
+    stacked = torch.stack(log_values)
+    return torch.logsumexp(stacked, dim=0) - torch.log(
+        torch.tensor(float(len(log_values)), dtype=stacked.dtype, device=stacked.device))
+
+
+class ClassificationTask(Task):
+    """Categorical experts; the product's output is ``(n, n_classes)`` log-probabilities.
+
+    Parameters
+    ----------
+    classes : array-like or None, default=None
+        The classes, once known (:meth:`fit_target` sets them).
+    """
+
+    estimator_type = "classifier"
+    calibration = "temperature"
+    criterion = torch.nn.CrossEntropyLoss
+
+    def __init__(self, classes=None):
+        self.classes = None if classes is None else np.asarray(classes)
+
+    # ------------------------------------------------------------------ target
+
+    def fit_target(self, y):
+        """Check the labels; learn the classes; return their codes ``0 .. n_classes - 1``."""
+        y = column_or_1d(y, warn=True)
+        unlabelled = np.flatnonzero(pd.isna(y))
+        if len(unlabelled):
+            raise ValueError(
+                f"y has {len(unlabelled)} missing label(s), at rows "
+                f"{unlabelled[:10].tolist()}; drop those rows or label them."
+            )
+        check_classification_targets(y)
+        if len(y) < 2:
+            raise ValueError(f"n_samples={len(y)}: a classifier needs at least 2 samples.")
+        encoder = LabelEncoder()
+        y_encoded = encoder.fit_transform(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"y has a single class ({encoder.classes_[0]!r}); a classifier needs at "
+                "least two. Check the labels or the rows selected."
+            )
+        self.classes = encoder.classes_
+        return y_encoded
+
+    def check_same_target(self, previous):
+        if not np.array_equal(self.classes, previous.classes):
+            raise ValueError(
+                f"warm_start=True continues a model fitted on classes "
+                f"{previous.classes.tolist()}, but y has classes {self.classes.tolist()}. "
+                "Give rows of the same classes, or set warm_start=False to fit anew."
+            )
+
+    def row_weights(self, y_encoded, sample_weight=None, class_weight=None):
+        """Each row's weight: its class weight times its sample weight (None: all 1)."""
+        if class_weight is None and sample_weight is None:
+            return None
+        weights = np.ones(len(y_encoded))
+        if class_weight is not None:
+            weights = compute_class_weight(class_weight, classes=self.classes,
+                                           y=self.classes[y_encoded])[y_encoded]
+        if sample_weight is not None:
+            weights = weights * sample_weight
+        return weights.astype(np.float32)
+
+    # ------------------------------------------------------------------ the product
+
+    @property
+    def n_outputs(self):
+        return len(self.classes)
+
+    def combine(self, outputs, available=None, weights=None, bias=None, temperature=None):
+        return combine_log_proba(outputs, available, weights, bias, temperature)
+
+    def temper(self, prediction, temperature):
+        return torch.log_softmax(prediction / temperature, dim=1)
+
+    def average(self, predictions):
+        """Log of the mean of the members' probabilities."""
+        return _log_mean_exp([torch.log_softmax(values, dim=1) for values in predictions])
+
+    # ------------------------------------------------------------------ calibration
+
+    def fit_calibration(self, prediction, y, sample_weight=None, soften_only=True):
+        """The temperature (see :func:`~sk_i2m2._calibration.fit_temperature`)."""
+        return fit_temperature(prediction, y, sample_weight, soften_only)
+
+    # ------------------------------------------------------------------ rows
+
+    def max_members(self, y):
+        # Each member holds out a stratified fold: every class needs a row in each.
+        return int(np.bincount(y).min())
+
+    def folds(self, n_splits, seed):
+        return StratifiedKFold(n_splits, shuffle=True, random_state=seed % (2**32))
+
+    def holdout(self, y, fraction, seed, purpose, fix):
+        counts = np.bincount(y)
+        if counts.min() < 2:
+            raise ValueError(
+                f"{purpose} holds out a stratified validation_fraction, which needs at "
+                f"least 2 rows of every class; class "
+                f"{self.classes.tolist()[counts.argmin()]!r} has 1. "
+                f"{fix[0].upper() + fix[1:]}, or gather more rows of that class."
+            )
+        n_valid = self.n_held_out(fraction, len(y))
+        if n_valid < len(self.classes):
+            raise ValueError(
+                f"{purpose} holds out validation_fraction={fraction} of {len(y)} rows, "
+                f"{n_valid} row(s): too few to hold each of the {len(self.classes)} "
+                f"classes. Raise validation_fraction, or {fix}."
+            )
+        return train_test_split(np.arange(len(y)), test_size=fraction, stratify=y,
+                                random_state=seed % (2**32))
+
+    # ------------------------------------------------------------------ scikit-learn experts
+
+    def sklearn_predict(self, fitted, X):
+        """Probabilities over every class; a class the classifier never saw gets 0."""
+        proba = np.zeros((len(X) if hasattr(X, "__len__") else X.shape[0], self.n_outputs))
+        if proba.shape[0]:
+            proba[:, fitted.classes_] = fitted.predict_proba(X)
+        return proba
+
+    def sklearn_outputs(self, prediction, noise):
+        """Log-probabilities, clipped at :data:`MIN_PROBA` (NaN rows stay NaN)."""
+        with np.errstate(invalid="ignore"):
+            return np.log(np.clip(prediction, MIN_PROBA, 1.0)).astype(np.float32)
