@@ -139,6 +139,19 @@ def calibration_value(net):
     return 1.0 if temperature is None else float(temperature)
 
 
+def _member_predictions(net, data):
+    """Every member's prediction of the rows of ``data``, ``[(n, n_outputs)]`` on the CPU."""
+    dataset = net.get_dataset(data)
+    net.module_.eval()
+    parts = []
+    with torch.no_grad():
+        for Xi, _ in net.get_iterator(dataset, training=False):
+            Xi = net._on_device(Xi)
+            parts.append([member(Xi.modalities, Xi.sklearn_outputs).cpu()
+                          for member in net.module_.members])
+    return [torch.cat(column) for column in zip(*parts, strict=True)]
+
+
 class BaseI2M2(_BaseComposition):
     """The product-of-experts estimator, whatever the task (see the module docstring).
 
@@ -260,7 +273,7 @@ class BaseI2M2(_BaseComposition):
             plan, net, held_out = self._train(splitter, sklearn_experts, data, y, task,
                                               seed, previous)
             if held_out is not None and plan.calibrate is not None:
-                self._calibrate(net, plan, held_out)
+                self._calibrate(net, plan, held_out, data)
         record = {"task_": task, "splitter_": splitter, "sklearn_experts_": sklearn_experts,
                   **plan.resolved()}
         if plan.n_bags > 1:  # every row's prediction from the member that did not see it
@@ -329,15 +342,20 @@ class BaseI2M2(_BaseComposition):
         net, held_out = train(plan, member, data, y, seed, warm=warm)
         return plan, net, held_out
 
-    def _calibrate(self, net, plan, held_out):
+    def _calibrate(self, net, plan, held_out, data):
         """Step 5: fit the task's calibration on held-out rows, put it in the module.
 
         A cross-fitted ensemble's out-of-fold rows (every row) may sharpen; a single
         product's held-out split only softens (see :mod:`sk_i2m2._calibration`).
         """
         prediction, y, sample_weight = held_out
-        value, before, after = plan.task.fit_calibration(prediction, y, sample_weight,
-                                                         soften_only=plan.n_bags == 1)
+        task = plan.task
+        if plan.n_bags == 1:
+            value, before, after = task.fit_calibration(prediction, y, sample_weight)
+        else:
+            members = _member_predictions(net, data) if task.calibrates_on_members else None
+            value, before, after = task.fit_ensemble_calibration(prediction, members, y,
+                                                                 sample_weight)
         net.module_.set_temperature(value)
         stored = float(net.module_.temperature)  # as the module holds it
         for key, value in zip(self._calibration_keys, (stored, before, after), strict=True):

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, StrOptions
@@ -74,9 +73,11 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         between 10 and 30 epochs.
     calibrate : None, "auto" or "variance", default="auto"
         ``"variance"`` scales the predictive variance by one factor fitted after
-        training on rows the model did not train on (the out-of-fold rows of an
-        ensemble, else held-out rows), in closed form: the mean squared
-        standardised residual. ``"auto"`` does so when such rows exist anyway.
+        training on rows the model did not train on, in closed form: on a single
+        product's held-out rows, the mean squared standardised residual; on an
+        ensemble's out-of-fold rows, the same with each row's squared error less
+        the members' spread there (the ensemble's mean errs less than its members
+        by that spread). ``"auto"`` does so when such rows exist anyway.
     n_bags : int or "auto", default="auto"
         Members of a cross-fitted ensemble, each trained on all folds but one and
         early-stopped on it. The ensemble is their mixture: the mean of the means,
@@ -122,9 +123,9 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         The fitted variance scale; 1.0 when none was fitted.
     n_bags_, early_stopping_, n_iter_no_change_, calibrate_, device_, predict_batch_size_
         The fit plan: the parameters of the same names, resolved.
-    oof_prediction_, oof_std_ : ndarray of shape (n_samples,)
-        With ``n_bags_ > 1``: each training row's mean and standard deviation from
-        the member that did not train on it (calibrated).
+    oof_prediction_ : ndarray of shape (n_samples,)
+        With ``n_bags_ > 1``: each training row's mean from the member that did
+        not train on it.
     oof_score_ : float
         With ``n_bags_ > 1``: the R² of ``oof_prediction_``, an honest estimate.
 
@@ -144,7 +145,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         "fusion": [BaseFusion, HasMethods(["fit", "predict"]), None],
         "calibrate": [StrOptions({"auto", "variance"}), None],
     }
-    _recorded = (*BaseI2M2._recorded, "oof_prediction_", "oof_std_", "oof_score_")
+    _recorded = (*BaseI2M2._recorded, "oof_prediction_", "oof_score_")
     _derived = (*BaseI2M2._derived, "variance_scale_")
     _calibration_keys = ("variance_scale", "valid_nll_uncalibrated", "valid_nll_calibrated")
 
@@ -186,11 +187,9 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
 
     def _out_of_fold(self, task, held_out, net):
         prediction, y, sample_weight = held_out
-        scale = calibration_value(net)
-        prediction = task.temper(prediction.double(), torch.tensor(scale, dtype=torch.float64))
-        mean, std = task.to_target_units(prediction)
+        mean, _ = task.to_target_units(prediction)
         y_true = np.asarray(y, np.float64) * task.scale + task.location
-        return {"oof_prediction_": mean, "oof_std_": std,
+        return {"oof_prediction_": mean,
                 "oof_score_": float(r2_score(y_true, mean, sample_weight=sample_weight))}
 
     def _set_task_attributes(self):

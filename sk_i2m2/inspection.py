@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.dummy import DummyClassifier
-from sklearn.model_selection import RepeatedStratifiedKFold, check_cv
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_regressor
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing, check_random_state, indexable
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
@@ -63,25 +63,56 @@ class _FixedProbaClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
+class _FixedPredictionRegressor(RegressorMixin, BaseEstimator):
+    """A fitted regressor that returns given predictions, so that any scorer scores
+    an expert's means exactly as it scores a whole model."""
+
+    def __init__(self, prediction=None):
+        self.prediction = prediction
+
+    def fit(self, X=None, y=None):
+        self.n_features_in_ = 1
+        return self
+
+    def predict(self, X):
+        if len(X) != len(self.prediction):
+            raise ValueError(f"Holds predictions for {len(self.prediction)} rows, asked "
+                             f"for {len(X)}.")
+        return self.prediction
+
+
+def _experts_alone(model, X_test):
+    """``{name: (rows it sees, fitted stand-in)}``: each expert as a scorable estimator."""
+    if is_regressor(model):
+        return {name: (np.flatnonzero(~np.isnan(mean)),
+                       _FixedPredictionRegressor(mean[~np.isnan(mean)]).fit())
+                for name, mean in model.expert_predict(X_test).items()}
+    experts = {}
+    for name, proba in model.expert_proba(X_test).items():
+        # A row whose modality is missing has NaN probabilities under that expert.
+        seen = np.flatnonzero(~np.isnan(proba).any(axis=1))
+        experts[name] = seen, _FixedProbaClassifier(proba[seen], model.classes_).fit()
+    return experts
+
+
 def _fit_and_score(estimator, dependencies, X, y, train, test, scorer, fold):
     """Rows ``(model, kind, fold, score)`` of one variant (or the chance predictor) on
     one fold; the ``"both"`` variant adds one row per expert."""
     X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
     y_train, y_test = _safe_indexing(y, train), _safe_indexing(y, test)
     if dependencies == _CHANCE:
-        # The chance level of this scorer on this fold: the class priors of the
-        # training rows, scored like the models (0.5 for ROC AUC, the majority rate
-        # for accuracy, the entropy of the priors for the log loss).
-        dummy = DummyClassifier(strategy="prior").fit(X_train, y_train)
+        # The chance level of this scorer on this fold: the class priors (or the
+        # mean target) of the training rows, scored like the models (0.5 for ROC
+        # AUC, the majority rate for accuracy, about 0 for R²).
+        dummy = (DummyRegressor(strategy="mean") if is_regressor(estimator)
+                 else DummyClassifier(strategy="prior")).fit(X_train, y_train)
         return [(_CHANCE, _CHANCE, fold, float(scorer(dummy, X_test, y_test)))]
     model = clone(estimator).set_params(dependencies=dependencies).fit(X_train, y_train)
     rows = [(dependencies, "variant", fold, float(scorer(model, X_test, y_test)))]
     if dependencies == "both":
-        for name, proba in model.expert_proba(X_test).items():
-            # A row whose modality is missing has NaN probabilities under that
-            # expert: the expert says nothing there, so it is scored without it.
-            seen = np.flatnonzero(~np.isnan(proba).any(axis=1))
-            expert = _FixedProbaClassifier(proba[seen], model.classes_).fit()
+        # A row whose modality is missing is NaN under that expert: the expert says
+        # nothing there, so it is scored without it.
+        for name, (seen, expert) in _experts_alone(model, X_test).items():
             score = scorer(expert, _safe_indexing(X_test, seen), _safe_indexing(y_test, seen))
             rows.append((_EXPERT + name, "expert", fold, float(score)))
     return rows
@@ -211,14 +242,17 @@ def _check_estimator(estimator):
             "dependency_report compares dependencies='intra', 'inter' and 'both', so "
             "the estimator needs a 'dependencies' parameter (an I2M2Classifier); got "
             f"{type(estimator).__name__}.")
-    if not hasattr(estimator, "expert_proba"):
-        raise TypeError(f"{type(estimator).__name__} has no expert_proba method, needed "
+    method = "expert_predict" if is_regressor(estimator) else "expert_proba"
+    if not hasattr(estimator, method):
+        raise TypeError(f"{type(estimator).__name__} has no {method} method, needed "
                         "to score each expert on its own.")
 
 
 def _check_scoring(estimator, scoring, y):
     from sklearn.metrics import check_scoring
 
+    if scoring is None:
+        scoring = "r2" if is_regressor(estimator) else "roc_auc"
     if scoring == "roc_auc" and type_of_target(y) == "multiclass":
         # "roc_auc" is binary only; one-vs-rest is its usual multiclass reading, and
         # the default of this function should work on any classification target.
@@ -227,7 +261,7 @@ def _check_scoring(estimator, scoring, y):
 
 
 def dependency_report(estimator: Any, X: Any, y: Any, *, groups: Any = None,
-                      cv: Any = 5, scoring: Any = "roc_auc", n_repeats: int = 1,
+                      cv: Any = 5, scoring: Any = None, n_repeats: int = 1,
                       n_jobs: int | None = None,
                       random_state: Any = None) -> DependencyReport:
     """Cross-validate the intra-, inter- and both-dependency variants of an estimator.
@@ -242,22 +276,26 @@ def dependency_report(estimator: Any, X: Any, y: Any, *, groups: Any = None,
 
     Parameters
     ----------
-    estimator : I2M2Classifier
-        Any estimator with a ``dependencies`` parameter and an ``expert_proba`` method.
-        Not fitted: clones are.
+    estimator : I2M2Classifier or I2M2Regressor
+        Any estimator with a ``dependencies`` parameter and an ``expert_proba``
+        method (a classifier) or ``expert_predict`` method (a regressor). Not
+        fitted: clones are.
     X : DataFrame or array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
     groups : array-like of shape (n_samples,), default=None
         Group labels, for a group-aware ``cv`` splitter.
     cv : int, cross-validation splitter or iterable, default=5
-        An int ``k``: stratified ``k``-fold with shuffling, repeated ``n_repeats``
-        times with different shuffles (:class:`~sklearn.model_selection.\
-RepeatedStratifiedKFold`). Anything else as in :func:`~sklearn.model_selection.check_cv`.
-    scoring : str or callable, default="roc_auc"
-        A scikit-learn scoring (greater is better). ``"roc_auc"`` on a multiclass
+        An int ``k``: ``k``-fold with shuffling (stratified for a classifier),
+        repeated ``n_repeats`` times with different shuffles
+        (:class:`~sklearn.model_selection.RepeatedStratifiedKFold`,
+        :class:`~sklearn.model_selection.RepeatedKFold`). Anything else as in
+        :func:`~sklearn.model_selection.check_cv`.
+    scoring : str, callable or None, default=None
+        A scikit-learn scoring (greater is better); None is ``"roc_auc"`` for a
+        classifier and ``"r2"`` for a regressor. ``"roc_auc"`` on a multiclass
         target is read as ``"roc_auc_ovr"``. The experts are scored with the same
-        scorer, through a classifier that returns the expert's probabilities; rows
-        whose modality is missing (NaN probabilities) are left out of an expert's
+        scorer, through an estimator that returns the expert's probabilities (or
+        means); rows whose modality is missing (NaN) are left out of an expert's
         score.
     n_repeats : int, default=1
         Repeats of the ``k``-fold split when ``cv`` is an int; otherwise must be 1.
@@ -294,13 +332,13 @@ RepeatedStratifiedKFold`). Anything else as in :func:`~sklearn.model_selection.c
     if isinstance(cv, Integral) and not isinstance(cv, bool):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds, got {cv}.")
-        cv = RepeatedStratifiedKFold(n_splits=cv, n_repeats=n_repeats,
-                                     random_state=random_state)
+        repeated = RepeatedKFold if is_regressor(estimator) else RepeatedStratifiedKFold
+        cv = repeated(n_splits=cv, n_repeats=n_repeats, random_state=random_state)
     elif n_repeats != 1:
         raise ValueError("n_repeats applies to an int cv only; repeat the splitter "
                          f"itself instead (got cv={cv!r}, n_repeats={n_repeats}).")
     else:
-        cv = check_cv(cv, y, classifier=True)
+        cv = check_cv(cv, y, classifier=not is_regressor(estimator))
     scoring, scorer = _check_scoring(estimator, scoring, y)
 
     if estimator.get_params(deep=False).get("random_state", 0) is None \

@@ -92,9 +92,22 @@ class Task:
 
     # ------------------------------------------------------------------ calibration
 
+    #: Whether an ensemble's calibration also needs every member's predictions of
+    #: the training rows (:meth:`fit_ensemble_calibration`).
+    calibrates_on_members = False
+
     def fit_calibration(self, prediction, y, sample_weight=None, soften_only=True):
         """``(value, loss before, loss after)`` of the calibration on held-out rows."""
         raise NotImplementedError
+
+    def fit_ensemble_calibration(self, out_of_fold, members, y, sample_weight=None):
+        """The calibration of a cross-fitted ensemble from its out-of-fold predictions.
+
+        ``members`` holds every member's predictions of the same rows when
+        :attr:`calibrates_on_members`, else None. By default, the calibration of the
+        out-of-fold predictions, unbounded.
+        """
+        return self.fit_calibration(out_of_fold, y, sample_weight, soften_only=False)
 
     # ------------------------------------------------------------------ rows
 
