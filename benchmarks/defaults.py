@@ -21,58 +21,29 @@ then ``python -m benchmarks.defaults --report`` writes
 """
 
 import argparse
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
-from sklearn.pipeline import make_pipeline
 
-from sk_i2m2 import I2M2Classifier, datasets
-from sk_i2m2.experts import table_preprocessor
+from benchmarks import _common as common
+from benchmarks._common import RESULTS
+from sk_i2m2 import I2M2Classifier
 
-RESULTS = Path(__file__).parent / "results"
 SEED = 0
 
-
-def _subsample(X, y, groups, n_rows):
-    if n_rows is None or n_rows >= len(y):
-        return X, y, groups
-    keep = np.sort(train_test_split(np.arange(len(y)), train_size=n_rows, stratify=y,
-                                    random_state=SEED)[0])
-    return (X.iloc[keep].reset_index(drop=True), y[keep],
-            None if groups is None else groups[keep])
-
-
-def _synthetic(dependency, seed):
-    def load():
-        X, y, modalities = datasets.make_multimodal_classification(
-            n_samples=300, dependency=dependency, random_state=seed)
-        return X, y, modalities, None
-    return load
-
-
-def _watch():
-    X, y, modalities, groups = datasets.load_watch(overlap=0.0, return_groups=True)
-    return X, y, modalities, np.asarray(groups)
-
-
-#: name -> (loader returning X, y, modalities, groups; rows kept; folds)
+#: name -> (loader of X, y, modalities, groups; rows kept; folds). The suite's
+#: loaders (benchmarks/_common.py), except the synthetic sets: 300 rows here, not 2 000.
 DATASETS = {
-    "alzheimers": (lambda: (*datasets.load_alzheimers(), None), None, 5),
-    "breast_cancer": (lambda: (*datasets.load_breast_cancer_views(), None), None, 5),
-    "leaf_flavia": (lambda: (*datasets.load_leaf_flavia(), None), None, 3),
-    "uci_multifeature": (lambda: (*datasets.load_uci_multifeature(), None), 500, 5),
-    "watch": (_watch, 600, 5),
-    "synthetic_inter": (_synthetic("inter", 0), None, 5),
-    "synthetic_inter@1": (_synthetic("inter", 1), None, 5),
-    "synthetic_mixed": (_synthetic("mixed", 0), None, 5),
+    "alzheimers": (common.DATASETS["alzheimers"], None, 5),
+    "breast_cancer": (common.DATASETS["breast_cancer_views"], None, 5),
+    "leaf_flavia": (common.DATASETS["leaf_flavia"], None, 3),
+    "uci_multifeature": (common.DATASETS["uci_multifeature"], 500, 5),
+    "watch": (common.DATASETS["watch"], 600, 5),
+    "synthetic_inter": (common.synthetic("inter", n_samples=300, random_state=0), None, 5),
+    "synthetic_inter@1": (common.synthetic("inter", n_samples=300, random_state=1), None, 5),
+    "synthetic_mixed": (common.synthetic("mixed", n_samples=300, random_state=0), None, 5),
 }
 
 
@@ -86,41 +57,28 @@ def candidates(X, modalities, with_p10=False):
         # bags-p10 only where --with-p10 is given: patience 10 stops interaction-driven
         # data on its first plateau (synthetic_inter), which the first run showed.
         "bags-p30": clone(bags).set_params(n_iter_no_change=30),
-        "hgb": HistGradientBoostingClassifier(categorical_features="from_dtype",
-                                              random_state=SEED),
-        "logreg": make_pipeline(table_preprocessor(X), LogisticRegression(max_iter=2000)),
+        **common.make_peers(X, modalities, SEED, ("hgb", "logreg")),
     }
     if with_p10:
         found["bags-p10"] = clone(bags).set_params(n_iter_no_change=10)
     return found
 
 
-def _scores(model, X_test, y_test):
-    proba = model.predict_proba(X_test)
-    classes = model.classes_
-    auc = (roc_auc_score(y_test, proba[:, 1]) if len(classes) == 2 else
-           roc_auc_score(y_test, proba, multi_class="ovr", labels=classes))
-    return auc, log_loss(y_test, proba, labels=classes)
-
-
 def run(name, with_p10=False):
     load, n_rows, n_folds = DATASETS[name]
-    X, y, modalities, groups = load()
-    X, y, groups = _subsample(X, np.asarray(y), groups, n_rows)
-    if groups is None:
-        splits = StratifiedKFold(n_folds, shuffle=True, random_state=SEED).split(X, y)
-    else:
-        splits = StratifiedGroupKFold(n_folds, shuffle=True, random_state=SEED).split(
-            X, y, groups)
+    X, y, modalities, groups = common.load_dataset(name, n_rows, seed=SEED,
+                                                   registry={name: load})
+    # One repeat: StratifiedKFold(shuffle=True, random_state=SEED), or for watch
+    # StratifiedGroupKFold(shuffle=True, random_state=SEED).
+    splits = common.make_folds(y, groups, n_splits=n_folds, repeats=1, seed=SEED)
     rows = []
     for fold, (train, test) in enumerate(splits):
         for method, model in candidates(X, modalities, with_p10).items():
-            start = time.perf_counter()
-            model.fit(X.iloc[train], y[train])
-            seconds = time.perf_counter() - start
-            auc, loss = _scores(model, X.iloc[test], y[test])
+            seconds = common.timed_fit(model, X.iloc[train], y[train])
+            scores = common.classification_scores(model, X.iloc[test], y[test])
             rows.append({"dataset": name, "rows": len(y), "fold": fold, "method": method,
-                         "roc_auc": auc, "log_loss": loss, "fit_seconds": seconds})
+                         "roc_auc": scores["roc_auc"], "log_loss": scores["log_loss"],
+                         "fit_seconds": seconds})
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(RESULTS / f"defaults_{name}.csv", index=False)
@@ -156,7 +114,7 @@ def report():
             gain = rows["roc_auc"] - old["roc_auc"]
 
             def mean_se(values):
-                return f"{values.mean():.3f} ± {values.std(ddof=1) / np.sqrt(len(values)):.3f}"
+                return common.mean_se(values, single=np.nan)
 
             lines.append(f"| {method} | {mean_se(rows['roc_auc'])} | "
                          f"{mean_se(rows['log_loss'])} | {mean_se(gain)} | "

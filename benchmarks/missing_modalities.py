@@ -40,19 +40,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
-from sklearn.model_selection import GroupKFold, StratifiedKFold, train_test_split
 
+from benchmarks import _common as common
+from benchmarks._common import RESULTS
 from sk_i2m2 import I2M2Classifier
-from sk_i2m2.datasets import (
-    load_alzheimers,
-    load_uci_multifeature,
-    load_watch,
-    make_multimodal_classification,
-)
 
-RESULTS = Path(__file__).parent / "results"
-DATASETS = ("alzheimers", "watch", "uci", "synthetic")
+#: name -> loader (benchmarks/_common.py). Unlike the suite's, ``watch`` keeps
+#: ``load_watch``'s own overlapping windows (as when these results were measured).
+LOADERS = {
+    "alzheimers": common.DATASETS["alzheimers"],
+    "watch": common.watch(overlap=None),
+    "uci": common.DATASETS["uci_multifeature"],
+    "synthetic": common.DATASETS["synthetic_mixed"],  # 2 000 rows, "mixed", seed 0
+}
+DATASETS = tuple(LOADERS)
 #: method -> (label in the tables, fitted model it uses, test input it gets)
 METHODS = {
     "i2m2": ("I2M2", "both", "masked"),
@@ -86,31 +87,16 @@ def _subsample(X, y, groups, n_rows, seed):
     """A stratified subsample of ``n_rows`` rows (by class, and subject when grouped)."""
     if not n_rows or n_rows >= len(y):
         return X, y, groups, ""
-    strata = pd.Series(y).astype(str)
-    if groups is not None:
-        strata = strata + "/" + pd.Series(groups).astype(str)
-    keep, _ = train_test_split(np.arange(len(y)), train_size=n_rows,
-                               stratify=strata.to_numpy(), random_state=seed)
-    keep = np.sort(keep)
     by = "class and subject" if groups is not None else "class"
     note = f"subsampled to {n_rows} of {len(y)} rows (stratified by {by}, seed {seed})"
-    return (X.iloc[keep].reset_index(drop=True), y[keep],
-            None if groups is None else groups[keep], note)
+    return (*common.subsample(X, y, groups, n_rows, seed=seed, by="class_and_group"),
+            note)
 
 
 def load(name, args):
     """``X, y, modalities, groups, note`` of one dataset."""
-    groups, rows = None, 0
-    if name == "alzheimers":
-        X, y, modalities = load_alzheimers()
-    elif name == "watch":
-        X, y, modalities, groups = load_watch(return_groups=True)
-        rows = args.watch_rows
-    elif name == "uci":
-        X, y, modalities = load_uci_multifeature()
-    else:
-        X, y, modalities = make_multimodal_classification(
-            n_samples=2000, dependency="mixed", random_state=0)
+    X, y, modalities, groups = LOADERS[name]()
+    rows = args.watch_rows if name == "watch" else 0
     X, y, groups, note = _subsample(X, y, groups, rows, args.seed)
     # Integer columns (alzheimers' ``male``) become float so that a NaN fits in them.
     integer = [c for c in X.columns if pd.api.types.is_integer_dtype(X[c].dtype)]
@@ -119,10 +105,10 @@ def load(name, args):
 
 
 def folds(y, groups, args):
-    if groups is not None:
-        return list(GroupKFold(n_splits=args.folds).split(y, y, groups))
-    cv = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
-    return list(cv.split(y, y))
+    """StratifiedKFold (shuffled, seed ``args.seed``); grouped (watch): GroupKFold,
+    neither shuffled nor stratified, unlike the suite's StratifiedGroupKFold."""
+    return common.make_folds(y, groups, n_splits=args.folds, repeats=1, seed=args.seed,
+                             stratify=groups is None)
 
 
 # --------------------------------------------------------------------------- corruption
@@ -203,9 +189,7 @@ def run_dataset(name, args, counter, start):
             clf = I2M2Classifier(modalities, max_epochs=args.max_epochs,
                                  random_state=args.seed + fold, **SINGLE_PRODUCT,
                                  **MODELS[model])
-            began = time.perf_counter()
-            clf.fit(X_train, y_train)
-            fit_s = time.perf_counter() - began
+            fit_s = common.timed_fit(clf, X_train, y_train)
             counter[0] += 1
             scores = []
             for method in args.methods:
@@ -215,11 +199,12 @@ def run_dataset(name, args, counter, start):
                 accuracies = []
                 for rate in RATES:
                     predicted = clf.predict(tests[rate][test_input])
-                    accuracy = accuracy_score(y_test, predicted)
+                    measured = common.label_scores(y_test, predicted)
+                    accuracy = measured["accuracy"]
                     records.append({
                         "dataset": name, "method": label, "fold": fold,
                         "missing_rate": rate, "accuracy": accuracy,
-                        "balanced_accuracy": balanced_accuracy_score(y_test, predicted),
+                        "balanced_accuracy": measured["balanced_accuracy"],
                         "fit_seconds": fit_s, "n_train": len(train), "n_test": len(test),
                         "max_epochs": args.max_epochs,
                     })
@@ -239,9 +224,7 @@ def run_dataset(name, args, counter, start):
 
 
 def _mean_se(values):
-    values = np.asarray(values, dtype=float)
-    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return f"{values.mean():.3f} ± {se:.3f}"
+    return common.mean_se(values, single=float("nan"))
 
 
 def tables(frame, metric, methods):

@@ -65,22 +65,22 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, StackingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss, roc_auc_score
-from sklearn.model_selection import (
-    RepeatedStratifiedKFold,
-    StratifiedGroupKFold,
-    train_test_split,
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from benchmarks._common import (
+    DATASETS,
+    REAL,
+    RESULTS,
+    classification_scores,
+    make_folds,
+    make_peers,
+    mean_se,
+    subsample,
+    timed_fit,
+    write_text,
 )
-from sklearn.pipeline import make_pipeline
+from sk_i2m2 import I2M2Classifier
 
-from sk_i2m2 import I2M2Classifier, datasets
-from sk_i2m2.experts import table_preprocessor
-from sk_i2m2.metrics import expected_calibration_error
-
-RESULTS = Path(__file__).parent / "results"
 METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "ece", "fit_seconds"]
 LOWER_IS_BETTER = {"log_loss", "ece", "fit_seconds"}
 
@@ -101,41 +101,8 @@ BAR_3_RATIO = 1.1
 
 # --------------------------------------------------------------------------- data
 
-
-def _synthetic(dependency):
-    def load():
-        X, y, modalities = datasets.make_multimodal_classification(
-            n_samples=2000, dependency=dependency, random_state=0)
-        return X, y, modalities, None
-    return load
-
-
-def _real(loader):
-    def load():
-        return (*loader(), None)
-    return load
-
-
-def _watch():
-    # Non-overlapping windows: half the rows of the loader's default, and no two
-    # windows share samples (so no near-duplicate rows straddle train and test).
-    X, y, modalities, groups = datasets.load_watch(overlap=0.0, return_groups=True)
-    return X, y, modalities, np.asarray(groups)
-
-
-#: name -> loader returning ``(X, y, modalities, groups or None)``.
-DATASETS = {
-    "alzheimers": _real(datasets.load_alzheimers),
-    "breast_cancer_views": _real(datasets.load_breast_cancer_views),
-    "leaf_flavia": _real(datasets.load_leaf_flavia),
-    "uci_multifeature": _real(datasets.load_uci_multifeature),
-    "watch": _watch,
-    "synthetic_intra": _synthetic("intra"),
-    "synthetic_inter": _synthetic("inter"),
-    "synthetic_mixed": _synthetic("mixed"),
-}
-#: The datasets that decide the bars; the others are synthetic.
-REAL = ("alzheimers", "breast_cancer_views", "leaf_flavia", "uci_multifeature", "watch")
+# The datasets (DATASETS: name -> loader; REAL: those that decide the bars, the others
+# are synthetic), the folds and the peers are benchmarks/_common.py's.
 
 
 @dataclass
@@ -157,24 +124,8 @@ class Data:
 
     def folds(self):
         """The same (train, test) index pairs for every method."""
-        if self.groups is None:
-            cv = RepeatedStratifiedKFold(n_splits=self.n_splits, n_repeats=self.repeats,
-                                         random_state=0)
-            return list(cv.split(self.X, self.y))
-        return [split for repeat in range(self.repeats)
-                for split in StratifiedGroupKFold(self.n_splits, shuffle=True,
-                                                  random_state=repeat).split(
-                                                      self.X, self.y, self.groups)]
-
-
-def subsample(X, y, groups, max_rows):
-    """A stratified subsample of ``max_rows`` rows (seed 0), in the original order."""
-    if max_rows is None or max_rows >= len(y):
-        return X, y, groups
-    keep = np.sort(train_test_split(np.arange(len(y)), train_size=max_rows, stratify=y,
-                                    random_state=0)[0])
-    return (X.iloc[keep].reset_index(drop=True), y[keep],
-            None if groups is None else groups[keep])
+        return make_folds(self.y, self.groups, n_splits=self.n_splits,
+                          repeats=self.repeats, seed=0)
 
 
 def fold_plan(rows, folds=None, repeats=None):
@@ -185,7 +136,8 @@ def fold_plan(rows, folds=None, repeats=None):
 def load(name, max_rows=None, folds=None, repeats=None):
     X, y, modalities, groups = DATASETS[name]()
     total_rows = len(y)
-    X, y, groups = subsample(X, np.asarray(y), groups, max_rows)
+    # A stratified subsample of max_rows rows (seed 0), in the original order.
+    X, y, groups = subsample(X, y, groups, max_rows, seed=0)
     n_splits, repeats = fold_plan(len(y), folds, repeats)
     return Data(name, X, y, modalities, groups, total_rows, n_splits, repeats)
 
@@ -218,16 +170,7 @@ def methods(X, modalities, seed, max_epochs):
     found["trees:tree-fusion"] = I2M2Classifier(
         trees, fusion=HistGradientBoostingClassifier(random_state=seed), random_state=seed,
         **training)
-    found["hgb"] = HistGradientBoostingClassifier(categorical_features="from_dtype",
-                                                  random_state=seed)
-    found["logreg"] = make_pipeline(table_preprocessor(X), LogisticRegression(max_iter=2000))
-    found["stacking"] = StackingClassifier(
-        [(name, make_pipeline(
-            ColumnTransformer([(name, table_preprocessor(X[columns]), columns)]),
-            LogisticRegression(max_iter=2000)))
-         for name, _, columns in modalities],
-        final_estimator=LogisticRegression(max_iter=2000), cv=5,
-    )
+    found.update(make_peers(X, modalities, seed, PEERS))
     return found
 
 
@@ -254,21 +197,8 @@ def selected_methods(data, requested):
 
 
 def scores(model, X_test, y_test, fit_seconds):
-    proba = model.predict_proba(X_test)
-    classes = model.classes_
-    predicted = classes[proba.argmax(axis=1)]
-    if len(classes) == 2:
-        auc = roc_auc_score(y_test, proba[:, 1])
-    else:
-        auc = roc_auc_score(y_test, proba, multi_class="ovr", labels=classes)
-    return {
-        "accuracy": accuracy_score(y_test, predicted),
-        "balanced_accuracy": balanced_accuracy_score(y_test, predicted),
-        "roc_auc": auc,
-        "log_loss": log_loss(y_test, proba, labels=classes),
-        "ece": expected_calibration_error(np.asarray(y_test), proba, classes),
-        "fit_seconds": fit_seconds,
-    }
+    """The columns of METRICS, in that order."""
+    return {**classification_scores(model, X_test, y_test), "fit_seconds": fit_seconds}
 
 
 # --------------------------------------------------------------------------- statistics
@@ -342,12 +272,6 @@ def bars(frame):
 
 
 # --------------------------------------------------------------------------- report
-
-
-def mean_se(values):
-    values = pd.Series(values).dropna()
-    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return f"{values.mean():.3f} ± {se:.3f}"
 
 
 def markdown_table(mean, sem):
@@ -460,14 +384,6 @@ def dataset_section(name, frame, runs):
             f"{fold_text(name, frame)}.\n\n{markdown_table(mean, sem)}\n")
 
 
-def write_text(path, text):
-    """Write whole or not at all, so that processes run side by side (``--datasets``)
-    never read each other's files half written."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text)
-    partial.replace(path)
-
-
 def _runs(path):
     """The runs recorded for a dataset, oldest first (one dict in older files)."""
     if not path.exists():
@@ -544,9 +460,7 @@ def run_dataset(data, args, progress, save):
                 continue
             progress.set_postfix_str(f"{data.name} fold {fold + 1}/{len(splits)} {method}")
             model = clone(estimator)
-            start = time.perf_counter()
-            model.fit(data.X.iloc[train], data.y[train])
-            seconds = time.perf_counter() - start
+            seconds = timed_fit(model, data.X.iloc[train], data.y[train])
             rows.append({"dataset": data.name, "method": method, "fold": fold, **plan,
                          **scores(model, data.X.iloc[test], data.y[test], seconds)})
             progress.update()

@@ -19,34 +19,32 @@ stratified 5-fold splits (shuffled, random_state=0; grouped by subject for ``wat
 
 Run one process at a time, single-threaded::
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.defaults_study
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.studies.defaults_study
 
 Writes ``benchmarks/results/defaults_study.csv`` (one row per dataset, candidate, fold;
 appended per fold so that a partial run keeps its rows) and
 ``benchmarks/results/defaults_study.md``.
+
+A decision study, settled: the ensemble it led to (``n_bags="auto"``) is the package
+default, and ``benchmarks/defaults.py`` measures it against the old defaults.
 """
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
-from sklearn.pipeline import make_pipeline
 
-from sk_i2m2 import I2M2Classifier, datasets
-from sk_i2m2.experts import MLPExpert, table_preprocessor
+from benchmarks import _common as common
+from benchmarks._common import RESULTS
+from sk_i2m2 import I2M2Classifier
+from sk_i2m2.experts import MLPExpert
 
-RESULTS = Path(__file__).parent / "results"
 SEED = 0
-_RUN = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.defaults_study"
+_RUN = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.studies.defaults_study"
 _SMALL = ("alzheimers synthetic_intra synthetic_inter synthetic_mixed "
           "synthetic_intra@1 synthetic_inter@1 synthetic_mixed@1")
 #: The runs behind results/defaults_study.csv, in order (each replaces only its own
@@ -65,33 +63,16 @@ REPRODUCE = [
 # --------------------------------------------------------------------------- data
 
 
-def _subsample(X, y, groups, n, seed=0):
-    if n is None or n >= len(y):
-        return X, y, groups
-    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y,
-                               random_state=seed)
-    keep = np.sort(keep)
-    return (X.iloc[keep].reset_index(drop=True), np.asarray(y)[keep],
-            None if groups is None else np.asarray(groups)[keep])
-
-
 def load(name, n_rows=None):
-    """X, y, modalities, groups (or None)."""
-    groups = None
-    if name == "alzheimers":
-        X, y, modalities = datasets.load_alzheimers()
-    elif name == "uci_multifeature":
-        X, y, modalities = datasets.load_uci_multifeature()
-    elif name == "watch":
-        X, y, modalities, groups = datasets.load_watch(overlap=0.0, return_groups=True)
-    elif name.startswith("synthetic_"):  # "synthetic_inter@1": another draw, seed 1
+    """X, y, modalities, groups (or None); a stratified subsample (seed 0) of n_rows."""
+    if name.startswith("synthetic_"):  # "synthetic_inter@1": another draw, seed 1
         dependency, _, seed = name.split("_", 1)[1].partition("@")
-        X, y, modalities = datasets.make_multimodal_classification(
-            n_samples=300, dependency=dependency, random_state=int(seed or 0))
+        loader = common.synthetic(dependency, n_samples=300, random_state=int(seed or 0))
+    elif name in ("alzheimers", "uci_multifeature", "watch"):
+        loader = common.DATASETS[name]  # watch: non-overlapping windows, by subject
     else:
         raise ValueError(name)
-    X, y, groups = _subsample(X, np.asarray(y), groups, n_rows)
-    return X, y, modalities, groups
+    return common.load_dataset(name, n_rows, seed=0, registry={name: loader})
 
 
 DATASETS = ["alzheimers", "synthetic_intra", "synthetic_inter", "synthetic_mixed",
@@ -101,9 +82,8 @@ DATASETS = ["alzheimers", "synthetic_intra", "synthetic_inter", "synthetic_mixed
 
 
 def splits(X, y, groups):
-    if groups is None:
-        return list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
-    return list(StratifiedGroupKFold(5, shuffle=True, random_state=0).split(X, y, groups))
+    """StratifiedKFold(5, shuffle=True, random_state=0); StratifiedGroupKFold for watch."""
+    return common.make_folds(y, groups, n_splits=5, repeats=1, seed=0)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -162,9 +142,7 @@ def candidates(X, modalities):
     found["J"] = CrossFitEnsemble(found["H"], n_members=5)
     # Defaults (no early stopping, 50 epochs) with only a temperature fitted on 10%.
     found["I"] = clone(base).set_params(calibrate="temperature")
-    found["hgb"] = HistGradientBoostingClassifier(categorical_features="from_dtype",
-                                                  random_state=SEED)
-    found["logreg"] = make_pipeline(table_preprocessor(X), LogisticRegression(max_iter=2000))
+    found.update(common.make_peers(X, modalities, SEED, ("hgb", "logreg")))
     return found
 
 
@@ -181,14 +159,9 @@ def epochs(model):
 
 
 def score(model, X_test, y_test):
-    proba = model.predict_proba(X_test)
-    classes = model.classes_
-    if len(classes) == 2:
-        auc = roc_auc_score(y_test, proba[:, 1])
-    else:
-        auc = roc_auc_score(y_test, proba, multi_class="ovr", average="macro",
-                            labels=classes)
-    return auc, log_loss(y_test, proba, labels=classes)
+    """(ROC AUC, macro one-vs-rest for multiclass; log loss)."""
+    scores = common.classification_scores(model, X_test, y_test)
+    return scores["roc_auc"], scores["log_loss"]
 
 
 # --------------------------------------------------------------------------- report
@@ -287,8 +260,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows_for = dict(item.split("=") for item in args.rows)
-    command = ("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.defaults_study "
-               + " ".join(sys.argv[1:] if argv is None else argv))
+    command = f"{_RUN} " + " ".join(sys.argv[1:] if argv is None else argv)
     previous = pd.read_csv(args.output) if args.output.exists() else None
     rows = []
     if not args.report_only:
@@ -300,9 +272,7 @@ def main(argv=None):
                     if cand not in args.candidates:
                         continue
                     model = clone(estimator)
-                    start = time.perf_counter()
-                    model.fit(X.iloc[train], y[train])
-                    seconds = time.perf_counter() - start
+                    seconds = common.timed_fit(model, X.iloc[train], y[train])
                     auc, ll = score(model, X.iloc[test], y[test])
                     n_epochs, best = epochs(model)
                     rows.append({"dataset": dataset, "n_rows": len(y), "candidate": cand,

@@ -13,31 +13,29 @@ Datasets: the Alzheimer's table (333 rows, 130 columns in 4 modalities) and a wi
 synthetic one (``make_multimodal_classification(260, n_features=150,
 dependency="intra", class_sep=0.25)``: 2 modalities of 150 columns, half of them
 linear evidence). Writes ``benchmarks/results/linear_path.md``. Run alone or with
-``--threads 1``: ``python -m benchmarks.linear_path --threads 1``.
+``--threads 1``: ``python -m benchmarks.studies.linear_path --threads 1``.
+
+A decision study, settled: the linear path stayed off by default (``linear=False``).
 """
 
 import argparse
 import datetime
-import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
 
-from sk_i2m2 import I2M2Classifier, datasets
-from sk_i2m2.experts import MLPExpert, table_preprocessor
-
-RESULTS = Path(__file__).parent / "results"
+from benchmarks import _common as common
+from benchmarks._common import RESULTS
+from sk_i2m2 import I2M2Classifier
+from sk_i2m2.experts import MLPExpert
 
 DATASETS = {
-    "alzheimers": datasets.load_alzheimers,
-    "wide_synthetic": lambda: datasets.make_multimodal_classification(
-        260, n_features=150, dependency="intra", class_sep=0.25, random_state=0),
+    "alzheimers": common.DATASETS["alzheimers"],
+    "wide_synthetic": common.synthetic("intra", n_samples=260, random_state=0,
+                                       n_features=150, class_sep=0.25),
 }
 
 
@@ -53,23 +51,22 @@ def candidates(X, modalities, seed):
                                  random_state=seed),
         "dropout 0.3": I2M2Classifier(with_mlp_params(modalities, dropout=0.3),
                                       random_state=seed),
-        "logreg": make_pipeline(table_preprocessor(X), LogisticRegression(max_iter=2000)),
+        **common.make_peers(X, modalities, seed, ("logreg",)),
     }
 
 
 def run(name):
-    X, y, modalities = DATASETS[name]()
+    X, y, modalities, _ = DATASETS[name]()
     rows = []
-    folds = StratifiedKFold(5, shuffle=True, random_state=0).split(X, y)
+    # StratifiedKFold(5, shuffle=True, random_state=0): run.py's first repeat.
+    folds = common.make_folds(y, n_splits=5, repeats=1, seed=0)
     for fold, (train, test) in enumerate(folds):
         for method, model in candidates(X, modalities, fold).items():
-            start = time.perf_counter()
-            model.fit(X.iloc[train], y[train])
-            seconds = time.perf_counter() - start
-            proba = model.predict_proba(X.iloc[test])
+            seconds = common.timed_fit(model, X.iloc[train], y[train])
+            scores = common.classification_scores(model, X.iloc[test], y[test])
             rows.append({"dataset": name, "method": method, "fold": fold,
-                         "roc_auc": roc_auc_score(y[test], proba[:, 1]),
-                         "log_loss": log_loss(y[test], proba), "fit_seconds": seconds})
+                         "roc_auc": scores["roc_auc"], "log_loss": scores["log_loss"],
+                         "fit_seconds": seconds})
             print(rows[-1], flush=True)
     return rows
 
@@ -87,9 +84,9 @@ def report(frame, command):
         for method, rows in data.groupby("method", sort=False):
             difference = rows.set_index("fold")["roc_auc"] - base
             lines.append(
-                f"| {method} | {rows.roc_auc.mean():.3f} ± {rows.roc_auc.sem():.3f} | "
-                f"{rows.log_loss.mean():.3f} ± {rows.log_loss.sem():.3f} | "
-                f"{difference.mean():+.4f} ± {difference.sem():.4f} | "
+                f"| {method} | {common.mean_se(rows.roc_auc, single=np.nan)} | "
+                f"{common.mean_se(rows.log_loss, single=np.nan)} | "
+                f"{common.mean_se(difference, 4, sign='+', single=np.nan)} | "
                 f"{rows.fit_seconds.mean():.1f} |")
         lines.append("")
     return "\n".join(lines)
@@ -104,7 +101,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     rows = [row for name in DATASETS for row in run(name)]
     frame = pd.DataFrame(rows)
-    command = "python -m benchmarks.linear_path" + (
+    command = "python -m benchmarks.studies.linear_path" + (
         f" --threads {args.threads}" if args.threads else "")
     args.output.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.output / "linear_path.csv", index=False)

@@ -8,8 +8,10 @@ expert), one copy made as the training loop once made it, a fresh
 ``LastFiniteWeights`` makes: into buffers allocated once per fit (``Tensor.copy_``).
 Each is also put against the time of one training epoch.
 
-Run ``python -m benchmarks.weight_snapshot``; writes
+Run ``python -m benchmarks.studies.weight_snapshot``; writes
 ``benchmarks/results/weight_snapshot.md``.
+
+A study, settled: ``LastFiniteWeights`` copies into buffers allocated once per fit.
 """
 
 import argparse
@@ -18,16 +20,16 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks._common import RESULTS as _RESULTS
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2.experts import CNNExpert, MLPExpert
 
-RESULTS = Path(__file__).parent / "results" / "weight_snapshot.md"
+RESULTS = _RESULTS / "weight_snapshot.md"
 
 
 def _data(n_samples, side, seed=0):
@@ -82,7 +84,7 @@ def main(argv=None):
 
     deep = _median_seconds(lambda: copy.deepcopy(module.state_dict()), args.repeats)
     in_place = _median_seconds(copy_into_buffers, args.repeats)
-    command = " ".join(["python -m benchmarks.weight_snapshot",
+    command = " ".join(["python -m benchmarks.studies.weight_snapshot",
                         *(sys.argv[1:] if argv is None else argv)])
     rows = [("deepcopy(state_dict()) every epoch (before)", deep),
             ("copy_ into buffers allocated once (LastFiniteWeights)", in_place)]
