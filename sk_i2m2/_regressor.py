@@ -212,7 +212,8 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         y_std : ndarray of shape (n_samples,)
             Only with ``return_std=True``.
         """
-        mean, std = self.task_.to_target_units(self._forward(X))
+        prediction = self._forward(X)  # checks that the model is fitted, first
+        mean, std = self.task_.to_target_units(prediction)
         return (mean, std) if return_std else mean
 
     def expert_predict(self, X: MatrixLike, return_std: bool = False) -> dict:

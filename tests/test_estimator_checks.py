@@ -9,7 +9,7 @@ classifiers train for 10 epochs at lr=1e-2 so that the checks that require learn
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sk_i2m2 import I2M2Classifier
+from sk_i2m2 import I2M2Classifier, I2M2Regressor
 from sk_i2m2.experts import ChannelScaler, MedianImputeScaler
 
 ESTIMATORS = [
@@ -18,6 +18,8 @@ ESTIMATORS = [
     I2M2Classifier(max_epochs=10, lr=1e-2, random_state=0),
     I2M2Classifier(dependencies="intra", max_epochs=10, lr=1e-2, n_bags=1, random_state=0),
     I2M2Classifier(pretrain_epochs=2, max_epochs=10, lr=1e-2, n_bags=1, random_state=0),
+    # The regressor at its defaults: a calibrated mixture of 5 products.
+    I2M2Regressor(max_epochs=10, lr=1e-2, random_state=0),
 ]
 # With n_bags=1, early stopping is left at "auto" (off on these small sets). Forced
 # on, it refuses the checks' tiniest sets with an error saying why (a stratified
@@ -35,7 +37,23 @@ EXPECTED_FAILURES = {
 }
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda _: EXPECTED_FAILURES)
+# A regressor's predictions are in the target's units, computed by float32 networks: a
+# row's prediction agrees across batches of different sizes to float32 precision
+# (about 1e-6 relative: matrix products block differently), not to the check's 1e-7.
+# Probabilities pass the same check through its absolute tolerance of 1e-7.
+REGRESSOR_EXPECTED_FAILURES = {
+    **EXPECTED_FAILURES,
+    "check_methods_subset_invariance":
+        "float32 networks agree across batch sizes to about 1e-6, not 1e-7",
+}
+
+
+def _expected_failures(estimator):
+    return (REGRESSOR_EXPECTED_FAILURES if isinstance(estimator, I2M2Regressor)
+            else EXPECTED_FAILURES)
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 

@@ -92,7 +92,7 @@ class GaussianTask(Task):
 
     def fit_target(self, y):
         """Check a continuous target; learn its location and scale; return it standardised."""
-        shape = np.shape(y)
+        shape = np.asarray(y).shape
         if len(shape) == 2 and shape[1] > 1:
             raise ValueError(
                 f"y has shape {shape}: this regressor predicts one target. Fit one "
