@@ -313,7 +313,8 @@ class ProductEnsemble(nn.Module):
         per_member = [member.forward_experts(modalities, sklearn_outputs, with_terms)
                       for member in self.members]
         first = per_member[0][0]
-        logits = {name: self.task.average([member[0].logits[name] for member in per_member])
+        logits = {name: self.task.average([self.task.normalise(member[0].logits[name])
+                                           for member in per_member])
                   for name in first.logits}
         combined = self._average([member[1] for member in per_member])
         outputs = ExpertOutputs(logits, first.available)

@@ -17,8 +17,8 @@ import torch
 from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
 
 import sk_i2m2
-from sk_i2m2 import I2M2Classifier
-from sk_i2m2.datasets import make_multimodal_classification
+from sk_i2m2 import I2M2Classifier, I2M2Regressor
+from sk_i2m2.datasets import make_multimodal_classification, make_multimodal_regression
 
 from .conftest import FAST, small_modalities
 
@@ -94,3 +94,16 @@ def test_cross_validation_on_dask_equals_the_local_run(client, data, one_thread)
         np.testing.assert_array_equal(remote[key], local[key], err_msg=key)
     np.testing.assert_array_equal(remote_scores, local_scores)
     np.testing.assert_array_equal(local_scores, local["test_accuracy"])
+
+
+def test_a_regressor_cross_validates_on_dask_as_locally(client, one_thread):
+    X, y, modalities = make_multimodal_regression(n_samples=120, n_features=4,
+                                                  random_state=0)
+    spec = small_modalities({name: cols for name, _, cols in modalities})
+    estimator = I2M2Regressor(spec, device="cpu", **FAST)
+    scoring = ["r2", "neg_mean_squared_error"]
+    local = cross_validate(estimator, X, y, cv=3, scoring=scoring, n_jobs=1)
+    with joblib.parallel_config(backend="dask"):
+        remote = cross_validate(estimator, X, y, cv=3, scoring=scoring, n_jobs=-1)
+    for key in ("test_r2", "test_neg_mean_squared_error"):
+        np.testing.assert_array_equal(remote[key], local[key], err_msg=key)

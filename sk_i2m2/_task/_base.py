@@ -82,8 +82,15 @@ class Task:
         """A combined prediction with the fitted calibration applied."""
         raise NotImplementedError
 
+    def normalise(self, output):
+        """An expert's raw output in the form the product's predictions take."""
+        return output
+
     def average(self, predictions):
-        """What an ensemble predicts from its members' ``predictions`` (a list)."""
+        """What an ensemble predicts from its members' ``predictions`` (a list).
+
+        Each is a product's prediction, or an expert's output :meth:`normalise` d.
+        """
         raise NotImplementedError
 
     def terms(self, outputs, available, weights=None):

@@ -141,9 +141,13 @@ class ClassificationTask(Task):
     def temper(self, prediction, temperature):
         return torch.log_softmax(prediction / temperature, dim=1)
 
+    def normalise(self, output):
+        """An expert's log-probabilities, from its logits."""
+        return torch.log_softmax(output, dim=1)
+
     def average(self, predictions):
-        """Log of the mean of the members' probabilities."""
-        return _log_mean_exp([torch.log_softmax(values, dim=1) for values in predictions])
+        """Log of the mean of the members' probabilities (``predictions``: normalised)."""
+        return _log_mean_exp(predictions)
 
     # ------------------------------------------------------------------ calibration
 
