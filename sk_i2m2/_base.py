@@ -84,7 +84,6 @@ class _PrivateTorchRandomness:
 
 def _check_same_fit(previous, X, task, estimator):
     """A warm start's data and modalities must be those of the fitted model."""
-    task.check_same_target(previous["task_"])
     splitter = previous["splitter_"]
     fitted = [(name, columns) for name, _, columns in splitter.modalities_]
     current = ModalitySplitter(estimator.modalities,
@@ -265,6 +264,8 @@ class BaseI2M2(_BaseComposition):
         # A fit that raises must not leave the previous (or a partial) fit behind.
         self._forget_fit()
         X, y, sample_weight, task = self._validate(X, y, sample_weight)
+        if previous is not None:  # the fitted model's encoding of the target
+            y = task.continue_from(previous["task_"], y)
         splitter, modalities = self._preprocess(X, task, previous)
         seed = _draw_seed(self.random_state)
         sklearn_experts, data = self._cross_fit_sklearn_experts(

@@ -44,8 +44,14 @@ class Task:
         """
         raise NotImplementedError
 
-    def check_same_target(self, previous):
-        """Raise when a warm start's target is not compatible with ``previous``'s."""
+    def continue_from(self, previous, y):
+        """A warm start: ``y`` (encoded by this task) as ``previous`` encodes targets.
+
+        The fitted networks learnt ``previous``'s encoding, so a warm start keeps it
+        (as it keeps the fitted preprocessing); raise when ``y`` cannot be so encoded.
+        Returns the encoded target and leaves this task in ``previous``'s state.
+        """
+        return y
 
     def row_weights(self, y_encoded, sample_weight=None, class_weight=None):
         """Each row's weight in every loss, or None when every row weighs 1."""

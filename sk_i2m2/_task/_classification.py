@@ -109,13 +109,14 @@ class ClassificationTask(Task):
         self.classes = encoder.classes_
         return y_encoded
 
-    def check_same_target(self, previous):
+    def continue_from(self, previous, y):
         if not np.array_equal(self.classes, previous.classes):
             raise ValueError(
                 f"warm_start=True continues a model fitted on classes "
                 f"{previous.classes.tolist()}, but y has classes {self.classes.tolist()}. "
                 "Give rows of the same classes, or set warm_start=False to fit anew."
             )
+        return y
 
     def row_weights(self, y_encoded, sample_weight=None, class_weight=None):
         """Each row's weight: its class weight times its sample weight (None: all 1)."""

@@ -118,6 +118,12 @@ class GaussianTask(Task):
         self.scale = spread if spread > 0 else 1.0
         return ((values - self.location) / self.scale).astype(np.float32)
 
+    def continue_from(self, previous, y):
+        """The target standardised as the fitted model's was (its location and scale)."""
+        values = np.asarray(y, np.float64) * self.scale + self.location
+        self.location, self.scale = previous.location, previous.scale
+        return ((values - self.location) / self.scale).astype(np.float32)
+
     def to_target_units(self, prediction):
         """``(mean, std)`` ndarrays in the target's units, from ``(n, 2)`` outputs."""
         mean, log_variance = _split(torch.as_tensor(prediction).double())
