@@ -6,9 +6,10 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import LinearSVC
 
 import sk_i2m2
 from sk_i2m2 import I2M2Classifier
@@ -201,3 +202,16 @@ def test_cross_fitting_runs_on_the_joblib_backend_in_force():
     fold_threads = _ThreadRecordingLogisticRegression.threads[:3]  # then the refit
     assert len(_ThreadRecordingLogisticRegression.threads) == 4
     assert all(thread != "MainThread" for thread in fold_threads)
+
+
+@pytest.mark.parametrize("expert, message", [
+    (Ridge(), "not a scikit-learn classifier"),
+    (SklearnExpert(LinearSVC()), "has no predict_proba"),
+])
+def test_an_expert_that_gives_no_probabilities_is_refused(two_modalities, expert, message):
+    X, y, modalities = two_modalities
+    spec = [modalities[0], ("m1", expert, modalities[1][2])]
+    clf = I2M2Classifier(spec, **FAST)
+    with pytest.raises(TypeError, match=f"Expert 'm1'.*{message}"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")

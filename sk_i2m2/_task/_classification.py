@@ -13,11 +13,11 @@ import pandas as pd
 import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .._calibration import fit_temperature
+from .._loss import row_weights
 from ._base import Task
 
 #: Probabilities of scikit-learn experts are clipped here before the log: a
@@ -120,15 +120,17 @@ class ClassificationTask(Task):
 
     def row_weights(self, y_encoded, sample_weight=None, class_weight=None):
         """Each row's weight: its class weight times its sample weight (None: all 1)."""
-        if class_weight is None and sample_weight is None:
-            return None
-        weights = np.ones(len(y_encoded))
-        if class_weight is not None:
-            weights = compute_class_weight(class_weight, classes=self.classes,
-                                           y=self.classes[y_encoded])[y_encoded]
-        if sample_weight is not None:
-            weights = weights * sample_weight
-        return weights.astype(np.float32)
+        return row_weights(self.classes[y_encoded], y_encoded, self.classes, class_weight,
+                           sample_weight)
+
+    def check_sklearn_expert(self, estimator, name):
+        super().check_sklearn_expert(estimator, name)
+        if not hasattr(estimator, "predict_proba"):
+            raise TypeError(
+                f"Expert {name!r}: {type(estimator).__name__} has no predict_proba, and a "
+                "classifier's expert gives probabilities. Give a classifier that has it "
+                "(e.g. SVC(probability=True)), or wrap it in CalibratedClassifierCV."
+            )
 
     # ------------------------------------------------------------------ the product
 
