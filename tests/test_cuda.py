@@ -214,3 +214,24 @@ def test_a_gpu_pickle_unpickles_without_cuda_simulated(tabular, monkeypatch):
     assert any("no CUDA devices" in str(warning.message) for warning in caught)
     assert torch.device(restored.net_.device).type == "cpu"
     np.testing.assert_array_equal(restored.predict_proba(X), expected)
+
+
+@pytest.mark.cuda
+def test_a_regressor_trains_and_calibrates_on_cuda_and_loads_on_the_cpu(tmp_path):
+    from sk_i2m2 import I2M2Regressor
+    from sk_i2m2.datasets import make_multimodal_regression
+
+    X, y, modalities = make_multimodal_regression(n_samples=120, n_features=4,
+                                                  random_state=0)
+    spec = small_modalities({name: cols for name, _, cols in modalities})
+    # Two members: the variance scale needs every member's predictions, on the GPU.
+    model = I2M2Regressor(spec, device="cuda", max_epochs=3, n_bags=2,
+                          random_state=0).fit(X, y)
+    assert _on_cuda(model) and model.calibrate_ == "variance"
+    mean, std = model.predict(X, return_std=True)
+    assert type(mean) is np.ndarray and mean.dtype == np.float64 and (std > 0).all()
+    experts = model.expert_predict(X, return_std=True)
+    assert all(type(values[0]) is np.ndarray for values in experts.values())
+    sk_i2m2.save(model, tmp_path / "model.zip")
+    loaded = sk_i2m2.load(tmp_path / "model.zip")
+    np.testing.assert_allclose(loaded.predict(X, return_std=True), (mean, std), rtol=1e-4)
