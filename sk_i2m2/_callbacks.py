@@ -1,6 +1,8 @@
 """Optional training behaviour, as skorch callbacks outside the net's core."""
 
 import math
+import sys
+import time
 import warnings
 
 import torch
@@ -109,8 +111,75 @@ class LastFiniteWeights(Callback):
             )
 
 
+def progress_to_terminal():
+    """Whether progress goes to a terminal (bars) or to a file or pipe (plain lines).
+
+    Progress is written to ``sys.stderr``, as scikit-learn's and tqdm's is; bars
+    redraw themselves with carriage returns and cursor movements, which a log file
+    keeps as noise.
+    """
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def log_line(text):
+    """One plain progress line on stderr (``verbose=1`` outside a terminal)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+class EpochLog(Callback):
+    """Plain progress lines over a fit, for a log file (``verbose=1``, no terminal).
+
+    A line when training starts, one every ``every`` epochs with the last losses, and
+    one when it ends (epochs run, time, and the best validation loss when there is
+    one): no carriage returns or escape sequences, a few kilobytes for a default fit.
+
+    Parameters
+    ----------
+    description : str or None, default=None
+        What trains, e.g. ``"member 2/5"``.
+    every : int, default=10
+        Epochs between two lines.
+    """
+
+    def __init__(self, description=None, every=10):
+        self.description = description
+        self.every = every
+
+    def _say(self, text):
+        log_line(f"{self.description or 'training'}: {text}")
+
+    @staticmethod
+    def _losses(row):
+        return ", ".join(f"{key} {row[key]:.4f}" for key in ("train_loss", "valid_loss")
+                         if key in row)
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+        self._say(f"at most {net.max_epochs} epochs")
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if epoch % self.every == 0:
+            self._say(f"epoch {epoch}/{net.max_epochs}, {self._losses(net.history[-1])}")
+
+    def on_train_end(self, net, **kwargs):
+        if not len(net.history):
+            return
+        seconds = time.perf_counter() - self.start_
+        text = (f"done after {len(net.history)} epochs in {seconds:.1f} s, "
+                f"{self._losses(net.history[-1])}")
+        valid = [row.get("valid_loss") for row in net.history]
+        if any(value is not None for value in valid):
+            best = min(range(len(valid)), key=lambda k: math.inf if valid[k] is None
+                       else valid[k])
+            text += f"; best valid_loss {valid[best]:.4f} at epoch {best + 1}"
+        self._say(text)
+
+
 class EpochProgress(Callback):
-    """A progress bar over the epochs of a fit, with the last losses (``verbose=1``).
+    """A progress bar over the epochs of a fit, with the last losses (``verbose=1``,
+    in a terminal).
 
     Early stopping may end training before ``max_epochs``: the bar then closes short
     of its total, which shows where training stopped.

@@ -120,10 +120,13 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         Runs on the CPU with the same seed give identical models. The global
         random states of torch and numpy are left untouched.
     verbose : int, default=0
-        0 is silent. 1 shows progress bars (on stderr): over the epochs of each
-        training, with the last losses, over the batches of each epoch, and over
-        the cross-fitting of scikit-learn experts. 2 or more prints skorch's
-        per-epoch table instead of the bars.
+        0 is silent. 1 shows progress on stderr: in a terminal, bars over the
+        epochs of each training (with the last losses), over the batches of each
+        epoch, and over the cross-fitting of scikit-learn experts; written to a file
+        or a pipe, plain lines instead (each training's start, its losses every 10
+        epochs, its end with the best validation loss; each expert's
+        cross-fitting), without carriage returns or escape sequences. 2 or more
+        prints skorch's per-epoch table instead.
     device : str, default="auto"
         Torch device; ``"auto"`` picks CUDA when available.
     num_workers : int, default=0

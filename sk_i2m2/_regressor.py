@@ -90,7 +90,9 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         Seeds weights, dropout, shuffling and folds; torch's and numpy's global
         random states are left untouched.
     verbose : int, default=0
-        0 is silent; 1 shows progress bars; 2 prints skorch's per-epoch table.
+        0 is silent; 1 shows progress on stderr (bars in a terminal, plain lines in
+        a file or pipe, as :class:`~sk_i2m2.I2M2Classifier`); 2 prints skorch's
+        per-epoch table.
     device : str, default="auto"
         Torch device; ``"auto"`` picks CUDA when available.
     num_workers : int, default=0

@@ -11,6 +11,7 @@ classifier's probabilities become log-probabilities; a regressor's prediction
 becomes a Gaussian's mean, with the variance of its out-of-fold errors.
 """
 
+import time
 from collections.abc import Mapping
 from numbers import Integral
 
@@ -22,6 +23,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
+from ._callbacks import log_line, progress_to_terminal
 from ._loss import weighted_cross_entropy
 from ._task import ClassificationTask
 from .experts import SklearnExpert, is_sklearn_estimator
@@ -182,6 +184,8 @@ class SklearnExperts(Mapping):
                 # would not shuffle.
                 cv = task.folds(cv, seed)
             cv = check_cv(cv, target, classifier=task.estimator_type == "classifier")
+            start = time.perf_counter()
+            bar = verbose == 1 and progress_to_terminal()
             try:
                 # As a generator, so that the bar moves as folds finish.
                 folds = Parallel(n_jobs=spec.n_jobs, return_as="generator")(
@@ -190,9 +194,12 @@ class SklearnExperts(Mapping):
                     for train, test in cv.split(features, target))
                 folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features, target),
                                        desc=f"cross-fitting {name!r}", unit="fold",
-                                       disable=verbose != 1))
+                                       disable=not bar))
             except ValueError as error:
                 raise ValueError(f"Expert {name!r}: cross-fitting failed: {error}") from error
+            if verbose == 1 and not bar:  # a log file: one plain line
+                log_line(f"cross-fitting {name!r}: {len(folds)} folds in "
+                         f"{time.perf_counter() - start:.1f} s")
             out_of_fold = None
             for test, prediction in folds:
                 if out_of_fold is None:

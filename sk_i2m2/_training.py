@@ -19,7 +19,14 @@ import torch
 from skorch.helper import predefined_split
 from skorch.history import History
 
-from ._callbacks import BatchProgress, EpochProgress, JointStageEarlyStopping, LastFiniteWeights
+from ._callbacks import (
+    BatchProgress,
+    EpochLog,
+    EpochProgress,
+    JointStageEarlyStopping,
+    LastFiniteWeights,
+    progress_to_terminal,
+)
 from ._dataset import TensorDictDataset
 from ._net import ProductOfExpertsNet
 from .product import ProductEnsemble
@@ -120,8 +127,11 @@ def make_net(plan, module, seed, valid=None, early_stopping=False, description=N
             monitor="valid_loss", patience=plan.n_iter_no_change, load_best=True,
         )))
     if plan.verbose == 1 and module.trainable:
-        callbacks += [("epoch_progress", EpochProgress(description)),
-                      ("batch_progress", BatchProgress())]
+        # Bars in a terminal; in a log file, plain lines (bars would fill it with
+        # carriage returns and escape sequences).
+        callbacks += ([("epoch_progress", EpochProgress(description)),
+                       ("batch_progress", BatchProgress())] if progress_to_terminal()
+                      else [("epoch_log", EpochLog(description))])
     callbacks += copy.deepcopy(plan.callbacks) if plan.callbacks else []
     # A product of fitted scikit-learn estimators alone gets no optimizer (see the net).
     optimizer_params = ({"optimizer__weight_decay": plan.weight_decay}
