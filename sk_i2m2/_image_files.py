@@ -9,8 +9,10 @@ the rows a batch needs. The training loop reads it batch by batch (in DataLoader
 workers when ``num_workers > 0``), so memory follows the batch, not the cohort.
 """
 
+import contextlib
 import math
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .imaging import ImageLoader
+from .imaging import ChannelConversionWarning, ImageLoader, UnsupportedImageType
 
 
 def image_paths(column, modality, loader, labels):
@@ -176,6 +178,7 @@ class LazyImages:
         row then lacks this modality. With ``standardise``, each image is standardised
         per channel after it is read.
         """
+        mean = scale = None
         if self.standardise is not None:
             # (C,) -> (C, 1, 1) or (C, 1, 1, 1): one statistic per channel, broadcast
             # over the pixels or voxels.
@@ -185,6 +188,12 @@ class LazyImages:
         index = np.arange(len(self.paths)) if rows is None else np.asarray(rows)
         index = np.arange(len(self.paths))[index] if index.dtype == bool else index
         images = np.full((len(index), *self.input_shape), np.nan, dtype=np.float32)
+        with _channel_conversions(self.modality):
+            self._read_into(images, index, mean, scale)
+        return images
+
+    def _read_into(self, images, index, mean, scale):
+        """Read the images of rows ``index`` into ``images``, standardised, cached."""
         for position, row in enumerate(index):
             path = self.paths[row]
             if path is None:
@@ -198,17 +207,51 @@ class LazyImages:
             except Exception as error:  # any reader's failure, named for the user
                 if self.loader.on_error == "missing":
                     continue
-                raise ValueError(
-                    f"Modality {self.modality!r}, row {self.labels[row]!r}: cannot read "
-                    f"image {path!r}: {error}. Fix or remove the file, or set the "
-                    "loader's on_error='missing' to treat unreadable images as missing."
-                ) from error
+                raise ValueError(_unreadable(self.modality, self.labels[row], path, error)
+                                 ) from error
             if self.standardise is not None:
                 image = (image - mean) / scale  # in float64, then stored as float32
             images[position] = image
             if self.cache is not None:
                 self.cache.put(path, images[position].copy())
-        return images
+
+
+@contextlib.contextmanager
+def _channel_conversions(modality):
+    """Say once, naming the modality, how images of other channel counts were converted.
+
+    The readers warn per image (:class:`~sk_i2m2.imaging.ChannelConversionWarning`);
+    a batch of images gives one warning per kind of conversion, and the same text
+    each batch, which Python shows once.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ChannelConversionWarning)
+        yield
+    conversions = []
+    for warning in caught:
+        if issubclass(warning.category, ChannelConversionWarning):
+            if str(warning.message) not in conversions:
+                conversions.append(str(warning.message))
+        else:  # not ours: as it was
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    for conversion in conversions:
+        warnings.warn(ChannelConversionWarning(f"Modality {modality!r}: {conversion}."),
+                      stacklevel=4)
+
+
+def _unreadable(modality, label, path, error):
+    """Why an image cannot be read, and what to do: a file type no reader reads is not a
+    damaged file."""
+    where = f"Modality {modality!r}, row {label!r}: "
+    reason = str(error).rstrip(". ") or type(error).__name__
+    missing = ("set the loader's on_error='missing' to treat unreadable images as "
+               "missing.")
+    if isinstance(error, UnsupportedImageType):
+        return f"{where}cannot read image {path!r}, {reason}; or {missing}"
+    return (f"{where}cannot read image {path!r} ({type(error).__name__}: {reason}). "
+            f"The file may be damaged, or not what its name says: fix or remove it, or "
+            f"{missing}")
 
 
 def channel_statistics(images, rows):

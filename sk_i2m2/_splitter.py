@@ -6,6 +6,7 @@ concatenated matrix, since each modality feeds its own expert.
 """
 
 import math
+import warnings
 from functools import partial
 
 import numpy as np
@@ -77,6 +78,14 @@ def _check_expert(name, expert):
             f"CNNExpert, SequenceExpert, TorchExpert, SklearnExpert, ...) or a "
             f"scikit-learn classifier with predict_proba or regressor, got {expert!r}."
         )
+
+
+def _numeric_columns(X):
+    """The names of a DataFrame's numeric (or boolean) columns; [] for arrays."""
+    if not hasattr(X, "dtypes"):
+        return []
+    return [column for column, dtype in X.dtypes.items()
+            if pd.api.types.is_numeric_dtype(dtype)]
 
 
 def check_X(X):
@@ -290,6 +299,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                     f"{list(X.columns)}. Give the same columns as at fit."
                 )
         validate_data(self, X, reset=False, skip_check_array=True)
+        self._warn_numbers_turned_to_text(X)
         if names is not None and not hasattr(X, "columns"):
             # sklearn warned once about the missing names; give them back so the
             # per-modality preprocessors do not warn again, each on its own (a view:
@@ -301,6 +311,29 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
             # on arrays do not warn again, each on its own.
             X = X.set_axis(range(X.shape[1]), axis=1)
         return X
+
+    def _warn_numbers_turned_to_text(self, X):
+        """Warn, naming them, of columns numeric at fit that arrive as text.
+
+        Numbers given as strings (``"3.5"``) are read as numbers by the numeric
+        preprocessors, which hides that something upstream (a CSV read without
+        dtypes, a join) changed the data.
+        """
+        fitted = getattr(self, "numeric_columns_", None)
+        if not fitted or not hasattr(X, "columns"):
+            return
+        now = set(_numeric_columns(X))
+        turned = [column for column in fitted if column in X.columns and column not in now]
+        if not turned:
+            return
+        owners = sorted({name for name, _, indices in self.modalities_
+                         for column in turned if X.columns.get_loc(column) in indices})
+        warnings.warn(
+            f"Column(s) {turned[:10]} (modality {', '.join(map(repr, owners))}) held "
+            "numbers at fit and hold text now; they are read as numbers. Convert them "
+            "before predicting (e.g. with pandas.to_numeric) to silence this.",
+            UserWarning, stacklevel=3,
+        )
 
     def _resolve_columns(self, X):
         spec = default_modalities() if self.modalities is None else self.modalities
@@ -394,6 +427,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         self.preprocessors_ = preprocessors
         self.sample_shapes_ = shapes
         self.feature_names_out_ = feature_names
+        self.numeric_columns_ = _numeric_columns(X)
         return outputs
 
     @staticmethod

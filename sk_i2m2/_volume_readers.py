@@ -52,6 +52,24 @@ def _import_pydicom():
     return pydicom, apply_modality_lut
 
 
+def read_dicom_dataset(path):
+    """``pydicom.dcmread(path)``, its refusal of a headerless file said for our users.
+
+    pydicom's message suggests ``force=True``, which sk_i2m2's readers do not take;
+    the way to read such a file is a reader of one's own.
+    """
+    pydicom, _ = _import_pydicom()
+    try:
+        return pydicom.dcmread(path)
+    except pydicom.errors.InvalidDicomError as error:
+        raise ValueError(
+            "it is not a DICOM file with its file header (no 'DICM' prefix after the "
+            "128-byte preamble). If it holds DICOM data without the header, read it "
+            "with your own function, e.g. ImageLoader(reader=lambda path: "
+            "pydicom.dcmread(path, force=True).pixel_array)"
+        ) from error
+
+
 def _is_identity_rescale(dataset):
     """Whether the only modality transform is ``RescaleSlope`` 1, ``RescaleIntercept`` 0."""
     if dataset.get("ModalityLUTSequence"):
@@ -284,7 +302,7 @@ def read_dicom_series_with_spacing(folder):
         if Path(name).suffix.lower() not in DICOM_SUFFIXES and not _looks_like_dicom(path):
             continue  # a README, a .txt, a .DS_Store
         try:
-            dataset = pydicom.dcmread(path)
+            dataset = read_dicom_dataset(path)
         except Exception as error:  # a damaged slice is an error, not a skipped file
             raise ValueError(f"{where}: cannot read {name}: {error}") from error
         if "PixelData" not in dataset:

@@ -17,6 +17,7 @@ and 3-D ``.npy`` arrays; :func:`read_volume` also gives their voxel spacing, whi
 """
 
 import os
+import warnings
 from numbers import Real
 from pathlib import Path
 
@@ -36,12 +37,14 @@ from ._volume_readers import (
     _missing_extra,
     enhanced_volume,
     is_nifti,
+    read_dicom_dataset,
     read_dicom_series_with_spacing,
     read_nifti_with_spacing,
 )
 
-__all__ = ["ImageLoader", "read_dicom", "read_dicom_series", "read_image", "read_nifti",
-           "read_npy", "read_pillow", "read_volume"]
+__all__ = ["ChannelConversionWarning", "ImageLoader", "UnsupportedImageType", "read_dicom",
+           "read_dicom_series", "read_image", "read_nifti", "read_npy", "read_pillow",
+           "read_volume"]
 
 PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 
@@ -77,7 +80,7 @@ def read_pillow(path: str | os.PathLike) -> np.ndarray:
 def _read_dicom(path):
     """:func:`read_dicom`, with the pixel spacing in mm (None where the file has none)."""
     pydicom, apply_modality_lut = _import_pydicom()
-    dataset = pydicom.dcmread(path)
+    dataset = read_dicom_dataset(path)
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         # The frames' geometry is read before pixel_array, which would decode every
@@ -213,6 +216,10 @@ def read_nifti(path: str | os.PathLike, volume: int | None = None) -> np.ndarray
     return read_nifti_with_spacing(path, volume)[0]
 
 
+class UnsupportedImageType(ValueError):
+    """A file of a type no built-in reader reads (the file itself may be fine)."""
+
+
 def _read(path):
     """``(array, spacing)`` of ``path``, read by file type (:func:`read_volume`)."""
     if os.path.isdir(path):
@@ -226,7 +233,7 @@ def _read(path):
         return read_pillow(path), None
     if suffix in DICOM_SUFFIXES or _looks_like_dicom(path):
         return _read_dicom(path)
-    raise ValueError(
+    raise UnsupportedImageType(
         f"unknown image file type {suffix or '(no suffix)'!r}: sk_i2m2 reads .npy, "
         f"{', '.join(sorted(PILLOW_SUFFIXES))}, NIfTI (.nii, .nii.gz), DICOM and "
         "folders of DICOM slices. Give ImageLoader(reader=...) a function that reads "
@@ -291,6 +298,17 @@ def _unit_scale(dtype):
     return 1.0
 
 
+class ChannelConversionWarning(UserWarning):
+    """Images with another number of channels than ``input_shape`` asks for were
+    converted to it (grey to colour, colour to grey, alpha dropped)."""
+
+
+def _converted(stored, expected, what):
+    warnings.warn(ChannelConversionWarning(
+        f"images of {stored} channel(s) where input_shape asks for {expected}: {what}"),
+        stacklevel=3)
+
+
 def _to_channels_first(image, n_channels):
     """``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` -> ``(n_channels, H, W)``."""
     if image.ndim == 2:
@@ -303,10 +321,15 @@ def _to_channels_first(image, n_channels):
         return image
     if n_channels == 1 and image.shape[0] in (3, 4):
         # Colour to grey: ITU-R BT.601 luma, as Pillow's convert("L").
+        _converted(image.shape[0], 1, "each was converted to grey (ITU-R BT.601 luma); "
+                   "if colour matters, give input_shape 3 channels")
         return np.tensordot([0.299, 0.587, 0.114], image[:3], axes=1)[None]
     if n_channels == 3 and image.shape[0] == 4:
-        return image[:3]  # drop the alpha channel
+        _converted(4, 3, "the alpha channel of each was dropped")
+        return image[:3]
     if n_channels == 3 and image.shape[0] == 1:
+        _converted(1, 3, "each grey image was repeated into 3 channels; if the images "
+                   "are grey, give input_shape 1 channel (the network is then smaller)")
         return np.repeat(image, 3, axis=0)
     hint = ("; a volume needs an input_shape of 4 axes, (channels, depth, height, width)"
             if image.shape[0] > 4 else "")

@@ -1,5 +1,6 @@
 """Each bad input gets a clear error (naming modality and column) or documented behaviour."""
 
+import re
 import warnings
 
 import numpy as np
@@ -235,3 +236,18 @@ def test_no_warning_on_a_clean_fit(two_modalities):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         I2M2Classifier(modalities, **FAST).fit(pd.DataFrame(X), y)
+
+
+def test_numbers_arriving_as_text_at_predict_are_named_in_a_warning(two_modalities):
+    X, y, modalities = two_modalities
+    clf = I2M2Classifier(modalities, **FAST).fit(X, y)
+    expected = clf.predict_proba(X)
+    as_text = X.astype({X.columns[0]: str, X.columns[5]: str})
+    with pytest.warns(UserWarning, match=re.escape(
+            f"Column(s) {[X.columns[0], X.columns[5]]} (modality 'm0', 'm1') held numbers "
+            "at fit and hold text now")):
+        proba = clf.predict_proba(as_text)
+    np.testing.assert_array_equal(proba, expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict_proba(X)  # same types as at fit: nothing to say

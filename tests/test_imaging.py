@@ -1,5 +1,6 @@
 """Images read from files named in a column, next to the same pixels given as columns."""
 
+import re
 import shutil
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 import sk_i2m2._image_files as lazy
 from sk_i2m2 import I2M2Classifier, load, save
 from sk_i2m2.experts import CNNExpert, MLPExpert
-from sk_i2m2.imaging import ImageLoader, read_image
+from sk_i2m2.imaging import ChannelConversionWarning, ImageLoader, read_image
 
 SETTINGS = {"max_epochs": 3, "batch_size": 16, "random_state": 0, "n_bags": 1,
             "calibrate": None}
@@ -373,3 +374,51 @@ def test_non_finite_pixels_are_refused(tmp_path):
     np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="NaN or infinite"):
         ImageLoader(intensity=None).load(tmp_path / "nan.npy", (1, 2, 2))
+
+
+def test_grey_images_for_a_colour_input_shape_are_converted_with_a_warning(digits):
+    X = digits["table"].assign(scan=digits["png"])
+    spec = [("clinical", MLPExpert(hidden_units=(8,)), ["age", "site"]),
+            ("scan", CNNExpert(input_shape=(3, 8, 8), channels=(4,), hidden_units=(8,),
+                               loader=ImageLoader()), "scan")]
+    with pytest.warns(ChannelConversionWarning) as caught:
+        clf = I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
+        assert clf.score(X, digits["y"]) > 0.5
+    messages = {str(warning.message) for warning in caught
+                if issubclass(warning.category, ChannelConversionWarning)}
+    # Once per kind of conversion, naming the modality, the channels and what was done.
+    assert messages == {"Modality 'scan': images of 1 channel(s) where input_shape asks "
+                        "for 3: each grey image was repeated into 3 channels; if the "
+                        "images are grey, give input_shape 1 channel (the network is "
+                        "then smaller)."}
+
+
+def test_an_unknown_file_type_in_a_column_is_not_called_damaged(digits, tmp_path):
+    X, spec = from_files(digits)
+    odd = tmp_path / "scan.xyz"
+    odd.write_bytes(b"\0" * 200)
+    X.loc[5, "scan"] = str(odd)
+    with pytest.raises(ValueError) as error:
+        I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
+    message = str(error.value)
+    assert message.startswith(f"Modality 'scan', row 5: cannot read image '{odd}', "
+                              "unknown image file type '.xyz'")
+    assert "reader=" in message and "damaged" not in message
+    assert not re.search(r"\w\.\.(\s|$)", message)  # no doubled full stop
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("broken.png", b"not an image", "UnidentifiedImageError"),
+    ("headerless.dcm", b"\0" * 300, "not a DICOM file with its file header"),
+])
+def test_an_unreadable_file_says_what_failed_once_and_how_to_go_on(digits, tmp_path, name,
+                                                                   content, says):
+    X, spec = from_files(digits)
+    broken = tmp_path / name
+    broken.write_bytes(content)
+    X.loc[7, "scan"] = str(broken)
+    with pytest.raises(ValueError) as error:
+        I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
+    message = str(error.value)
+    assert says in message and "may be damaged" in message and "on_error='missing'" in message
+    assert not re.search(r"\w\.\.(\s|$)", message) and "Use force=True" not in message
