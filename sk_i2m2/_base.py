@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, St
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
+from ._attribution import expert_attributions
 from ._dataset import Batch
 from ._fusion import ConcatFusion
 from ._net import check_process_group
@@ -426,6 +427,65 @@ class BaseI2M2(_BaseComposition):
             result += ({name: torch.cat([chunk[2][name] for chunk in chunks])
                         for name in chunks[0][2]},)
         return result
+
+    # ------------------------------------------------------------------ attributions
+
+    @staticmethod
+    def _check_by(by):
+        if by not in ("expert", "column"):
+            raise ValueError(f"by must be 'expert' or 'column', got {by!r}.")
+        return by
+
+    def attribution_maps(self, X, modality, expert=None, steps=64):
+        """Integrated-gradient attributions of an expert over a modality's inputs.
+
+        For an image or a series modality, a map of the expert's input shape per row:
+        how much each pixel (voxel, time step) moved the expert's contribution to the
+        prediction, from a baseline of zeros (the training mean, after the
+        modality's standardisation). See ``explain(X, by="column")`` for the
+        method and its completeness.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        modality : str
+            The modality whose inputs are attributed.
+        expert : str or None, default=None
+            The expert whose contribution is attributed: the modality's own (None),
+            or ``"fusion"``. Without a unimodal expert (``dependencies="inter"``),
+            None means the fusion expert.
+        steps : int, default=64
+            Intervals of the integration path.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, *sample_shape)
+            The modality's preprocessed sample shape (e.g. ``(C, H, W)``); NaN rows
+            lack the modality.
+        """
+        check_is_fitted(self)
+        names = [name for name, _, _ in self.splitter_.modalities_]
+        if modality not in names:
+            raise ValueError(f"Unknown modality {modality!r}; the modalities are {names}.")
+        module = self.net_.module_
+        fitted = set(getattr(module, "members", [module])[0].sklearn_experts)
+        neural = [name for name in module.expert_names if name not in fitted]
+        if expert is None:
+            expert = modality if modality in neural else FUSION
+        if expert not in neural or expert not in (modality, FUSION):
+            raise ValueError(
+                f"expert={expert!r} cannot be attributed over modality {modality!r}: give "
+                f"the modality's own expert or 'fusion', among the neural experts "
+                f"{neural}.")
+        maps = []
+        for batch in self._batches(X):
+            _, _, results = expert_attributions(self, batch, [expert], steps)
+            values = results[expert][0][modality].double().numpy()
+            lacking = np.isnan(np.asarray(batch.modalities[modality], dtype=np.float64)
+                               .reshape(len(values), -1)[:, 0])
+            values[lacking] = np.nan
+            maps.append(values)
+        return np.concatenate(maps)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -7,6 +7,7 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, StrOptions
 
+from ._attribution import column_table
 from ._base import BaseI2M2, calibration_value
 from ._explain import explain_predictions
 from ._fusion import BaseFusion
@@ -291,6 +292,21 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         self.classes_ = self.task_.classes
         self.temperature_ = calibration_value(self.net_)
 
+    def _attribution_target(self, combined):
+        return combined.argmax(dim=1)
+
+    def _attribution_label(self, combined, target):
+        return self.classes_[target.cpu().numpy()]
+
+    def _contribution(self, outputs, available, name, target):
+        """The expert's contribution to the class ``target``, as :meth:`explain` has it."""
+        log_proba = torch.stack([torch.log_softmax(member[name], dim=1) for member in outputs])
+        mean = torch.logsumexp(log_proba, dim=0) - np.log(len(outputs))
+        weight = float(self.net_.module_.term_weights()[
+            list(self.net_.module_.expert_names).index(name)])
+        chosen = mean.gather(1, target.view(-1, 1))[:, 0]
+        return weight * (chosen - mean.mean(dim=1))
+
     # ------------------------------------------------------------------ predict
 
     def _combined_log_proba(self, X):
@@ -359,7 +375,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 
-    def explain(self, X: MatrixLike) -> pd.DataFrame:
+    def explain(self, X: MatrixLike, by: str = "expert", steps: int = 64) -> pd.DataFrame:
         """Which expert drove each prediction, as a long table (one row per expert).
 
         The product scores class ``k`` by the sum of the experts' log-probabilities
@@ -373,6 +389,12 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
+        by : {"expert", "column"}, default="expert"
+            ``"column"`` splits each neural expert's contribution among the input
+            columns it reads (see Notes) and returns one row per (sample, expert,
+            column) instead.
+        steps : int, default=64
+            With ``by="column"``: intervals of the integration path.
 
         Returns
         -------
@@ -392,6 +414,30 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
             - ``fusion_agrees``: ``agrees`` of the fusion expert, repeated on each
               row of the sample (NA without a fusion expert).
 
+            With ``by="column"``, see Notes.
+
+        Notes
+        -----
+        ``by="column"`` attributes each neural expert's contribution to its input
+        columns by integrated gradients, from a baseline input: a typical training
+        row (each numeric column's median and each categorical column's most
+        frequent category, over up to 10 000 training rows, after preprocessing;
+        zeros, the training mean, for images and series). One-hot and other expanded
+        features are summed back to the column they come from; images read from a
+        path column get one row, for that column (see :meth:`attribution_maps` for
+        their pixels). The table has columns ``sample``, ``predicted``, ``expert``,
+        ``modality``, ``column``, ``attribution``, ``contribution`` (the expert's
+        contribution, as in the default table) and ``baseline_contribution`` (its
+        contribution at the baseline). Completeness: the attributions of a (sample,
+        expert) sum to ``contribution - baseline_contribution``, up to the
+        quadrature's error: within 0.05 (nats, or the target's units) or 5% of that
+        difference, whichever is larger, at ``steps=64`` on the package's tests
+        (ReLU networks have kinks along the path, where the error falls only as
+        ``1 / steps``; raise ``steps`` to shrink it). The fusion expert's
+        attributions cover every modality's columns; those of a modality a row lacks
+        are NaN, as are a unimodal expert's on rows lacking its modality.
+        Scikit-learn experts have no gradients: their rows have NaN attributions.
+
         Examples
         --------
         >>> from sk_i2m2 import I2M2Classifier
@@ -404,6 +450,8 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         >>> table.groupby("sample")["share"].sum().round(6).tolist()
         [1.0, 1.0]
         """
+        if self._check_by(by) == "column":
+            return column_table(self, X, steps)
         # One pass: images read from files are read once.
         logits, combined = self._forward_experts(X)
         expert_log_proba = {name: torch.log_softmax(value.double(), dim=1).numpy()

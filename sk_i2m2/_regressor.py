@@ -2,10 +2,12 @@
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, StrOptions
 
+from ._attribution import column_table
 from ._base import BaseI2M2, calibration_value
 from ._fusion import BaseFusion
 from ._task import GaussianTask
@@ -197,6 +199,18 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
     def _set_task_attributes(self):
         self.variance_scale_ = calibration_value(self.net_)
 
+    def _attribution_target(self, combined):
+        return None
+
+    def _attribution_label(self, combined, target):
+        return self.task_.to_target_units(combined)[0]
+
+    def _contribution(self, outputs, available, name, target):
+        """The expert's contribution to the mean, in the target's units (:meth:`explain`)."""
+        terms = [self.task_.terms(member, seen)[name][:, 1]
+                 for member, seen in zip(outputs, available, strict=True)]
+        return torch.stack(terms).mean(dim=0) * self.task_.scale
+
     # ------------------------------------------------------------------ predict
 
     def predict(self, X: MatrixLike, return_std: bool = False):
@@ -240,7 +254,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
             result[name] = (mean, std) if return_std else mean
         return result
 
-    def explain(self, X: MatrixLike) -> pd.DataFrame:
+    def explain(self, X: MatrixLike, by: str = "expert", steps: int = 64) -> pd.DataFrame:
         """How much each expert moved each prediction, as a long table.
 
         The product's mean is the precision-weighted mean of the experts' means. Each
@@ -253,6 +267,12 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
+        by : {"expert", "column"}, default="expert"
+            ``"column"`` splits each neural expert's contribution among the input
+            columns it reads (see Notes) and returns one row per (sample, expert,
+            column) instead.
+        steps : int, default=64
+            With ``by="column"``: intervals of the integration path.
 
         Returns
         -------
@@ -261,8 +281,33 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
             ``sample`` (the row's label in ``X``), ``predicted`` and ``std`` (the
             product's), ``expert``, ``expert_mean`` and ``expert_std`` (the
             expert's own Gaussian; NaN where it cannot see the sample), ``weight``
-            and ``contribution`` (0 where it cannot see the sample).
+            and ``contribution`` (0 where it cannot see the sample). With
+            ``by="column"``, see Notes (``predicted`` is then the mean).
+
+        Notes
+        -----
+        ``by="column"`` attributes each neural expert's contribution to its input
+        columns by integrated gradients, from a baseline input: a typical training
+        row (each numeric column's median and each categorical column's most
+        frequent category, over up to 10 000 training rows, after preprocessing;
+        zeros, the training mean, for images and series). One-hot and other expanded
+        features are summed back to the column they come from; images read from a
+        path column get one row, for that column (see :meth:`attribution_maps` for
+        their pixels). The table has columns ``sample``, ``predicted``, ``expert``,
+        ``modality``, ``column``, ``attribution``, ``contribution`` (the expert's
+        contribution, as in the default table) and ``baseline_contribution`` (its
+        contribution at the baseline). Completeness: the attributions of a (sample,
+        expert) sum to ``contribution - baseline_contribution``, up to the
+        quadrature's error: within 0.05 (nats, or the target's units) or 5% of that
+        difference, whichever is larger, at ``steps=64`` on the package's tests
+        (ReLU networks have kinks along the path, where the error falls only as
+        ``1 / steps``; raise ``steps`` to shrink it). The fusion expert's
+        attributions cover every modality's columns; those of a modality a row lacks
+        are NaN, as are a unimodal expert's on rows lacking its modality.
+        Scikit-learn experts have no gradients: their rows have NaN attributions.
         """
+        if self._check_by(by) == "column":
+            return column_table(self, X, steps)
         outputs, combined, terms = self._forward_experts(X, with_terms=True)
         task = self.task_
         predicted, std = task.to_target_units(combined)

@@ -1,9 +1,11 @@
-"""Which dependencies does the data need: intra-modality, inter-modality, or both?
+"""Which dependencies does the data need, and which modalities does a model use?
 
-:func:`dependency_report` answers with cross-validation: it fits the estimator with
-``dependencies="intra"``, ``"inter"`` and ``"both"`` on the same folds, scores each
-expert of the ``"both"`` model on its own, and picks the smallest set of dependencies
-whose score is within one standard error of the best (see :class:`DependencyReport`).
+:func:`dependency_report` answers the first with cross-validation: it fits the
+estimator with ``dependencies="intra"``, ``"inter"`` and ``"both"`` on the same folds,
+scores each expert of the ``"both"`` model on its own, and picks the smallest set of
+dependencies whose score is within one standard error of the best (see
+:class:`DependencyReport`). :func:`modality_importance` answers the second for a
+fitted model: how much its score drops when a whole modality is shuffled.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_regressor
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, check_cv
-from sklearn.utils import _safe_indexing, check_random_state, indexable
+from sklearn.utils import Bunch, _safe_indexing, check_random_state, indexable
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
 
 from .plotting import _check_matplotlib
 
-__all__ = ["dependency_report", "DependencyReport", "DependencyReportDisplay"]
+__all__ = ["dependency_report", "DependencyReport", "DependencyReportDisplay",
+           "modality_importance"]
 
 #: The variants, from the fewest dependencies to the most: the verdict prefers the first
 #: one within one standard error of the best.
@@ -452,3 +455,83 @@ class DependencyReportDisplay:
         """
         _check_matplotlib("DependencyReportDisplay.from_estimator")
         return cls(dependency_report(estimator, X, y, **kwargs)).plot(ax=ax)
+
+
+def _permuted(X, positions, order):
+    """``X`` with the columns at ``positions`` taken from the rows ``order``, together."""
+    if hasattr(X, "iloc"):
+        shuffled = X.copy()
+        for position in positions:
+            column = X.columns[position]
+            shuffled[column] = X[column].to_numpy()[order]
+        return shuffled
+    shuffled = np.array(X, copy=True)
+    shuffled[:, positions] = np.asarray(X)[order][:, positions]
+    return shuffled
+
+
+def modality_importance(estimator: Any, X: Any, y: Any, *, scoring: Any = None,
+                        n_repeats: int = 5, random_state: Any = None,
+                        sample_weight: Any = None) -> Bunch:
+    """Permutation importance of whole modalities for a fitted estimator.
+
+    As :func:`sklearn.inspection.permutation_importance`, but every column of a
+    modality is shuffled together (the same row order for all of them), so that the
+    modality's own structure (an image's pixels, a panel's correlated markers) is
+    kept while its link to the target and to the other modalities is broken. The
+    importance is the drop of the score. Score on rows the model did not train on:
+    on its training rows a model's importances show what it memorised.
+
+    Parameters
+    ----------
+    estimator : fitted I2M2Classifier or I2M2Regressor
+    X : DataFrame or array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    scoring : str, callable or None, default=None
+        A scikit-learn scoring; None is the estimator's ``score`` (accuracy, R²).
+    n_repeats : int, default=5
+        Shuffles per modality.
+    random_state : int, RandomState instance or None, default=None
+        Draws the shuffles.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Passed to the scorer.
+
+    Returns
+    -------
+    Bunch
+        ``importances_mean`` and ``importances_std`` (Series indexed by modality),
+        ``importances`` (DataFrame, one row per modality, one column per repeat),
+        and ``baseline_score``, the unshuffled score.
+
+    Examples
+    --------
+    >>> from sk_i2m2 import I2M2Classifier
+    >>> from sk_i2m2.datasets import make_multimodal_classification
+    >>> from sk_i2m2.inspection import modality_importance
+    >>> X, y, modalities = make_multimodal_classification(n_samples=200, random_state=0)
+    >>> clf = I2M2Classifier(modalities, max_epochs=5, random_state=0).fit(X, y)
+    >>> result = modality_importance(clf, X, y, n_repeats=2, random_state=0)
+    >>> list(result.importances_mean.index)
+    ['m0', 'm1']
+    """
+    from sklearn.metrics import check_scoring
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    if not isinstance(n_repeats, Integral) or isinstance(n_repeats, bool) or n_repeats < 1:
+        raise ValueError(f"n_repeats must be an int >= 1, got {n_repeats!r}.")
+    scorer = check_scoring(estimator, scoring=scoring)
+    params = {} if sample_weight is None else {"sample_weight": sample_weight}
+    baseline = float(scorer(estimator, X, y, **params))
+    rng = check_random_state(random_state)
+    n_samples = len(X)
+    drops = {}
+    for name, _, positions in estimator.splitter_.modalities_:
+        drops[name] = [baseline - float(scorer(
+            estimator, _permuted(X, list(positions), rng.permutation(n_samples)), y,
+            **params)) for _ in range(n_repeats)]
+    importances = pd.DataFrame.from_dict(drops, orient="index",
+                                         columns=[f"repeat_{k}" for k in range(n_repeats)])
+    return Bunch(importances_mean=importances.mean(axis=1),
+                 importances_std=importances.std(axis=1, ddof=0),
+                 importances=importances, baseline_score=baseline)

@@ -1,4 +1,4 @@
-"""Plots of which expert drove the product's predictions.
+"""Plots of which expert, and which region of an image, drove the product's predictions.
 
 Needs matplotlib, an optional dependency: ``pip install "sk-i2m2[plot]"``.
 """
@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._typing import MatrixLike, VectorLike
 
-__all__ = ["ExpertContributionDisplay"]
+__all__ = ["AttributionMapDisplay", "ExpertContributionDisplay"]
 
 #: Axis label of each kind of score; any other ``score_name`` is used as it is.
 _SCORE_LABELS = {
@@ -247,3 +247,128 @@ class ExpertContributionDisplay:
         combined = _score(score, y, estimator.predict_proba(X), classes)
         return cls.from_explanation(table, scores=scores, combined_score=combined, ax=ax,
                                     score_name=score)
+
+
+def _as_picture(values):
+    """A 2-D picture of one row: the channels summed (or the first), the middle slice
+    of a volume, a series' channels as rows."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 4:  # (C, D, H, W): the middle slice
+        values = values[:, values.shape[1] // 2]
+    if values.ndim == 3:
+        return values
+    if values.ndim == 2:  # (C, T): a series, its channels as rows
+        return values[:, None, :][:, 0][None]
+    return values.reshape(1, 1, -1)
+
+
+class AttributionMapDisplay:
+    """Attribution maps over the images they explain, one panel per row.
+
+    Each panel shows the image (its channels averaged; the middle slice of a
+    volume) in grey, and the attribution (summed over channels) over it in a
+    diverging colour map: red where the pixels pushed the expert's contribution up,
+    blue where they pushed it down, from the baseline (see
+    :meth:`sk_i2m2.I2M2Classifier.attribution_maps`). Build it with
+    :meth:`from_estimator`.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_rows, *sample_shape)
+        Attribution maps.
+    images : ndarray of shape (n_rows, *sample_shape)
+        The preprocessed images they explain.
+    titles : list of str or None, default=None
+        One per panel.
+
+    Attributes
+    ----------
+    ax_ : ndarray of matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from sk_i2m2.plotting import AttributionMapDisplay
+    >>> maps, images = np.random.randn(2, 1, 8, 8), np.random.randn(2, 1, 8, 8)
+    >>> display = AttributionMapDisplay(maps, images).plot()
+    >>> plt.close(display.figure_)
+    """
+
+    def __init__(self, maps, images, *, titles=None):
+        self.maps = maps
+        self.images = images
+        self.titles = titles
+
+    def plot(self, ax=None, *, alpha=0.5, cmap="RdBu_r"):
+        """Draw the panels.
+
+        Parameters
+        ----------
+        ax : array of matplotlib Axes or None, default=None
+            One per row; None makes a row of them.
+        alpha : float, default=0.5
+            Opacity of the attributions over the image.
+        cmap : str, default="RdBu_r"
+            A diverging colour map, centred at zero.
+
+        Returns
+        -------
+        self
+        """
+        _check_matplotlib(f"{type(self).__name__}.plot")
+        import matplotlib.pyplot as plt
+
+        n_rows = len(self.maps)
+        if ax is None:
+            _, ax = plt.subplots(1, n_rows, figsize=(2.2 * n_rows, 2.4), squeeze=False)
+        axes = np.asarray(ax, dtype=object).ravel()
+        if len(axes) != n_rows:
+            raise ValueError(f"ax must hold one Axes per row ({n_rows}), got {len(axes)}.")
+        for k, axis in enumerate(axes):
+            image = _as_picture(self.images[k]).mean(axis=0)
+            attribution = _as_picture(self.maps[k]).sum(axis=0)
+            bound = np.nanmax(np.abs(attribution)) or 1.0
+            axis.imshow(image, cmap="gray")
+            axis.imshow(attribution, cmap=cmap, alpha=alpha, vmin=-bound, vmax=bound)
+            axis.set_axis_off()
+            if self.titles is not None:
+                axis.set_title(self.titles[k], fontsize=9)
+        self.ax_ = axes
+        self.figure_ = axes[0].figure
+        return self
+
+    @classmethod
+    def from_estimator(cls, estimator, X: MatrixLike, modality: str, *, expert=None,
+                       steps=64, ax=None, **kwargs):
+        """Compute the maps of ``X``'s rows (a few) and plot them.
+
+        Parameters
+        ----------
+        estimator : fitted I2M2Classifier or I2M2Regressor
+        X : DataFrame or array-like
+            The rows to show (one panel each).
+        modality : str
+            An image (or volume, or series) modality.
+        expert : str or None, default=None
+            See :meth:`~sk_i2m2.I2M2Classifier.attribution_maps`.
+        steps : int, default=64
+        ax : array of matplotlib Axes or None, default=None
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        AttributionMapDisplay
+        """
+        _check_matplotlib(f"{cls.__name__}.from_estimator")
+        check_is_fitted(estimator)
+        maps = estimator.attribution_maps(X, modality, expert=expert, steps=steps)
+        images = np.concatenate([np.asarray(batch.modalities[modality])
+                                 for batch in estimator._batches(X)])
+        predicted = estimator.predict(X)
+        titles = [f"predicted {value:.3g}" if np.issubdtype(np.asarray(predicted).dtype,
+                                                            np.floating)
+                  else f"predicted {value}" for value in predicted]
+        return cls(maps, images, titles=titles).plot(ax=ax, **kwargs)
