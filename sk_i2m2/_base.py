@@ -459,9 +459,9 @@ class BaseI2M2(_BaseComposition):
 
         Returns
         -------
-        ndarray of shape (n_samples, *sample_shape)
-            The modality's preprocessed sample shape (e.g. ``(C, H, W)``); NaN rows
-            lack the modality.
+        ndarray
+            One map per row, of the modality's preprocessed sample shape (e.g.
+            ``(n_samples, C, H, W)``); NaN rows lack the modality.
         """
         check_is_fitted(self)
         names = [name for name, _, _ in self.splitter_.modalities_]

@@ -274,10 +274,10 @@ class AttributionMapDisplay:
 
     Parameters
     ----------
-    maps : ndarray of shape (n_rows, *sample_shape)
-        Attribution maps.
-    images : ndarray of shape (n_rows, *sample_shape)
-        The preprocessed images they explain.
+    maps : ndarray
+        Attribution maps, one per row, of the modality's sample shape.
+    images : ndarray
+        The preprocessed images they explain, of the same shape.
     titles : list of str or None, default=None
         One per panel.
 
