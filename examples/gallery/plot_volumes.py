@@ -19,13 +19,11 @@ defaults are.
 
 To run in about a minute on a laptop's CPU, this example uses less data than a
 study would: 120 volumes of 16 x 16 x 16 voxels, 40 of them held out. Set
-``SK_I2M2_DOCS_QUICK=0`` for 300 volumes of 32 x 32 x 32, the size of
-``benchmarks/volumes.py`` (several minutes; the benchmark's results are in
-``benchmarks/results/volumes.md``).
+``n_patients, size = 300, 32`` below for the size of ``benchmarks/volumes.py``
+(several minutes; the benchmark's results are in ``benchmarks/results/volumes.md``).
 """
 
 # %%
-import os
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -36,9 +34,8 @@ from sk_i2m2 import I2M2Classifier
 from sk_i2m2.datasets import make_volume_scans
 from sk_i2m2.imaging import read_volume
 
-# Small unless SK_I2M2_DOCS_QUICK=0 asks for the benchmark's size.
-QUICK = os.environ.get("SK_I2M2_DOCS_QUICK", "1") != "0"
-n_patients, size = (120, 16) if QUICK else (300, 32)
+# Small, to run quickly: the benchmark's size is 300, 32.
+n_patients, size = 120, 16
 
 folder = tempfile.mkdtemp(prefix="sk_i2m2_volumes_")
 X, y, modalities = make_volume_scans(folder, n_samples=n_patients, size=size,
