@@ -19,6 +19,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import (
     BaseEstimator,
     OneToOneFeatureMixin,
@@ -532,6 +533,12 @@ class _ConvNet(nn.Module):
         2: (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d),
         3: (nn.Conv3d, nn.MaxPool3d, nn.AdaptiveAvgPool3d),
     }
+    #: Images and volumes are convolved channels last (NHWC): on a CPU a training
+    #: step of the default 2D network took 30 ms instead of 48 at 32x32 and 79 instead
+    #: of 173 at 64x64, one thread (3D: 50 instead of 55); the same model up to
+    #: rounding (benchmarks/results/cpu_time.md). None keeps torch's default layout.
+    MEMORY_FORMATS = {2: torch.channels_last, 3: torch.channels_last_3d}
+    channels_last = True
 
     def __init__(self, input_shape, channels, kernel_size, hidden_units, dropout, n_outputs,
                  pooled_size=1, stride=1):
@@ -553,9 +560,15 @@ class _ConvNet(nn.Module):
         self.features = nn.Sequential(*blocks)
         n_pooled = in_channels * pooled_size ** n_spatial
         self.head = mlp(n_pooled, hidden_units, n_outputs, dropout)
+        self.memory_format = (self.MEMORY_FORMATS.get(n_spatial) if self.channels_last
+                              else None)
+        if self.memory_format is not None:
+            self.features.to(memory_format=self.memory_format)
 
     def forward(self, x):
         x = x.reshape(x.shape[0], *self.input_shape)
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format)
         return self.head(self.features(x))
 
 
