@@ -29,7 +29,7 @@ def test_the_clinical_imaging_study_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert (tmp_path / "study" / "study.csv").exists()
-    assert len(list((tmp_path / "study" / "scans").glob("*.png"))) == 600
+    assert len(list((tmp_path / "study" / "scans").glob("*.png"))) == 300
     for dependencies in ("intra", "inter", "both"):
         assert re.search(rf"^{dependencies} +0\.\d{{3}} +\d+\.\d{{3}}$", out, re.M)
     assert "best {'dependencies'" in out
