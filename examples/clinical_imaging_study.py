@@ -92,13 +92,13 @@ def make_model(folder, settings):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="300 subjects, 3 folds, 10 epochs (under a minute)")
+                        help="300 subjects, 2 folds, 10 epochs (under a minute)")
     parser.add_argument("--folder", type=Path, default=None,
                         help="where to write the study (default: a temporary folder)")
     parser.add_argument("--plot", type=Path, default=Path("expert_contributions.png"),
                         help="where to save the explanation plot")
     args = parser.parse_args(argv)
-    n_subjects, folds, epochs = (300, 3, 10) if args.quick else (2000, 3, 20)
+    n_subjects, folds, epochs = (300, 2, 10) if args.quick else (2000, 3, 20)
     folder = args.folder or Path(tempfile.mkdtemp(prefix="sk_i2m2_study_"))
     start = time.perf_counter()
 

@@ -87,7 +87,7 @@ def test_rows_of_zero_weight_are_not_learnt_from():
     # call everything positive; weighted out, they change nothing.
     noisy = (y == 0) & (rng.rand(len(y)) < 0.7)
     y_noisy = np.where(noisy, 1, y)
-    kwargs = {"max_epochs": 30, "n_bags": 2, "random_state": 0}
+    kwargs = {"max_epochs": 30, "random_state": 0}
     ignored = I2M2Classifier(spec, **kwargs).fit(X, y_noisy, sample_weight=(~noisy) * 1.0)
     learnt = I2M2Classifier(spec, **kwargs).fit(X, y_noisy)
     assert ignored.score(X, y) > 0.9
