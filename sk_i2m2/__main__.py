@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.pipeline import make_pipeline
 
 from . import I2M2Classifier, datasets
@@ -65,18 +65,23 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5,
                         help="stratified cross-validation folds, the same for every "
                              "model (default: 5)")
+    parser.add_argument("--repeats", type=int, default=4,
+                        help="repeats of the cross-validation, each with new folds: "
+                             "with 4 (20 folds), a paired difference of 0.01 ROC AUC is "
+                             "about two standard errors on the default data (default: 4)")
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="override the package default (for quick runs)")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
 
     X, y, modalities = _load(args.dataset, args.n_samples, args.random_state)
-    folds = list(StratifiedKFold(args.folds, shuffle=True,
-                                 random_state=args.random_state).split(X, y))
+    folds = list(RepeatedStratifiedKFold(n_splits=args.folds, n_repeats=args.repeats,
+                                         random_state=args.random_state).split(X, y))
     described = ", ".join(f"{name} ({len(cols)} columns)" for name, _, cols in modalities)
     print(f"{args.dataset}: {len(X)} rows, {len(np.unique(y))} classes; modalities "
-          f"{described}\n{args.folds}-fold stratified cross-validation, the same folds "
-          "for every model: mean ± standard error over the folds.\n")
+          f"{described}\n{args.folds}-fold stratified cross-validation repeated "
+          f"{args.repeats} time(s), the same {len(folds)} folds for every model: mean ± "
+          "standard error over the folds.\n")
     print(f"{'model':<22}{'expert':<14}{'accuracy':>16}{'ROC AUC':>16}{'log loss':>16}"
           f"{'fit s':>8}")
     training = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}

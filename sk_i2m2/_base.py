@@ -14,8 +14,10 @@ turns the product's output into its predictions. ``fit`` is a chain of named ste
    outputs, and the rows' loss weights;
 4. :meth:`~BaseI2M2._train`: build the product, resolve the fit plan
    (:mod:`sk_i2m2._plan`) and train;
-5. :meth:`~BaseI2M2._calibrate`: fit the task's calibration on held-out rows;
-6. :meth:`~BaseI2M2._set_fitted`: record the fitted state, one record that ``save``
+5. :meth:`~BaseI2M2._weigh_experts`: fit the log-linear pool's weights on held-out
+   rows (:mod:`sk_i2m2._pool`), when the plan says so;
+6. :meth:`~BaseI2M2._calibrate`: fit the task's calibration on held-out rows;
+7. :meth:`~BaseI2M2._set_fitted`: record the fitted state, one record that ``save``
    writes and ``load`` reads back.
 """
 
@@ -34,10 +36,11 @@ from ._attribution import expert_attributions
 from ._dataset import Batch
 from ._fusion import ConcatFusion
 from ._net import check_process_group
-from ._plan import RESOLVED, resolve_device, resolve_plan
+from ._plan import RESOLVED, resolve_device, resolve_n_bags, resolve_plan
+from ._pool import fit_pool
 from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter, check_modality_spec, check_X, modality_block
-from ._training import train
+from ._training import HeldOut, predict_held_out, train
 from .product import FUSION, ProductEnsemble, build_product
 
 #: Prediction preprocesses and forwards X this many prediction batches at a time:
@@ -52,7 +55,7 @@ _PREDICT_CHUNK_BATCHES = 16
 RECORDED = ("task_", "splitter_", "sklearn_experts_",
             *(name + "_" for name in RESOLVED))
 #: What ``_set_fitted`` derives from the record and the net.
-DERIVED = ("n_features_in_", "feature_names_in_", "net_", "history_")
+DERIVED = ("n_features_in_", "feature_names_in_", "net_", "history_", "expert_weights_")
 
 
 def _draw_seed(random_state):
@@ -129,14 +132,19 @@ def _fitted_members(fitted, fresh, n_members):
             "warm_start=False to fit anew."
         )
     # Copies: a warm fit that fails must not have changed the model it started from.
-    return [copy.deepcopy(member).set_temperature(None).to(fresh._device())
-            for member in members]
+    return [copy.deepcopy(member).set_temperature(None).set_expert_weights(None, None)
+            .to(fresh._device()) for member in members]
 
 
 def calibration_value(net):
     """The calibration the net's module holds (a temperature, a variance scale); 1: none."""
     temperature = net.module_.temperature
     return 1.0 if temperature is None else float(temperature)
+
+
+def _products(module):
+    """The products of a module: an ensemble's members, or the product itself."""
+    return list(module.members) if isinstance(module, ProductEnsemble) else [module]
 
 
 def _member_predictions(net, data):
@@ -156,7 +164,7 @@ class BaseI2M2(_BaseComposition):
     """The product-of-experts estimator, whatever the task (see the module docstring).
 
     Faces implement :meth:`_get_task` and their predictions; they may extend the
-    hooks :meth:`_row_weights`, :meth:`_prepare_product`, :meth:`_out_of_fold` and
+    hooks :meth:`_row_weights`, :meth:`_out_of_fold` and
     :meth:`_set_task_attributes`, and ``_recorded`` / ``_derived`` with the fitted
     attributes they add.
     """
@@ -167,6 +175,7 @@ class BaseI2M2(_BaseComposition):
         "dependencies": [StrOptions({"both", "intra", "inter"})],
         "remainder": [StrOptions({"drop", "passthrough"}), HasMethods(["build"])],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "expert_weights": [StrOptions({"auto", "learn"}), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -202,9 +211,6 @@ class BaseI2M2(_BaseComposition):
         """Each row's weight in every loss (None: all 1)."""
         return task.row_weights(y, sample_weight)
 
-    def _prepare_product(self, module, data, y, task):
-        """Called on the first product built, before training (e.g. learnt weights)."""
-
     def _out_of_fold(self, task, held_out, net):
         """Recorded attributes from an ensemble's out-of-fold predictions.
 
@@ -236,7 +242,7 @@ class BaseI2M2(_BaseComposition):
             self.modalities, remainder=self.remainder)
         fusion = []
         if self.dependencies != "intra":
-            fusion = [(FUSION, ConcatFusion() if self.fusion is None else self.fusion,
+            fusion = [(FUSION, ConcatFusion() if self.fusion in (None, "auto") else self.fusion,
                        "every modality")]
         return modality_block(splitter, fusion)
 
@@ -274,6 +280,8 @@ class BaseI2M2(_BaseComposition):
         with _PrivateTorchRandomness(seed, resolve_device(self.device)):
             plan, net, held_out = self._train(splitter, sklearn_experts, data, y, task,
                                               seed, previous)
+            if plan.pool:
+                held_out = self._weigh_experts(net, plan, held_out, data, y)
             if held_out is not None and plan.calibrate is not None:
                 self._calibrate(net, plan, held_out, data)
         record = {"task_": task, "splitter_": splitter, "sklearn_experts_": sklearn_experts,
@@ -315,34 +323,79 @@ class BaseI2M2(_BaseComposition):
                                    sample_weight):
         """Step 3: the fitted scikit-learn experts and the :class:`Batch` of every row."""
         sklearn_experts = SklearnExperts.from_spec(splitter.modalities_, self.dependencies,
-                                                   self.fusion, task)
+                                                   self.fusion, task,
+                                                   pool=self._pools(task, y))
         outputs = sklearn_experts.fit(splitter, X, modalities, y, task, seed, sample_weight,
                                       verbose=self.verbose)
         return sklearn_experts, Batch(modalities, outputs,
                                       self._row_weights(task, y, sample_weight))
 
+    def _pools(self, task, y):
+        """Whether this fit's pool will weigh the experts (before the plan is made).
+
+        The ``"auto"`` experts' candidates are fitted only then. A product is assumed
+        trainable here: one that is not fits no pool unless ``expert_weights="learn"``.
+        """
+        n_bags = resolve_n_bags(self.n_bags, task, y, trainable=True)
+        return self.expert_weights == "learn" or (self.expert_weights == "auto"
+                                                  and n_bags > 1)
+
     def _build_product(self, splitter, sklearn_experts, task):
         return build_product(splitter, self.dependencies, self.fusion, task,
-                             self.modality_dropout, sklearn_experts.names)
+                             self.modality_dropout, sklearn_experts.product_sources())
 
     def _train(self, splitter, sklearn_experts, data, y, task, seed, previous):
         """Step 4: ``(plan, net, held-out rows)``; the plan resolved on the first product."""
         module = self._build_product(splitter, sklearn_experts, task)
-        self._prepare_product(module, data, y, task)
         plan = resolve_plan(self.get_params(deep=False), task, y, module.trainable,
                             splitter.sample_shapes_.values())
         members = [module]
         warm = previous is not None and module.trainable
         if warm:  # continue the fitted networks
             members = _fitted_members(previous["net_"].module_, module, plan.n_bags)
+        # The "auto" experts' candidates wait out of the product while it trains
+        # (their weight 0) when the pool is to weigh them: the neural experts learn
+        # as they would without them, and the pool, fitted on the held-out rows,
+        # decides how much each factor counts.
+        waiting = sklearn_experts.candidates if plan.pool else ()
 
         def member(k):
-            if k < len(members):
-                return members[k]
-            return self._build_product(splitter, sklearn_experts, task)
+            product = (members[k] if k < len(members)
+                       else self._build_product(splitter, sklearn_experts, task))
+            if waiting:
+                product.set_expert_weights(torch.tensor(
+                    [0.0 if name in waiting else 1.0 for name in product.expert_names]), None)
+            return product
 
         net, held_out = train(plan, member, data, y, seed, warm=warm)
         return plan, net, held_out
+
+    def _weigh_experts(self, net, plan, held_out, data, y):
+        """Step 5: fit the pool's weights on held-out rows; the held-out rows, pooled.
+
+        Without neural experts nothing was held out, but the scikit-learn experts'
+        outputs of the training rows are out of fold: the weights are fitted on them.
+        """
+        if held_out is None:
+            prediction, experts = predict_held_out(net, data)
+            held_out = HeldOut(prediction, y, data.sample_weight, experts)
+        task = plan.task
+        experts = held_out.experts
+        products = _products(net.module_)
+        trained = products[0].expert_weights  # None: every expert counted once
+        weights, bias = fit_pool(task, experts.logits, experts.available, held_out.y,
+                                 held_out.sample_weight,
+                                 start=None if trained is None else trained.cpu().numpy())
+        for product in products:
+            product.set_expert_weights(
+                torch.as_tensor(weights, dtype=torch.float32),
+                None if bias is None else torch.as_tensor(bias, dtype=torch.float32))
+        logits = {name: torch.nan_to_num(value.double(), nan=0.0)
+                  for name, value in experts.logits.items()}
+        weights = torch.as_tensor(weights, dtype=torch.float32).double()
+        bias = None if bias is None else torch.as_tensor(bias, dtype=torch.float32).double()
+        pooled = task.combine(logits, experts.available, weights=weights, bias=bias)
+        return held_out._replace(prediction=pooled.to(held_out.prediction.dtype))
 
     def _calibrate(self, net, plan, held_out, data):
         """Step 5: fit the task's calibration on held-out rows, put it in the module.
@@ -350,7 +403,7 @@ class BaseI2M2(_BaseComposition):
         A cross-fitted ensemble's out-of-fold rows (every row) may sharpen; a single
         product's held-out split only softens (see :mod:`sk_i2m2._calibration`).
         """
-        prediction, y, sample_weight = held_out
+        prediction, y, sample_weight = held_out.prediction, held_out.y, held_out.sample_weight
         task = plan.task
         if plan.n_bags == 1:
             value, before, after = task.fit_calibration(prediction, y, sample_weight)
@@ -374,6 +427,10 @@ class BaseI2M2(_BaseComposition):
             self.feature_names_in_ = splitter.feature_names_in_
         self.net_ = net
         self.history_ = net.history
+        module = _products(net.module_)[0]
+        weights = (np.ones(len(module.expert_names)) if module.expert_weights is None
+                   else module.expert_weights.detach().cpu().double().numpy())
+        self.expert_weights_ = dict(zip(module.expert_names, weights.tolist(), strict=True))
         self._set_task_attributes()
         return self
 

@@ -11,7 +11,6 @@ from ._attribution import column_table
 from ._base import BaseI2M2, calibration_value
 from ._explain import explain_predictions
 from ._fusion import BaseFusion
-from ._sklearn_experts import learn_expert_weights
 from ._task import ClassificationTask
 from ._typing import MatrixLike
 
@@ -31,12 +30,15 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         without ``"__"``), an expert from :mod:`sk_i2m2.experts`, and the columns in
         any form :class:`~sklearn.compose.ColumnTransformer` accepts. None treats all
         columns as one tabular modality named ``"tabular"``.
-    fusion : BaseFusion, classifier or None, default=None
+    fusion : BaseFusion, classifier, "auto" or None, default="auto"
         The inter-modality expert: a :class:`~sk_i2m2.experts.BaseFusion` (e.g.
         :class:`~sk_i2m2.experts.AttentionFusion`) or a scikit-learn classifier
         (cross-fitted on every modality's preprocessed columns); None means
-        :class:`~sk_i2m2.experts.ConcatFusion`.
-        Ignored when ``dependencies="intra"``.
+        :class:`~sk_i2m2.experts.ConcatFusion`. ``"auto"``: a ``ConcatFusion`` and,
+        beside it, the scikit-learn candidates of
+        :class:`~sk_i2m2.experts.AutoExpert` on the preprocessed columns of every
+        table modality (``"fusion:boosting"``, ``"fusion:linear"``; images and
+        series are left to the networks), weighed as ``expert_weights`` says. Ignored when ``dependencies="intra"``.
     dependencies : {"both", "intra", "inter"}, default="both"
         ``"both"`` is I2M2 (unimodal experts times the fusion expert); ``"intra"``
         keeps the unimodal experts only (late fusion); ``"inter"`` the fusion
@@ -48,11 +50,16 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         (never all of them), so that the product learns to predict without it.
         Rows whose columns of a modality are all missing drop that modality's
         factors, in training and prediction alike, whatever this value.
-    expert_weights : None or "learn", default=None
-        None multiplies the experts as they are, as I2M2 does. ``"learn"`` fits one
-        weight per expert and a bias per class on the experts' out-of-fold
-        log-probabilities (a weighted product); it needs every expert to be a
-        scikit-learn classifier (see :class:`~sk_i2m2.experts.SklearnExpert`).
+    expert_weights : "auto", "learn" or None, default="auto"
+        None multiplies the experts as they are, as I2M2 does. ``"learn"`` turns the
+        product into a log-linear pool, ``p(y | x) ∝ Π_k q_k(y | x) ** w_k``, with one
+        weight ``w_k >= 0`` per expert (and a bias per class), fitted after training
+        on rows the experts did not train on: the cross-fitted ensemble's
+        out-of-fold rows, a single product's held-out rows, or the scikit-learn
+        experts' out-of-fold outputs. It turns down an expert that only adds noise,
+        and lets two experts reading the same evidence share it. The fitted weights
+        are ``expert_weights_``. ``"auto"``: ``"learn"`` for a cross-fitted ensemble
+        (``n_bags_ > 1``), else None.
     max_epochs : int, default=200
         Epochs of joint training on the product's cross-entropy, at most: early
         stopping (on by default, see ``n_bags`` and ``early_stopping``) usually ends
@@ -196,6 +203,9 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         The device trained on (``device`` resolved).
     predict_batch_size_ : int
         Rows per prediction batch (``predict_batch_size`` resolved).
+    expert_weights_ : dict of str to float
+        Each expert's weight in the pool (see ``expert_weights``), in the product's
+        order; every weight is 1 when the experts are multiplied as they are.
     oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``n_bags_ > 1``: each training row's probabilities from the member that
         did not train on it (temperature applied), in ``classes_`` order.
@@ -214,8 +224,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
 
     _parameter_constraints = {
         **BaseI2M2._parameter_constraints,
-        "fusion": [BaseFusion, HasMethods(["fit", "predict_proba"]), None],
-        "expert_weights": [StrOptions({"learn"}), None],
+        "fusion": [BaseFusion, HasMethods(["fit", "predict_proba"]), StrOptions({"auto"}), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "calibrate": [StrOptions({"auto", "temperature"}), None],
     }
@@ -224,8 +233,8 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
     _calibration_keys = ("temperature", "valid_log_loss_uncalibrated",
                          "valid_log_loss_calibrated")
 
-    def __init__(self, modalities=None, *, fusion=None, dependencies="both",
-                 remainder="drop", modality_dropout=0.0, expert_weights=None,
+    def __init__(self, modalities=None, *, fusion="auto", dependencies="both",
+                 remainder="drop", modality_dropout=0.0, expert_weights="auto",
                  max_epochs=200, pretrain_epochs=0,
                  batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change="auto", class_weight=None,
@@ -266,22 +275,8 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
     def _row_weights(self, task, y, sample_weight):
         return task.row_weights(y, sample_weight, self.class_weight)
 
-    def _prepare_product(self, module, data, y, task):
-        if self.expert_weights != "learn":
-            return
-        if module.trainable:
-            raise ValueError(
-                "expert_weights='learn' weighs fitted classifiers by their out-of-fold "
-                "predictions, which neural experts do not have: make every expert a "
-                "scikit-learn classifier (and the fusion expert too, or "
-                "dependencies='intra'), or leave expert_weights=None."
-            )
-        ordered = {name: data.sklearn_outputs[name] for name in module.expert_names}
-        module.set_expert_weights(*learn_expert_weights(ordered, y, task.n_outputs,
-                                                        data.sample_weight))
-
     def _out_of_fold(self, task, held_out, net):
-        log_proba, y, _ = held_out
+        log_proba, y = held_out.prediction, held_out.y
         # Divided by the temperature as the product does.
         oof_proba = torch.softmax((log_proba / calibration_value(net)).double(),
                                   dim=1).numpy()
@@ -381,7 +376,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         The product scores class ``k`` by the sum of the experts' log-probabilities
         of ``k``. Each expert's *contribution* to the predicted class ``c`` is its
         log-probability of ``c`` minus its mean log-probability over the classes
-        (times its weight when ``expert_weights="learn"``): the evidence, in nats,
+        (times its weight in the pool, ``expert_weights_``): the evidence, in nats,
         it gives ``c`` over an average class; negative when it argues against ``c``.
         Its *share* is the size of its contribution over the sum of the sizes in the
         row, so the shares of a sample sum to one.
@@ -404,7 +399,10 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
             - ``sample``: the label of the row in ``X`` (its index, or position);
             - ``predicted``: the product's predicted class;
             - ``probability``: the product's probability of that class;
-            - ``expert``: a modality name, or ``"fusion"``;
+            - ``expert``: a modality name, or ``"fusion"`` (or, for ``"auto"``
+              experts, ``"<modality>:<candidate>"``);
+            - ``expert_weight``: the expert's weight in the pool
+              (``expert_weights_``; 1 unless learnt);
             - ``log_proba``: the expert's own log-probability of the predicted
               class (NaN when the sample lacks the expert's modality);
             - ``contribution``: as above (0 when the expert cannot see the sample);
@@ -461,5 +459,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         weights = self.net_.module_.term_weights().numpy()
         index = X.index if hasattr(X, "iloc") else np.arange(len(combined))
         return explain_predictions(expert_log_proba, combined, self.classes_, index,
-                                   weights=weights)
+                                   weights=weights,
+                                   expert_weights=[self.expert_weights_[name]
+                                                   for name in expert_log_proba])
 

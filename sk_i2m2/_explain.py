@@ -19,12 +19,12 @@ import pandas as pd
 
 from .product import FUSION
 
-COLUMNS = ["sample", "predicted", "probability", "expert", "log_proba", "contribution",
-           "share", "agrees", "fusion_agrees"]
+COLUMNS = ["sample", "predicted", "probability", "expert", "expert_weight", "log_proba",
+           "contribution", "share", "agrees", "fusion_agrees"]
 
 
 def explain_predictions(expert_log_proba, combined_log_proba, classes, index,
-                        weights=None):
+                        weights=None, expert_weights=None):
     """A long table with one row per (sample, expert).
 
     Parameters
@@ -37,7 +37,10 @@ def explain_predictions(expert_log_proba, combined_log_proba, classes, index,
     index : array-like of shape (n_samples,)
         Labels of the samples (the index of ``X``).
     weights : array-like of shape (n_experts,) or None
-        Per-expert weights of a weighted product, in the order of ``expert_log_proba``.
+        Per-expert multipliers of the log-probabilities in the product (the pool's
+        weights divided by the temperature), in the order of ``expert_log_proba``.
+    expert_weights : array-like of shape (n_experts,) or None
+        The pool's weights, as reported (None: all 1).
 
     Returns
     -------
@@ -74,6 +77,8 @@ def explain_predictions(expert_log_proba, combined_log_proba, classes, index,
         "predicted": np.tile(classes[predicted], n_experts),
         "probability": np.tile(np.exp(combined_log_proba[rows, predicted]), n_experts),
         "expert": np.repeat(np.asarray(names, dtype=object), n_samples),
+        "expert_weight": np.repeat(np.ones(n_experts) if expert_weights is None
+                                   else np.asarray(expert_weights, dtype=float), n_samples),
         "log_proba": stacked[:, rows, predicted].ravel(),
         "contribution": contribution.ravel(),
         "share": share.ravel(),

@@ -238,7 +238,7 @@ def _rebuild(state, weights, history):
     record = {**state["record"], "device_": "cpu"}
     task, splitter = record["task_"], record["splitter_"]
     members = [build_product(splitter, model.dependencies, model.fusion, task,
-                             model.modality_dropout, record["sklearn_experts_"].names)
+                             model.modality_dropout, record["sklearn_experts_"].product_sources())
                for _ in range(record["n_bags_"])]
     module = members[0] if len(members) == 1 else ProductEnsemble(members)
     module.load_state_dict(weights)

@@ -55,6 +55,9 @@ class FitPlan:
         The torch device.
     predict_batch_size : int
         Rows per batch of prediction and validation passes.
+    pool : bool
+        Whether the experts' weights of the log-linear pool are fitted on held-out
+        rows after training (``expert_weights``; :mod:`sk_i2m2._pool`).
     The other attributes are the estimator's training parameters, unchanged.
     """
 
@@ -65,6 +68,7 @@ class FitPlan:
     calibrate: str | None
     device: str
     predict_batch_size: int
+    pool: bool
     validation_fraction: float = 0.1
     max_epochs: int = 200
     pretrain_epochs: int = 0
@@ -145,6 +149,27 @@ def resolve_calibrate(calibrate, task, n_bags, early_stopping):
     return task.calibration
 
 
+def resolve_pool(expert_weights, n_bags, early_stopping, calibrate, trainable):
+    """Whether to fit the pool's weights: ``"auto"`` does where every row is out of fold.
+
+    The weights are fitted on rows no factor trained on: a cross-fitted ensemble's
+    out-of-fold rows, a single product's held-out rows, or (no neural expert) the
+    scikit-learn experts' out-of-fold outputs.
+    """
+    if expert_weights is None:
+        return False
+    if expert_weights == "auto":
+        return n_bags > 1
+    if trainable and n_bags == 1 and not (early_stopping or calibrate is not None):
+        raise ValueError(
+            "expert_weights='learn' fits the experts' weights on rows they did not train "
+            "on, and this fit holds none out (n_bags=1, no early stopping, no "
+            "calibration). Use n_bags > 1 (a cross-fitted ensemble: every row is out "
+            "of fold once), or early_stopping=True, or expert_weights=None."
+        )
+    return True
+
+
 def resolve_plan(params, task, y, trainable, sample_shapes):
     """The :class:`FitPlan` of an estimator's parameters for a fit on ``y``.
 
@@ -165,16 +190,19 @@ def resolve_plan(params, task, y, trainable, sample_shapes):
     early_stopping = resolve_early_stopping(params["early_stopping"], n_bags, len(y))
     n_train = training_rows(len(y), n_bags, params["validation_fraction"], task,
                             early_stopping)
+    calibrate = resolve_calibrate(params["calibrate"], task, n_bags, early_stopping)
     return FitPlan(
         task=task,
         n_bags=n_bags,
         early_stopping=early_stopping,
         n_iter_no_change=resolve_patience(params["n_iter_no_change"], n_train,
                                           params["batch_size"]),
-        calibrate=resolve_calibrate(params["calibrate"], task, n_bags, early_stopping),
+        calibrate=calibrate,
         device=resolve_device(params["device"]),
         predict_batch_size=prediction_batch_size(params["predict_batch_size"],
                                                  sample_shapes),
+        pool=resolve_pool(params["expert_weights"], n_bags, early_stopping, calibrate,
+                          trainable),
         **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
            if field.default is not dataclasses.MISSING},
     )
@@ -188,6 +216,7 @@ def recorded_plan(params, record, device="cpu"):
     return FitPlan(
         task=record["task_"],
         device=device,
+        pool=False,  # the fitted weights are in the saved module
         **{name: record[name + "_"] for name in RESOLVED if name != "device"},
         **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
            if field.default is not dataclasses.MISSING},

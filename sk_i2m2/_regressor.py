@@ -8,14 +8,14 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, StrOptions
 
 from ._attribution import column_table
-from ._base import BaseI2M2, calibration_value
+from ._base import BaseI2M2, _products, calibration_value
 from ._fusion import BaseFusion
 from ._task import GaussianTask
 from ._typing import MatrixLike
 
 #: The columns of :meth:`I2M2Regressor.explain`.
-EXPLAIN_COLUMNS = ["sample", "predicted", "std", "expert", "expert_mean", "expert_std",
-                   "weight", "contribution"]
+EXPLAIN_COLUMNS = ["sample", "predicted", "std", "expert", "expert_weight", "expert_mean",
+                   "expert_std", "weight", "contribution"]
 
 
 class I2M2Regressor(RegressorMixin, BaseI2M2):
@@ -39,11 +39,13 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         regressor, and the columns in any form
         :class:`~sklearn.compose.ColumnTransformer` accepts. None treats all columns
         as one tabular modality named ``"tabular"``.
-    fusion : BaseFusion, regressor or None, default=None
+    fusion : BaseFusion, regressor, "auto" or None, default="auto"
         The inter-modality expert: a :class:`~sk_i2m2.experts.BaseFusion` or a
         scikit-learn regressor (cross-fitted on every modality's preprocessed
-        columns); None means :class:`~sk_i2m2.experts.ConcatFusion`. Ignored when
-        ``dependencies="intra"``.
+        columns); None means :class:`~sk_i2m2.experts.ConcatFusion`. ``"auto"``: a
+        ``ConcatFusion`` beside the scikit-learn candidates of
+        :class:`~sk_i2m2.experts.AutoExpert` on the preprocessed columns of every
+        table modality. Ignored when ``dependencies="intra"``.
     dependencies : {"both", "intra", "inter"}, default="both"
         ``"both"`` is I2M2 (unimodal experts times the fusion expert); ``"intra"``
         keeps the unimodal experts only; ``"inter"`` the fusion expert only.
@@ -53,6 +55,16 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         During training, the probability that a row loses each of its modalities
         (never all of them). Rows whose columns of a modality are all missing drop
         that modality's factors, in training and prediction alike.
+    expert_weights : "auto", "learn" or None, default="auto"
+        None multiplies the experts as they are, as I2M2 does. ``"learn"`` turns the
+        product into a log-linear pool, ``p(y | x) ∝ Π_k N(y; m_k, v_k) ** w_k``, with one
+        weight ``w_k >= 0`` per expert (multiplying its precision), fitted after training
+        on rows the experts did not train on: the cross-fitted ensemble's
+        out-of-fold rows, a single product's held-out rows, or the scikit-learn
+        experts' out-of-fold outputs. It turns down an expert that only adds noise,
+        and lets two experts reading the same evidence share it. The fitted weights
+        are ``expert_weights_``. ``"auto"``: ``"learn"`` for a cross-fitted ensemble
+        (``n_bags_ > 1``), else None.
     max_epochs : int, default=200
         Epochs of joint training, at most (early stopping usually ends it before).
     pretrain_epochs : int, default=0
@@ -127,6 +139,9 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         The fitted variance scale; 1.0 when none was fitted.
     n_bags_, early_stopping_, n_iter_no_change_, calibrate_, device_, predict_batch_size_
         The fit plan: the parameters of the same names, resolved.
+    expert_weights_ : dict of str to float
+        Each expert's weight in the pool (see ``expert_weights``), in the product's
+        order; every weight is 1 when the experts are multiplied as they are.
     oof_prediction_ : ndarray of shape (n_samples,)
         With ``n_bags_ > 1``: each training row's mean from the member that did
         not train on it.
@@ -146,15 +161,16 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
 
     _parameter_constraints = {
         **BaseI2M2._parameter_constraints,
-        "fusion": [BaseFusion, HasMethods(["fit", "predict"]), None],
+        "fusion": [BaseFusion, HasMethods(["fit", "predict"]), StrOptions({"auto"}), None],
         "calibrate": [StrOptions({"auto", "variance"}), None],
     }
     _recorded = (*BaseI2M2._recorded, "oof_prediction_", "oof_score_")
     _derived = (*BaseI2M2._derived, "variance_scale_")
     _calibration_keys = ("variance_scale", "valid_nll_uncalibrated", "valid_nll_calibrated")
 
-    def __init__(self, modalities=None, *, fusion=None, dependencies="both",
-                 remainder="drop", modality_dropout=0.0, max_epochs=200, pretrain_epochs=0,
+    def __init__(self, modalities=None, *, fusion="auto", dependencies="both",
+                 remainder="drop", modality_dropout=0.0, expert_weights="auto",
+                 max_epochs=200, pretrain_epochs=0,
                  batch_size=64, lr=1e-3, weight_decay=1e-2, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change="auto", calibrate="auto",
                  n_bags="auto", predict_batch_size="auto", random_state=None, verbose=0,
@@ -165,6 +181,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         self.dependencies = dependencies
         self.remainder = remainder
         self.modality_dropout = modality_dropout
+        self.expert_weights = expert_weights
         self.max_epochs = max_epochs
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
@@ -190,7 +207,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         return GaussianTask()
 
     def _out_of_fold(self, task, held_out, net):
-        prediction, y, sample_weight = held_out
+        prediction, y, sample_weight = held_out.prediction, held_out.y, held_out.sample_weight
         mean, _ = task.to_target_units(prediction)
         y_true = np.asarray(y, np.float64) * task.scale + task.location
         return {"oof_prediction_": mean,
@@ -207,7 +224,9 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
 
     def _contribution(self, outputs, available, name, target):
         """The expert's contribution to the mean, in the target's units (:meth:`explain`)."""
-        terms = [self.task_.terms(member, seen)[name][:, 1]
+        weights = _products(self.net_.module_)[0].expert_weights
+        weights = None if weights is None else weights.double()
+        terms = [self.task_.terms(member, seen, weights)[name][:, 1]
                  for member, seen in zip(outputs, available, strict=True)]
         return torch.stack(terms).mean(dim=0) * self.task_.scale
 
@@ -279,9 +298,11 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         DataFrame
             ``n_samples * n_experts`` rows, sample by sample, with columns
             ``sample`` (the row's label in ``X``), ``predicted`` and ``std`` (the
-            product's), ``expert``, ``expert_mean`` and ``expert_std`` (the
-            expert's own Gaussian; NaN where it cannot see the sample), ``weight``
-            and ``contribution`` (0 where it cannot see the sample). With
+            product's), ``expert``, ``expert_weight`` (its weight in the pool,
+            ``expert_weights_``: 1 unless learnt), ``expert_mean`` and
+            ``expert_std`` (the expert's own Gaussian; NaN where it cannot see the
+            sample), ``weight`` (its share of the row's precision, the pool's weight
+            included) and ``contribution`` (0 where it cannot see the sample). With
             ``by="column"``, see Notes (``predicted`` is then the mean).
 
         Notes
@@ -326,6 +347,8 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
             "predicted": np.tile(predicted, len(names)),
             "std": np.tile(std, len(names)),
             "expert": np.repeat(np.asarray(names, dtype=object), n_samples),
+            "expert_weight": np.repeat([self.expert_weights_[name] for name in names],
+                                       n_samples),
             "expert_mean": np.concatenate(expert_mean),
             "expert_std": np.concatenate(expert_std),
             "weight": np.where(seen, weight, 0.0).ravel(),

@@ -26,7 +26,7 @@ from sklearn.utils.validation import has_fit_parameter
 from ._callbacks import log_line, progress_to_terminal
 from ._loss import weighted_cross_entropy
 from ._task import ClassificationTask
-from .experts import SklearnExpert, is_sklearn_estimator
+from .experts import AutoExpert, SklearnExpert, is_sklearn_estimator
 from .product import FUSION
 
 
@@ -59,8 +59,11 @@ def _fit_predict(task, estimator, features, target, train, test, sample_weight):
 class SklearnExperts(Mapping):
     """The scikit-learn estimators among a product's experts.
 
-    Once fitted, it maps each expert's name (a modality name, or ``"fusion"``) to its
-    estimator refitted on every training row that it can see.
+    Once fitted, it maps each expert's name to its estimator refitted on every
+    training row that it can see. An expert's name is its modality's (an estimator
+    given as a modality's expert), ``"fusion"`` (an estimator given as ``fusion``),
+    or ``"<modality>:<kind>"`` and ``"fusion:<kind>"`` (the candidates of
+    ``"auto"`` experts, :class:`~sk_i2m2.experts.AutoExpert`).
 
     Parameters
     ----------
@@ -69,16 +72,25 @@ class SklearnExperts(Mapping):
     task : Task or None, default=None
         What the estimators predict and how it enters the product; None:
         classification. :meth:`fit` sets the fitted task.
+    sources : dict of str to tuple of str, or None, default=None
+        The modalities whose preprocessed columns each expert reads, side by side
+        (``"fusion"``: every modality). An expert not in it (an estimator given as a
+        modality's expert) reads its own modality's raw columns.
     """
 
-    def __init__(self, specs, task=None):
+    #: Models saved before ``sources`` existed had estimators on raw columns and a
+    #: fusion estimator only.
+    sources = {FUSION: FUSION}
+
+    def __init__(self, specs, task=None, sources=None):
         self.specs = dict(specs)
         self.task = ClassificationTask() if task is None else task
+        self.sources = {FUSION: FUSION} if sources is None else dict(sources)
         self.fitted_ = {}
         self.noise_ = {}
 
     @classmethod
-    def from_spec(cls, modalities, dependencies, fusion, task=None):
+    def from_spec(cls, modalities, dependencies, fusion, task=None, pool=True):
         """The scikit-learn experts of a product.
 
         Parameters
@@ -89,22 +101,56 @@ class SklearnExperts(Mapping):
         fusion : the estimator's ``fusion`` parameter
         task : Task or None, default=None
             The task; each estimator must be of its kind (classifier or regressor).
+        pool : bool, default=True
+            Whether the pool will weigh the experts. Without it, the ``"auto"``
+            experts' candidates are left out (a product would count each of them in
+            full), except those of an :class:`~sk_i2m2.experts.AutoExpert` without
+            ``"mlp"``, which are all its modality has.
         """
         task = ClassificationTask() if task is None else task
-        specs = {}
+        specs, sources = {}, {}
+        names = tuple(name for name, _, _ in modalities)
+        # The "auto" fusion candidates read the tables only: images and series
+        # would be read whole into memory, and are the networks' to learn from.
+        tables = tuple(name for name, expert, _ in modalities if expert.tabular)
         if dependencies in ("intra", "both"):
-            specs = {name: expert for name, expert, _ in modalities
-                     if isinstance(expert, SklearnExpert)}
-        if dependencies in ("inter", "both") and is_sklearn_estimator(fusion):
-            specs[FUSION] = SklearnExpert(fusion)
+            for name, expert, _ in modalities:
+                if isinstance(expert, SklearnExpert):
+                    specs[name] = expert
+                elif isinstance(expert, AutoExpert) and (pool or not expert.neural):
+                    for kind, spec in expert.companions(task.estimator_type).items():
+                        specs[f"{name}:{kind}"] = spec
+                        sources[f"{name}:{kind}"] = (name,)
+        if dependencies in ("inter", "both"):
+            if is_sklearn_estimator(fusion):
+                specs[FUSION] = SklearnExpert(fusion)
+                sources[FUSION] = names
+            elif isinstance(fusion, str) and fusion == "auto" and tables and pool:
+                for kind, spec in AutoExpert().companions(task.estimator_type).items():
+                    specs[f"{FUSION}:{kind}"] = spec
+                    sources[f"{FUSION}:{kind}"] = tables
         for name, spec in specs.items():
             task.check_sklearn_expert(spec.estimator, name)
-        return cls(specs, task)
+        return cls(specs, task, sources)
+
+    def source(self, name):
+        """The modalities an expert reads (``"fusion"``: every modality)."""
+        source = self.sources.get(name, (name,))
+        return source if isinstance(source, tuple) else (source,)
 
     @property
     def names(self):
         """The experts' names, in the product's order."""
         return tuple(self.specs)
+
+    @property
+    def candidates(self):
+        """The names of the ``"auto"`` experts' scikit-learn candidates."""
+        return tuple(name for name in self.specs if name in self.sources and name != FUSION)
+
+    def product_sources(self):
+        """``{name: source}`` of every expert, as the product takes them."""
+        return {name: self.source(name) for name in self.specs}
 
     # Mapping: name -> fitted classifier.
     def __getitem__(self, name):
@@ -123,8 +169,10 @@ class SklearnExperts(Mapping):
 
     def _inputs(self, name, modalities, raw):
         """What an expert reads, and the rows where it can read it."""
-        if name == FUSION:
-            features = _fusion_features(modalities)
+        if name in self.sources:  # preprocessed columns
+            source = self.source(name)
+            features = _fusion_features(modalities if source == (FUSION,)
+                                        else {each: modalities[each] for each in source})
             rows = np.flatnonzero(~np.isnan(features).all(axis=1))
             return _take(features, rows), rows
         block, missing = raw[name]
@@ -133,7 +181,7 @@ class SklearnExperts(Mapping):
 
     def _raw_columns(self, splitter, X):
         # X is checked once for all the experts that read raw columns.
-        names = [name for name in self.specs if name != FUSION]
+        names = [name for name in self.specs if name not in self.sources]
         return splitter.raw_columns(X, names) if names else {}
 
     def fit(self, splitter, X, modalities, y, task, seed, sample_weight=None, verbose=0):
@@ -224,48 +272,3 @@ class SklearnExperts(Mapping):
             outputs[name] = self.task.sklearn_outputs(
                 _full_rows(prediction, n_rows, rows), self.noise_.get(name))
         return outputs
-
-
-def learn_expert_weights(log_proba, y, n_classes, sample_weight=None):
-    """Per-expert weights and class biases of a weighted product of scikit-learn experts.
-
-    Minimises the cross-entropy of ``log_softmax(sum_k w_k log q_k + b)`` on the
-    experts' out-of-fold log-probabilities (a multinomial logistic regression with one
-    coefficient per expert), by L-BFGS from the unweighted product (w = 1, b = 0).
-
-    Parameters
-    ----------
-    log_proba : dict of str to ndarray
-        ``(n, n_classes)`` out-of-fold log-probabilities per expert, NaN where the
-        expert cannot see a row, in the module's expert order.
-    y : ndarray of int
-        Encoded labels.
-    n_classes : int
-    sample_weight : ndarray of shape (n_samples,) or None
-        Per-row weights of the cross-entropy.
-
-    Returns
-    -------
-    weights : Tensor of shape (n_experts,)
-    bias : Tensor of shape (n_classes,)
-    """
-    stacked = torch.as_tensor(np.stack(list(log_proba.values()), axis=1))
-    available = ~torch.isnan(stacked[:, :, 0])
-    stacked = torch.log_softmax(torch.nan_to_num(stacked, nan=0.0), dim=2)
-    stacked = stacked * available.unsqueeze(2)
-    target = torch.as_tensor(y, dtype=torch.long)
-    row_weights = None if sample_weight is None else torch.as_tensor(sample_weight)
-    weights = torch.ones(stacked.shape[1], dtype=stacked.dtype, requires_grad=True)
-    bias = torch.zeros(n_classes, dtype=stacked.dtype, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weights, bias], max_iter=200,
-                                  line_search_fn="strong_wolfe")
-
-    def closure():
-        optimizer.zero_grad()
-        logits = (stacked * weights[None, :, None]).sum(dim=1) + bias
-        loss = weighted_cross_entropy(logits, target, row_weights)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return weights.detach(), bias.detach()

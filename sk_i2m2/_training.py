@@ -13,6 +13,7 @@ What differs between tasks (stratified folds or not, the loss) is the plan's tas
 """
 
 import copy
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,11 +30,51 @@ from ._callbacks import (
 )
 from ._dataset import TensorDictDataset
 from ._net import ProductOfExpertsNet
-from .product import ProductEnsemble
+from .product import ExpertOutputs, ProductEnsemble
+
+
+class HeldOut(NamedTuple):
+    """Rows the product (or each member) did not train on, and what it said of them.
+
+    Attributes
+    ----------
+    prediction : Tensor
+        ``(n, n_outputs)`` the product's prediction, before any calibration.
+    y : ndarray
+        The rows' encoded target.
+    sample_weight : ndarray or None
+        The rows' weights in every loss.
+    experts : ExpertOutputs
+        Each expert's raw outputs of the rows and which rows it sees: what the
+        log-linear pool is fitted on (:mod:`sk_i2m2._pool`).
+    """
+
+    prediction: torch.Tensor
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    experts: ExpertOutputs
+
+
+def predict_held_out(net, data):
+    """``(prediction, ExpertOutputs)`` of the rows of ``data`` (a Batch), on the CPU."""
+    module = net.module_
+    module.eval()
+    predictions, logits, available = [], {}, {}
+    with torch.no_grad():
+        for Xi, _ in net.get_iterator(net.get_dataset(data), training=False):
+            Xi = net._on_device(Xi)
+            outputs, prediction = module.forward_experts(Xi.modalities, Xi.sklearn_outputs)
+            predictions.append(prediction.cpu())
+            for name, value in outputs.logits.items():
+                logits.setdefault(name, []).append(value.cpu())
+                available.setdefault(name, []).append(outputs.available[name].cpu())
+    return torch.cat(predictions), ExpertOutputs(
+        {name: torch.cat(parts) for name, parts in logits.items()},
+        {name: torch.cat(parts) for name, parts in available.items()})
 
 
 def train(plan, member, data, y, seed, warm=False):
-    """The net of the plan's products, and the held-out ``(prediction, y, weights)``.
+    """The net of the plan's products, and its :class:`HeldOut` rows.
 
     ``member(k)`` gives the module of member ``k`` (the first, or the only one); the
     held-out rows are None when no row was held out.
@@ -44,7 +85,7 @@ def train(plan, member, data, y, seed, warm=False):
 
 
 def train_one(plan, module, data, y, seed, warm=False):
-    """One product; the held-out ``(prediction, y, weights)`` when rows were held out.
+    """One product, and its :class:`HeldOut` rows when rows were held out (else None).
 
     ``warm``: the module was trained by an earlier fit and continues (no pretraining).
     """
@@ -54,7 +95,8 @@ def train_one(plan, module, data, y, seed, warm=False):
     net.fit(*train)
     if valid is None:
         return net, None
-    return net, (net.forward(valid[0]), valid[1], valid[0].sample_weight)
+    prediction, experts = predict_held_out(net, valid[0])
+    return net, HeldOut(prediction, valid[1], valid[0].sample_weight, experts)
 
 
 def train_members(plan, member, data, y, seed, warm=False):
@@ -63,27 +105,34 @@ def train_members(plan, member, data, y, seed, warm=False):
     Each member is early-stopped on its held-out fold, so every row serves once
     for stopping and ``n_bags - 1`` times for training. ``member(k)`` gives the
     module of member ``k``: a new one, or (``warm``) one an earlier fit trained.
-    Returns the net of the ensemble and the out-of-fold ``(prediction, y, weights)``
-    of every row.
+    Returns the net of the ensemble and the out-of-fold :class:`HeldOut` rows (every
+    row, each predicted by the member that did not train on it).
     """
     folds = plan.task.folds(plan.n_bags, seed)
-    members, out_of_fold = [], None
+    members, out_of_fold, experts = [], None, None
     for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y)):
         held_out = data.take(valid), y[valid]
         net = make_net(plan, member(k), seed + k, held_out,
                        early_stopping=plan.early_stopping,
                        description=f"member {k + 1}/{plan.n_bags}", warm=warm)
         net.fit(data.take(train), y[train])
-        prediction = net.forward(held_out[0])
+        prediction, outputs = predict_held_out(net, held_out[0])
         if out_of_fold is None:
             out_of_fold = torch.empty(len(y), prediction.shape[1], dtype=prediction.dtype)
+            experts = ExpertOutputs(
+                {name: torch.empty(len(y), *value.shape[1:], dtype=value.dtype)
+                 for name, value in outputs.logits.items()},
+                {name: torch.empty(len(y), dtype=torch.bool) for name in outputs.available})
         out_of_fold[valid] = prediction
+        for name in experts.logits:
+            experts.logits[name][valid] = outputs.logits[name]
+            experts.available[name][valid] = outputs.available[name]
         members.append(net)
     net = make_net(plan, ProductEnsemble([member.module_ for member in members]),
                    seed).initialize()
     net.history = History([{**epoch, "member": k} for k, member in enumerate(members)
                            for epoch in member.history])
-    return net, (out_of_fold, y, data.sample_weight)
+    return net, HeldOut(out_of_fold, y, data.sample_weight, experts)
 
 
 def train_valid_split(plan, data, y, seed):

@@ -29,7 +29,9 @@ from sklearn.base import (
     is_regressor,
 )
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import (
@@ -50,6 +52,7 @@ from .imaging import ImageLoader
 
 __all__ = [
     "AttentionFusion",
+    "AutoExpert",
     "BaseExpert",
     "BaseFusion",
     "CNNExpert",
@@ -396,6 +399,12 @@ class BaseExpert(BaseEstimator):
     #: hold: what a saved model holding it trusts (see ``sk_i2m2.load``).
     _saved_types = (_as_object, MedianImputeScaler)
 
+    #: Whether the expert is a network trained with the product (a scikit-learn
+    #: expert is fitted before, not trained).
+    neural = True
+    #: Whether the modality is a table (the "auto" fusion candidates read tables).
+    tabular = False
+
     def make_preprocessor(self, X, modality=None):
         """Return an unfitted preprocessor for the columns ``X`` of this modality.
 
@@ -488,6 +497,8 @@ class MLPExpert(BaseExpert):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "linear": ["boolean"],
     }
+
+    tabular = True
 
     def __init__(self, hidden_units=(64,), dropout=0.1, linear=False, preprocessor="auto"):
         self.hidden_units = hidden_units
@@ -931,10 +942,94 @@ class SklearnExpert(BaseExpert):
         self.encoder = encoder
         self.preprocessor = preprocessor
 
+    neural = False
+    tabular = True
+
     def build(self, input_shape, n_outputs):
         """The fusion expert's encoder of this modality (the estimator is not a module)."""
         return (MLPExpert() if self.encoder is None else self.encoder).build(
             input_shape, n_outputs)
+
+
+#: The candidates an :class:`AutoExpert` may hold.
+AUTO_CANDIDATES = ("mlp", "boosting", "linear")
+
+
+def candidate_estimator(kind, estimator_type):
+    """The scikit-learn estimator of an ``"auto"`` candidate, for a task's kind.
+
+    The candidates read a modality's preprocessed columns (imputed, standardised,
+    one-hot encoded), so they need no preprocessing of their own.
+    """
+    classifier = estimator_type == "classifier"
+    if kind == "boosting":
+        kind = HistGradientBoostingClassifier if classifier else HistGradientBoostingRegressor
+        return kind(random_state=0)
+    if kind == "linear":
+        return LogisticRegression(max_iter=2000) if classifier else RidgeCV()
+    raise ValueError(f"Unknown candidate {kind!r}; the candidates are {AUTO_CANDIDATES}.")
+
+
+class AutoExpert(BaseExpert):
+    """Several experts for one table modality; the out-of-fold evidence weighs them.
+
+    ``"auto"`` in a modality spec, e.g. ``("clinical", "auto", columns)``, means
+    ``AutoExpert()``. Each candidate becomes its own factor of the product, reading
+    the modality's preprocessed columns: ``"mlp"`` is an :class:`MLPExpert` (named as
+    the modality, trained with the product), ``"boosting"`` a cross-fitted
+    :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (or regressor) named
+    ``"<modality>:boosting"``, ``"linear"`` a cross-fitted
+    :class:`~sklearn.linear_model.LogisticRegression` (or
+    :class:`~sklearn.linear_model.RidgeCV`) named ``"<modality>:linear"``. No
+    candidate wins on every table: with ``expert_weights="learn"`` the log-linear
+    pool weighs them on out-of-fold rows, so the modality's evidence is shared
+    among its candidates rather than counted once per candidate.
+
+    Parameters
+    ----------
+    candidates : tuple of {"mlp", "boosting", "linear"}, default=("mlp", "boosting", "linear")
+        The experts of the modality.
+    cv : int, default=5
+        Folds of the cross-fitting of the scikit-learn candidates (shuffled,
+        stratified for a classifier).
+    preprocessor : "auto", "passthrough" or transformer, default="auto"
+        As :class:`MLPExpert`'s; every candidate reads its output.
+    """
+
+    _parameter_constraints = {
+        **BaseExpert._parameter_constraints,
+        "candidates": ["array-like"],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+    }
+
+    tabular = True
+
+    def __init__(self, candidates=AUTO_CANDIDATES, cv=5, preprocessor="auto"):
+        self.candidates = candidates
+        self.cv = cv
+        self.preprocessor = preprocessor
+
+    def _checked_candidates(self):
+        candidates = tuple(self.candidates)
+        unknown = [kind for kind in candidates if kind not in AUTO_CANDIDATES]
+        if unknown or not candidates or len(set(candidates)) != len(candidates):
+            raise ValueError(
+                f"AutoExpert candidates must be distinct, among {AUTO_CANDIDATES}, and "
+                f"at least one; got {candidates!r}.")
+        return candidates
+
+    @property
+    def neural(self):
+        return "mlp" in self._checked_candidates()
+
+    def companions(self, estimator_type):
+        """``{kind: SklearnExpert}`` of the scikit-learn candidates, for a task's kind."""
+        return {kind: SklearnExpert(candidate_estimator(kind, estimator_type), cv=self.cv)
+                for kind in self._checked_candidates() if kind != "mlp"}
+
+    def build(self, input_shape, n_outputs):
+        """The ``"mlp"`` candidate's network (also the fusion expert's encoder)."""
+        return MLPExpert().build(input_shape, n_outputs)
 
 
 def is_sklearn_classifier(candidate):
@@ -955,9 +1050,12 @@ def is_sklearn_estimator(candidate):
 
 
 def as_expert(candidate):
-    """An expert as given, or a scikit-learn estimator wrapped in :class:`SklearnExpert`."""
+    """An expert as given, ``"auto"`` as :class:`AutoExpert`, or a scikit-learn
+    estimator wrapped in :class:`SklearnExpert`."""
     if isinstance(candidate, BaseExpert):
         return candidate
+    if isinstance(candidate, str) and candidate == "auto":
+        return AutoExpert()
     if is_sklearn_estimator(candidate):
         return SklearnExpert(candidate)
     return candidate

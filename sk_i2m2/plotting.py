@@ -75,6 +75,9 @@ class ExpertContributionDisplay:
     score_name : str, default="accuracy"
         What the scores are: ``"accuracy"``, ``"log_loss"``, ``"probability"`` (the
         mean probability given to the product's predicted class) or any label.
+    weights : dict of str to float, default=None
+        Each expert's weight in the pool (``expert_weights_``). Unless every weight
+        is 1, each expert's label shows it (``"fusion ×0.42"``).
 
     Attributes
     ----------
@@ -102,11 +105,20 @@ class ExpertContributionDisplay:
     >>> plt.close(display.figure_)
     """
 
-    def __init__(self, expert_scores, combined_score, shares, *, score_name="accuracy"):
+    def __init__(self, expert_scores, combined_score, shares, *, score_name="accuracy",
+                 weights=None):
         self.expert_scores = expert_scores
         self.combined_score = combined_score
         self.shares = shares
         self.score_name = score_name
+        self.weights = weights
+
+    def _labels(self, names):
+        """The experts' labels: with their weights in the pool, unless all are 1."""
+        weights = self.weights or {}
+        if all(weights.get(name, 1.0) == 1.0 for name in names):
+            return list(names)
+        return [f"{name} ×{weights.get(name, 1.0):.2f}" for name in names]
 
     def plot(self, ax=None, *, bar_kws=None, box_kws=None):
         """Draw the scores and the shares.
@@ -137,7 +149,8 @@ class ExpertContributionDisplay:
         values = [*self.expert_scores.values(), self.combined_score]
         colors = ["C0"] * len(names) + ["C1"]  # the product stands out
         self.bars_ = score_ax.barh(np.arange(len(values)), values, color=colors,
-                                   tick_label=[*names, _COMBINED], **(bar_kws or {}))
+                                   tick_label=[*self._labels(names), _COMBINED],
+                                   **(bar_kws or {}))
         score_ax.bar_label(self.bars_, fmt="%.3g", padding=2)
         score_ax.invert_yaxis()  # experts from the top, in their order, product last
         if self.score_name in ("accuracy", "probability"):
@@ -149,7 +162,7 @@ class ExpertContributionDisplay:
         # and for box labels changed name across the matplotlib versions supported.
         self.boxes_ = share_ax.boxplot([np.asarray(self.shares[name]) for name in names],
                                        **(box_kws or {}))
-        share_ax.set_xticks(np.arange(1, len(names) + 1), names)
+        share_ax.set_xticks(np.arange(1, len(names) + 1), self._labels(names))
         share_ax.set_ylim(-0.05, 1.05)
         share_ax.set_ylabel("share of the evidence")
         share_ax.set_title("Share of each prediction")
@@ -201,7 +214,10 @@ class ExpertContributionDisplay:
             if combined_score is None:
                 raise ValueError("combined_score is required with scores.")
             scores = {name: scores[name] for name in names}
-        display = cls(scores, combined_score, shares, score_name=score_name)
+        weights = None
+        if "expert_weight" in table:
+            weights = table.groupby("expert", sort=False)["expert_weight"].first().to_dict()
+        display = cls(scores, combined_score, shares, score_name=score_name, weights=weights)
         return display.plot(ax=ax)
 
     @classmethod

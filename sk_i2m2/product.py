@@ -73,9 +73,11 @@ class ProductOfExperts(nn.Module):
     modality_dropout : float, default=0.0
         In training mode, the probability that a row loses each of its modalities
         (never all of them), so that the product learns to predict without it.
-    sklearn_experts : tuple of str, default=()
-        Names of the experts that are fitted scikit-learn estimators: a modality
-        name, or ``"fusion"``. Their outputs are given to the module.
+    sklearn_experts : tuple of str or dict of str to tuple of str, default=()
+        Names of the experts that are fitted scikit-learn estimators; their outputs
+        are given to the module. A dict maps each name to the modalities it reads:
+        it sees the rows holding any of them (``("fusion",)``: any modality). A name
+        alone reads its own modality (``"fusion"``: every modality).
     task : Task or None, default=None
         How the experts' outputs combine (:mod:`sk_i2m2._task`); None: classification.
 
@@ -97,7 +99,10 @@ class ProductOfExperts(nn.Module):
         self.unimodal = nn.ModuleDict(unimodal)
         self.fusion = fusion
         self.modality_dropout = modality_dropout
-        self.sklearn_experts = tuple(sklearn_experts)
+        sources = (dict(sklearn_experts) if isinstance(sklearn_experts, dict)
+                   else {name: (name,) for name in sklearn_experts})
+        self.sklearn_experts = tuple(sources)
+        self.sklearn_sources = sources
         self.task = ClassificationTask() if task is None else task
         # Learnt per-expert weights and class biases (expert_weights="learn"); by
         # default none, as in I2M2: every expert counts once.
@@ -116,9 +121,16 @@ class ProductOfExperts(nn.Module):
     @property
     def expert_names(self):
         """Every expert's name, in the order of the product's terms."""
-        names = list(self.unimodal) + [n for n in self.sklearn_experts if n != FUSION]
+        fusion_level = [name for name in self.sklearn_experts
+                        if name.startswith(FUSION + ":")]
+        names = list(self.unimodal) + [name for name in self.sklearn_experts
+                                       if name != FUSION and name not in fusion_level]
         has_fusion = self.fusion is not None or FUSION in self.sklearn_experts
-        return names + [FUSION] if has_fusion else names
+        return names + ([FUSION] if has_fusion else []) + fusion_level
+
+    def _source(self, name):
+        # Products saved before sklearn_sources existed: every name is its source.
+        return getattr(self, "sklearn_sources", {}).get(name, (name,))
 
     def set_temperature(self, temperature):
         """Divide the product's log-probabilities by ``temperature`` (None: no division)."""
@@ -191,7 +203,9 @@ class ProductOfExperts(nn.Module):
         logits = {name: expert(inputs[name]) for name, expert in self.unimodal.items()}
         available = {name: present[name] for name in self.unimodal}
         for name in self.sklearn_experts:
-            rows = any_present if name == FUSION else present[name]
+            source = self._source(name)
+            rows = (any_present if source == (FUSION,) else
+                    torch.stack([present[each] for each in source]).any(dim=0))
             # Rows the classifier cannot see hold NaN; they are masked out below.
             logits[name] = torch.where(rows.unsqueeze(1), sklearn_outputs[name], 0.0)
             available[name] = rows
@@ -352,8 +366,9 @@ def build_product(splitter, dependencies, fusion, task, modality_dropout=0.0,
         The fitted task (:mod:`sk_i2m2._task`): its ``n_outputs`` is every expert's
         output width. An int is a number of classes.
     modality_dropout : float, default=0.0
-    sklearn_experts : tuple of str, default=()
-        The experts that are fitted scikit-learn estimators (see
+    sklearn_experts : tuple of str or dict of str to tuple of str, default=()
+        The experts that are fitted scikit-learn estimators, and what each sees
+        (see :class:`ProductOfExperts` and
         :class:`~sk_i2m2._sklearn_experts.SklearnExperts`).
 
     Returns
@@ -371,10 +386,12 @@ def build_product(splitter, dependencies, fusion, task, modality_dropout=0.0,
     unimodal = {}
     if dependencies in ("intra", "both"):
         unimodal = {name: expert.build(shape, n_outputs)
-                    for name, (expert, shape) in specs.items() if name not in sklearn_experts}
+                    for name, (expert, shape) in specs.items()
+                    if name not in sklearn_experts and expert.neural}
     fusion_module = None
     if dependencies in ("inter", "both") and FUSION not in sklearn_experts:
-        fusion_module = (ConcatFusion() if fusion is None else fusion).build(specs, n_outputs)
+        fusion = ConcatFusion() if fusion is None or isinstance(fusion, str) else fusion
+        fusion_module = fusion.build(specs, n_outputs)
     module = ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
                               sklearn_experts=sklearn_experts, task=task)
     # Not part of the product: what the net does to training batches before them.

@@ -89,13 +89,12 @@ def test_learnt_expert_weights_scale_the_contributions(two_modalities):
     table = clf.explain(X)
     log_proba = clf.predict_log_proba(X)
     margin = log_proba.max(axis=1) - log_proba.mean(axis=1)
-    # The learnt class bias is not an expert: the contributions add up to the margin
-    # without it.
-    bias = clf.net_.module_.class_bias.numpy()
-    predicted = log_proba.argmax(axis=1)
-    expected = margin - (bias[predicted] - bias.mean())
+    # The weighted contributions add up to the margin of the weighted product.
+    assert clf.expert_weights_ != {"m0": 1.0, "m1": 1.0}
     np.testing.assert_allclose(table.groupby("sample", sort=False)["contribution"].sum(),
-                               expected, rtol=1e-5, atol=1e-6)
+                               margin, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(table.groupby("expert", sort=False)["expert_weight"].first(),
+                               list(clf.expert_weights_.values()))
 
 
 def test_explain_needs_a_fit():

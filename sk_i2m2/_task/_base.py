@@ -103,6 +103,14 @@ class Task:
         """Each expert's additive term in the prediction, or None (see explain)."""
         return None
 
+    #: Whether the log-linear pool (:mod:`sk_i2m2._pool`) fits a bias per output
+    #: beside the experts' weights.
+    pool_bias = False
+
+    def target_tensor(self, y):
+        """The encoded target as the task's loss reads it (float64 here)."""
+        return self._as_tensor(y)
+
     # ------------------------------------------------------------------ calibration
 
     #: Whether an ensemble's calibration also needs every member's predictions of
