@@ -114,6 +114,31 @@ def run(name, output, only=None):
         common.write_text(path, pd.DataFrame(rows).to_csv(index=False))
 
 
+HEADER = """# Experts chosen by the data: before and after, beside AutoGluon
+
+Commands: ``OMP_NUM_THREADS=1 python -m benchmarks.experts --threads 1 --datasets ...``
+(two processes side by side), ``OMP_NUM_THREADS=1 agenv/bin/python -m
+benchmarks.autogluon --time-limit 30`` (AutoGluon's own environment, see
+``benchmarks/autogluon.py``), then ``python -m benchmarks.experts --report``.
+
+Machine: 2 CPU cores shared by the processes (one torch thread each), torch 2.13.0+cpu.
+Mean ± standard error over the folds; the same stratified folds for every method
+(grouped by subject for watch): 5-fold cross-validation repeated twice for
+alzheimers, alzheimers@126 and breast_cancer_views, once for the others (CPU time).
+``@N``: N rows drawn stratified. AutoGluon ``best_quality`` ran on the first
+repeat's folds only, with 30 s of fitting per fold on one core; its paired difference
+is over those folds. ROC AUC is one-vs-rest for more than two classes. Fit and
+predict seconds are wall-clock on the shared machine: compare them within a dataset.
+
+Methods: see ``benchmarks/experts.py``. ``new`` is the package's defaults
+(``fusion="auto"``, ``expert_weights="auto"``); ``before`` the defaults it replaced.
+The targets (at ``new``): 1. ROC AUC at least the better of ``new-intra`` and
+``new-inter`` minus one standard error (paired); 2. at least the best of ``hgb``,
+``logreg`` and ``stacking`` minus one standard error (paired); 3. log loss at most the
+best peer's; 4. within 0.02 ROC AUC of AutoGluon (paired mean); fit time at most 3x
+``before``'s."""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
@@ -124,7 +149,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.report:
         from benchmarks._experts_report import write_report
-        write_report(args.output)
+        write_report(args.output, HEADER)
         return
     torch.set_num_threads(args.threads)
     for name in args.datasets:

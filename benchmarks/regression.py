@@ -4,7 +4,10 @@ Every dataset is cross-validated with the same folds for every method (shuffled
 k-fold, 5 folds x ``--repeats``). Methods:
 
 * sk_i2m2's :class:`~sk_i2m2.I2M2Regressor` at package defaults: ``intra`` (the
-  unimodal experts only), ``inter`` (the fusion expert only), ``both`` (I2M2);
+  unimodal experts only), ``inter`` (the fusion experts only), ``both`` (I2M2);
+  and ``before``, ``both`` at the defaults before the pool (``fusion=None,
+  expert_weights=None``: the fusion network alone, the experts multiplied as they
+  are);
 * peers on all columns concatenated: ``hgb`` (HistGradientBoostingRegressor) and
   ``ridge`` (RidgeCV after imputation, scaling and one-hot encoding).
 
@@ -75,6 +78,8 @@ def methods(dataset, seed):
     models = {variant: I2M2Regressor(dataset.modalities, dependencies=variant,
                                      random_state=seed)
               for variant in VARIANTS}
+    models["before"] = I2M2Regressor(dataset.modalities, fusion=None, expert_weights=None,
+                                     random_state=seed)
     models.update({name: peer(dataset.X, dataset.modalities, seed)
                    for name, peer in PEERS.items()})
     return models
@@ -104,8 +109,8 @@ def run(name, repeats, seed=0):
             seconds = time.perf_counter() - start
             rows.append({"dataset": name, "method": method, "fold": fold,
                          **score(model, X_test, dataset.y[test]), "seconds": seconds})
-        print(name, fold, {row["method"]: round(row["r2"], 3) for row in rows[-5:]},
-              flush=True)
+        print(name, fold, {row["method"]: round(row["r2"], 3)
+                           for row in rows if row["fold"] == fold}, flush=True)
     return rows
 
 
@@ -128,9 +133,11 @@ def report(frame, command):
         best_peer = max(PEERS, key=means.get)
         d_variant, se_variant = _paired(part, "both", better_variant)
         d_peer, se_peer = _paired(part, "both", best_peer)
+        d_before, se_before = _paired(part, "both", "before")
         coverage = part.loc[part["method"] == "both", "coverage90"].mean()
         verdicts.append({
             "dataset": name,
+            "both - before": f"{d_before:+.3f} ± {se_before:.3f}",
             "both - better of intra/inter": f"{d_variant:+.3f} ± {se_variant:.3f} "
                                              f"({better_variant})",
             "bar 1": "pass" if d_variant >= -se_variant else "miss",

@@ -270,6 +270,8 @@ def column_table(estimator, X, steps=STEPS):
     """
     import pandas as pd
 
+    from .product import FUSION
+
     module = estimator.net_.module_
     fitted = set(_members(module)[0].sklearn_experts)
     every = list(module.expert_names)
@@ -289,7 +291,7 @@ def column_table(estimator, X, steps=STEPS):
                 summed = np.zeros((n, len(columns)))
                 np.add.at(summed.T, sources, flat.T)
                 shown = seen.numpy()
-                if expert != "fusion":
+                if expert != FUSION:
                     summed[~shown] = np.nan
                 else:  # the fusion expert sees every row, without its missing modalities
                     lacking = np.isnan(np.asarray(batch.modalities[modality],
@@ -308,7 +310,8 @@ def column_table(estimator, X, steps=STEPS):
                         np.where(shown, at_baseline.double().numpy(), 0.0), len(columns)),
                 }))
         for expert in fitted:
-            for modality in (batch.modalities if expert == "fusion" else [expert]):
+            source = _members(module)[0].sklearn_source(expert)
+            for modality in (batch.modalities if source == (FUSION,) else source):
                 width = int(np.prod(splitter.sample_shapes_[modality]))
                 columns, _ = column_sources(splitter, modality, width)
                 frames.append(pd.DataFrame({

@@ -962,11 +962,15 @@ def candidate_estimator(kind, estimator_type):
     one-hot encoded), so they need no preprocessing of their own.
     """
     classifier = estimator_type == "classifier"
-    if kind == "boosting":
+    if kind == "boosting":  # missing values (a modality the row lacks) as they are
         kind = HistGradientBoostingClassifier if classifier else HistGradientBoostingRegressor
         return kind(random_state=0)
     if kind == "linear":
-        return LogisticRegression(max_iter=2000) if classifier else RidgeCV()
+        # A row lacking one of the modalities read has NaN in its columns: 0 there is
+        # the training mean of standardised columns, and no category of one-hot ones.
+        return make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+            LogisticRegression(max_iter=2000) if classifier else RidgeCV())
     raise ValueError(f"Unknown candidate {kind!r}; the candidates are {AUTO_CANDIDATES}.")
 
 

@@ -128,7 +128,8 @@ class ProductOfExperts(nn.Module):
         has_fusion = self.fusion is not None or FUSION in self.sklearn_experts
         return names + ([FUSION] if has_fusion else []) + fusion_level
 
-    def _source(self, name):
+    def sklearn_source(self, name):
+        """The modalities a scikit-learn expert reads (``("fusion",)``: every one)."""
         # Products saved before sklearn_sources existed: every name is its source.
         return getattr(self, "sklearn_sources", {}).get(name, (name,))
 
@@ -203,7 +204,7 @@ class ProductOfExperts(nn.Module):
         logits = {name: expert(inputs[name]) for name, expert in self.unimodal.items()}
         available = {name: present[name] for name in self.unimodal}
         for name in self.sklearn_experts:
-            source = self._source(name)
+            source = self.sklearn_source(name)
             rows = (any_present if source == (FUSION,) else
                     torch.stack([present[each] for each in source]).any(dim=0))
             # Rows the classifier cannot see hold NaN; they are masked out below.

@@ -143,6 +143,11 @@ def test_auto_experts_add_cross_fitted_candidates_that_the_pool_weighs(two_modal
     assert table["expert"].tolist() == names * 2
     np.testing.assert_allclose(table["expert_weight"].to_numpy(),
                                np.tile([clf.expert_weights_[name] for name in names], 2))
+    columns = clf.explain(X.head(2), by="column", steps=4)
+    candidate = columns[columns["expert"] == "fusion:boosting"]
+    assert set(candidate["modality"]) == {"m0", "m1"}  # what it reads
+    assert candidate["attribution"].isna().all()  # no gradients
+    assert set(columns[columns["expert"] == "m0:linear"]["modality"]) == {"m0"}
 
 
 def test_auto_expert_candidates_are_checked():

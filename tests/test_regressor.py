@@ -61,8 +61,10 @@ def test_the_ensemble_is_the_mixture_of_its_members(bagged, mixed):
     mean, std = bagged.predict(X.head(20), return_std=True)
     batch = next(bagged._batches(X.head(20)))
     modalities = {name: torch.as_tensor(values) for name, values in batch.modalities.items()}
+    given = {name: torch.as_tensor(values) for name, values in batch.sklearn_outputs.items()}
     with torch.no_grad():
-        members = [member(modalities).double() for member in bagged.net_.module_.members]
+        members = [member(modalities, given).double()
+                   for member in bagged.net_.module_.members]
     means = torch.stack([m[:, 0] for m in members]).numpy()
     variances = torch.stack([m[:, 1].exp() for m in members]).numpy()
     scale = bagged.task_.scale
@@ -117,11 +119,12 @@ def test_ninety_percent_intervals_cover_about_ninety_percent_of_new_rows():
 def test_each_expert_says_its_own_gaussian_and_explain_adds_up(bagged, mixed):
     X, _, _ = mixed
     experts = bagged.expert_predict(X.head(5), return_std=True)
-    assert list(experts) == ["m0", "m1", "fusion"]
+    # The default fusion="auto": the network beside its two candidates.
+    assert list(experts) == ["m0", "m1", "fusion", "fusion:boosting", "fusion:linear"]
     assert all(mean.shape == std.shape == (5,) and (std > 0).all()
                for mean, std in experts.values())
     table = bagged.explain(X.head(5))
-    assert len(table) == 15
+    assert len(table) == 5 * len(experts)
     by_sample = table.groupby("sample")
     np.testing.assert_allclose(by_sample["weight"].sum(), 1.0, rtol=1e-5)
     predicted = by_sample["predicted"].first()
@@ -175,6 +178,8 @@ def test_rows_missing_a_modality_lose_its_expert(bagged, mixed):
     gappy.loc[gappy.index[:3], spec[0][2]] = np.nan
     experts = bagged.expert_predict(gappy)
     assert np.isnan(experts["m0"][:3]).all() and np.isfinite(experts["m0"][3:]).all()
+    # The candidates on every table still see those rows, through their other columns.
+    assert np.isfinite(experts["fusion:linear"]).all()
     assert np.isfinite(bagged.predict(gappy)).all()
     table = bagged.explain(gappy)
     m0 = table[table["expert"] == "m0"]
