@@ -88,6 +88,6 @@ def write_report(output, header=""):
         if {DEFAULT, BEFORE, *INTRA_INTER, *PEERS} <= set(frame["method"]):
             targets.append(_targets(name, frame))
     if targets:
-        table = pd.DataFrame(targets)
+        table = pd.DataFrame(targets).replace({True: "met", False: "missed", None: ""})
         lines += ["", "## Targets", "", table.to_markdown(index=False)]
     common.write_text(Path(output) / "experts.md", "\n".join(lines) + "\n")

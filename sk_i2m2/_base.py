@@ -379,26 +379,26 @@ class BaseI2M2(_BaseComposition):
         if held_out is None:
             prediction, experts = predict_held_out(net, data)
             held_out = HeldOut(prediction, y, data.sample_weight, experts)
-        task = plan.task
-        experts = held_out.experts
+        task, experts = plan.task, held_out.experts
         products = _products(net.module_)
         trained = products[0].expert_weights  # None: every expert counted once
         weights, bias = fit_pool(task, experts.logits, experts.available, held_out.y,
                                  held_out.sample_weight,
                                  start=None if trained is None else trained.cpu().numpy())
+        # As the products hold them (float32), so that the pooled held-out rows are
+        # what the products now predict of them.
+        weights = torch.as_tensor(weights, dtype=torch.float32)
+        bias = None if bias is None else torch.as_tensor(bias, dtype=torch.float32)
         for product in products:
-            product.set_expert_weights(
-                torch.as_tensor(weights, dtype=torch.float32),
-                None if bias is None else torch.as_tensor(bias, dtype=torch.float32))
+            product.set_expert_weights(weights, bias)
         logits = {name: torch.nan_to_num(value.double(), nan=0.0)
                   for name, value in experts.logits.items()}
-        weights = torch.as_tensor(weights, dtype=torch.float32).double()
-        bias = None if bias is None else torch.as_tensor(bias, dtype=torch.float32).double()
-        pooled = task.combine(logits, experts.available, weights=weights, bias=bias)
+        pooled = task.combine(logits, experts.available, weights=weights.double(),
+                              bias=None if bias is None else bias.double())
         return held_out._replace(prediction=pooled.to(held_out.prediction.dtype))
 
     def _calibrate(self, net, plan, held_out, data):
-        """Step 5: fit the task's calibration on held-out rows, put it in the module.
+        """Step 6: fit the task's calibration on held-out rows, put it in the module.
 
         A cross-fitted ensemble's out-of-fold rows (every row) may sharpen; a single
         product's held-out split only softens (see :mod:`sk_i2m2._calibration`).
@@ -417,7 +417,7 @@ class BaseI2M2(_BaseComposition):
             net.history.record(key, value)
 
     def _set_fitted(self, record, net):
-        """Step 6: set every fitted attribute from a fit's record, or a saved one's."""
+        """Step 7: set every fitted attribute from a fit's record, or a saved one's."""
         for name in self._recorded:
             if name in record:
                 setattr(self, name, record[name])
