@@ -54,7 +54,7 @@ def _row(model, expert, rows, with_time=True):
     """One printed line: the mean ± standard error over folds of each score."""
     columns = [_cell([row[k] for row in rows]) for k in ("accuracy", "auc", "log_loss")]
     fit = f"{np.mean([row['seconds'] for row in rows]):>8.1f}" if with_time else ""
-    return f"{model:<22}{expert:<14}" + "".join(f"{c:>16}" for c in columns) + fit
+    return f"{model:<22}{expert:<17}" + "".join(f"{c:>16}" for c in columns) + fit
 
 
 def main(argv=None):
@@ -82,7 +82,7 @@ def main(argv=None):
           f"{described}\n{args.folds}-fold stratified cross-validation repeated "
           f"{args.repeats} time(s), the same {len(folds)} folds for every model: mean ± "
           "standard error over the folds.\n")
-    print(f"{'model':<22}{'expert':<14}{'accuracy':>16}{'ROC AUC':>16}{'log loss':>16}"
+    print(f"{'model':<22}{'expert':<17}{'accuracy':>16}{'ROC AUC':>16}{'log loss':>16}"
           f"{'fit s':>8}")
     training = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     models = {label: I2M2Classifier(modalities, dependencies=dependencies,
