@@ -41,10 +41,13 @@ def _targets(name, frame):
     mean_auc = frame.groupby("method")["roc_auc"].mean()
     mean_ll = frame.groupby("method")["log_loss"].mean()
     row = {"dataset": name}
-    best_baseline = max(INTRA_INTER, key=lambda m: mean_auc.get(m, -np.inf))
-    diff, se, _ = _paired(frame, DEFAULT, best_baseline)
-    row["vs intra/inter"] = f"{diff:+.3f} ± {se:.3f} ({best_baseline})"
-    row["met 1"] = diff >= -se
+    if set(INTRA_INTER) <= set(mean_auc.index):
+        best_baseline = max(INTRA_INTER, key=lambda m: mean_auc[m])
+        diff, se, _ = _paired(frame, DEFAULT, best_baseline)
+        row["vs intra/inter"] = f"{diff:+.3f} ± {se:.3f} ({best_baseline})"
+        row["met 1"] = diff >= -se
+    else:
+        row["vs intra/inter"], row["met 1"] = "not run", None
     best_peer = max(PEERS, key=lambda m: mean_auc[m])
     diff, se, _ = _paired(frame, DEFAULT, best_peer)
     row["vs best peer"] = f"{diff:+.3f} ± {se:.3f} ({best_peer})"
@@ -84,8 +87,9 @@ def write_report(output, header=""):
     lines = [header]
     targets = []
     for name, frame in frames.items():
-        lines += ["", f"## {name}", "", *_table(frame)]
-        if {DEFAULT, BEFORE, *INTRA_INTER, *PEERS} <= set(frame["method"]):
+        folds = frame.loc[frame["method"] == BEFORE, "fold"].nunique()
+        lines += ["", f"## {name}", "", f"{folds} folds.", "", *_table(frame)]
+        if {DEFAULT, BEFORE, *PEERS} <= set(frame["method"]):
             targets.append(_targets(name, frame))
     if targets:
         table = pd.DataFrame(targets).replace({True: "met", False: "missed", None: ""})

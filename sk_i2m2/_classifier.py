@@ -38,7 +38,8 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         beside it, the scikit-learn candidates of
         :class:`~sk_i2m2.experts.AutoExpert` on the preprocessed columns of every
         table modality (``"fusion:boosting"``, ``"fusion:linear"``; images and
-        series are left to the networks), weighed as ``expert_weights`` says. Ignored when ``dependencies="intra"``.
+        series are left to the networks), weighed as ``expert_weights`` says.
+        Ignored when ``dependencies="intra"``.
     dependencies : {"both", "intra", "inter"}, default="both"
         ``"both"`` is I2M2 (unimodal experts times the fusion expert); ``"intra"``
         keeps the unimodal experts only (late fusion); ``"inter"`` the fusion

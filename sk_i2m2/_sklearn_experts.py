@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
-import torch
 import tqdm
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
@@ -24,7 +23,6 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._callbacks import log_line, progress_to_terminal
-from ._loss import weighted_cross_entropy
 from ._task import ClassificationTask
 from .experts import AutoExpert, SklearnExpert, is_sklearn_estimator
 from .product import FUSION
