@@ -19,6 +19,7 @@ import numpy as np
 import tqdm
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
@@ -47,9 +48,23 @@ def _take(features, rows):
     return features.iloc[rows] if hasattr(features, "iloc") else features[rows]
 
 
-def _fit_predict(task, estimator, features, target, train, test, sample_weight):
+def _sample_weight_key(estimator, name):
+    """The fit parameter that takes the rows' weights: a Pipeline's last step's."""
+    if isinstance(estimator, Pipeline):
+        step, last = estimator.steps[-1]
+        if has_fit_parameter(last, "sample_weight"):
+            return f"{step}__sample_weight"
+    elif has_fit_parameter(estimator, "sample_weight"):
+        return "sample_weight"
+    raise ValueError(
+        f"Expert {name!r}: {type(estimator).__name__}.fit takes no sample_weight. Use an "
+        "estimator that does, or fit without sample_weight."
+    )
+
+
+def _fit_predict(task, estimator, features, target, train, test, sample_weight, key):
     """One fold of the cross-fitting: fit on ``train``, predictions of ``test``."""
-    params = {} if sample_weight is None else {"sample_weight": sample_weight[train]}
+    params = {} if sample_weight is None else {key: sample_weight[train]}
     return test, task.sklearn_fit_predict(estimator, _take(features, train), target[train],
                                           _take(features, test), params)
 
@@ -218,12 +233,7 @@ class SklearnExperts(Mapping):
             features, rows = self._inputs(name, modalities, raw)
             target = y[rows]
             weights = None if sample_weight is None else sample_weight[rows]
-            if weights is not None and not has_fit_parameter(spec.estimator, "sample_weight"):
-                raise ValueError(
-                    f"Expert {name!r}: {type(spec.estimator).__name__}.fit takes no "
-                    "sample_weight. Use an estimator that does, or fit without "
-                    "sample_weight."
-                )
+            key = None if weights is None else _sample_weight_key(spec.estimator, name)
             cv = spec.cv
             if isinstance(cv, Integral):
                 # Shuffled (stratified for classifiers): cross_val_predict's default
@@ -236,7 +246,7 @@ class SklearnExperts(Mapping):
                 # As a generator, so that the bar moves as folds finish.
                 folds = Parallel(n_jobs=spec.n_jobs, return_as="generator")(
                     delayed(_fit_predict)(task, spec.estimator, features, target, train,
-                                          test, weights)
+                                          test, weights, key)
                     for train, test in cv.split(features, target))
                 folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features, target),
                                        desc=f"cross-fitting {name!r}", unit="fold",
@@ -254,7 +264,7 @@ class SklearnExperts(Mapping):
             self.noise_[name] = task.sklearn_noise(out_of_fold, target, weights)
             outputs[name] = task.sklearn_outputs(_full_rows(out_of_fold, len(y), rows),
                                                  self.noise_[name])
-            params = {} if weights is None else {"sample_weight": weights}
+            params = {} if weights is None else {key: weights}
             self.fitted_[name] = clone(spec.estimator).fit(features, target, **params)
         return outputs
 

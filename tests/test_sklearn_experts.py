@@ -209,3 +209,17 @@ def test_an_expert_that_gives_no_probabilities_is_refused(two_modalities, expert
     with pytest.raises(TypeError, match=f"Expert 'm1'.*{message}"):
         clf.fit(X, y)
     assert not hasattr(clf, "net_")
+
+
+def test_a_pipeline_expert_takes_sample_weight_through_its_last_step(two_modalities):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, modalities = two_modalities
+    spec = [(modalities[0][0], make_pipeline(StandardScaler(), LogisticRegression()),
+             modalities[0][2]), modalities[1]]
+    weights = np.where(y == y[0], 5.0, 1.0)
+    clf = I2M2Classifier(spec, **FAST).fit(X, y, sample_weight=weights)
+    unweighted = I2M2Classifier(spec, **FAST).fit(X, y)
+    coef = clf.sklearn_experts_["m0"][-1].coef_
+    assert not np.allclose(coef, unweighted.sklearn_experts_["m0"][-1].coef_)
