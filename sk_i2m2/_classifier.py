@@ -220,7 +220,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
     >>> X, y, modalities = make_multimodal_classification(n_samples=200, random_state=0)
     >>> clf = I2M2Classifier(modalities, max_epochs=5, random_state=0).fit(X, y)
     >>> sorted(clf.expert_proba(X))
-    ['fusion', 'm0', 'm1']
+    ['fusion', 'fusion:boosting', 'fusion:linear', 'm0', 'm1']
     """
 
     _parameter_constraints = {
@@ -444,8 +444,8 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         >>> X, y, modalities = make_multimodal_classification(n_samples=200, random_state=0)
         >>> clf = I2M2Classifier(modalities, max_epochs=5, random_state=0).fit(X, y)
         >>> table = clf.explain(X.head(2))
-        >>> table[["sample", "expert"]].values.tolist()
-        [[0, 'm0'], [0, 'm1'], [0, 'fusion'], [1, 'm0'], [1, 'm1'], [1, 'fusion']]
+        >>> table.loc[table["sample"] == 0, "expert"].tolist()
+        ['m0', 'm1', 'fusion', 'fusion:boosting', 'fusion:linear']
         >>> table.groupby("sample")["share"].sum().round(6).tolist()
         [1.0, 1.0]
         """

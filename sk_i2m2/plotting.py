@@ -101,7 +101,7 @@ class ExpertContributionDisplay:
     >>> clf = I2M2Classifier(modalities, max_epochs=5, random_state=0).fit(X, y)
     >>> display = ExpertContributionDisplay.from_estimator(clf, X, y)
     >>> list(display.expert_scores), len(display.bars_), len(display.boxes_["boxes"])
-    (['m0', 'm1', 'fusion'], 4, 3)
+    (['m0', 'm1', 'fusion', 'fusion:boosting', 'fusion:linear'], 6, 5)
     >>> plt.close(display.figure_)
     """
 
