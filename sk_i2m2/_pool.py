@@ -10,9 +10,10 @@ only adds noise is turned down, and two factors that read the same evidence (two
 experts of one modality) share it rather than count it twice.
 
 How weights enter is the task's :meth:`~sk_i2m2._task.Task.combine`: a
-classification weight multiplies an expert's log-probabilities (with a bias per
-class, ``b``); a Gaussian weight multiplies an expert's precision (no bias: the
-target is standardised). The fit minimises the task's own loss of the combined
+classification weight multiplies an expert's log-probabilities; a Gaussian weight
+multiplies an expert's precision. A task may add a bias per output
+(``Task.pool_bias``); neither does: a bias per class fitted noise on ten classes.
+The fit minimises the task's own loss of the combined
 prediction (the cross-entropy, the Gaussian negative log-likelihood), weighted by
 the rows' weights, plus a shrinkage of the weights towards the product as trained,
 by L-BFGS-B from that product, the weights bounded below by zero. It is convex for
@@ -23,6 +24,8 @@ log-probabilities).
 import numpy as np
 import torch
 from scipy.optimize import minimize
+
+from ._loss import weighted_mean
 
 __all__ = ["fit_pool"]
 
@@ -38,10 +41,8 @@ def pool_loss(task, outputs, available, y, sample_weight, weights, bias=None):
     """The weighted mean loss of the pool with ``weights`` (and ``bias``): a tensor."""
     combined = task.combine(outputs, available, weights=weights, bias=bias)
     losses = task.criterion(reduction="none")(combined, task.target_tensor(y))
-    if sample_weight is None:
-        return losses.mean()
-    row_weights = torch.as_tensor(sample_weight, dtype=losses.dtype)
-    return (row_weights * losses).sum() / row_weights.sum().clamp_min(1e-300)
+    return weighted_mean(losses, None if sample_weight is None
+                         else torch.as_tensor(sample_weight))
 
 
 #: The pool's shrinkage of the weights towards the product as trained (see
