@@ -17,14 +17,11 @@ from numbers import Integral
 
 import numpy as np
 import tqdm
-from sklearn.base import clone
-from sklearn.model_selection import check_cv
-from sklearn.pipeline import Pipeline
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import has_fit_parameter
 
 from ._callbacks import log_line, progress_to_terminal
 from ._task import ClassificationTask
+from ._weighted_fit import check_takes_weights, fit_clone
 from .experts import AutoExpert, SklearnExpert, is_sklearn_estimator
 from .product import FUSION
 
@@ -48,25 +45,11 @@ def _take(features, rows):
     return features.iloc[rows] if hasattr(features, "iloc") else features[rows]
 
 
-def _sample_weight_key(estimator, name):
-    """The fit parameter that takes the rows' weights: a Pipeline's last step's."""
-    if isinstance(estimator, Pipeline):
-        step, last = estimator.steps[-1]
-        if has_fit_parameter(last, "sample_weight"):
-            return f"{step}__sample_weight"
-    elif has_fit_parameter(estimator, "sample_weight"):
-        return "sample_weight"
-    raise ValueError(
-        f"Expert {name!r}: {type(estimator).__name__}.fit takes no sample_weight. Use an "
-        "estimator that does, or fit without sample_weight."
-    )
-
-
-def _fit_predict(task, estimator, features, target, train, test, sample_weight, key):
+def _fit_predict(task, estimator, features, target, train, test, sample_weight):
     """One fold of the cross-fitting: fit on ``train``, predictions of ``test``."""
-    params = {} if sample_weight is None else {key: sample_weight[train]}
-    return test, task.sklearn_fit_predict(estimator, _take(features, train), target[train],
-                                          _take(features, test), params)
+    weights = None if sample_weight is None else sample_weight[train]
+    fitted = fit_clone(estimator, _take(features, train), target[train], weights)
+    return test, task.sklearn_predict(fitted, _take(features, test))
 
 
 class SklearnExperts(Mapping):
@@ -131,7 +114,7 @@ class SklearnExperts(Mapping):
                 if isinstance(expert, SklearnExpert):
                     specs[name] = expert
                 elif isinstance(expert, AutoExpert) and (pool or not expert.neural):
-                    for kind, spec in expert.companions(task.estimator_type).items():
+                    for kind, spec in expert.companions(task).items():
                         specs[f"{name}:{kind}"] = spec
                         sources[f"{name}:{kind}"] = (name,)
         if dependencies in ("inter", "both"):
@@ -139,7 +122,7 @@ class SklearnExperts(Mapping):
                 specs[FUSION] = SklearnExpert(fusion)
                 sources[FUSION] = names
             elif isinstance(fusion, str) and fusion == "auto" and tables and pool:
-                for kind, spec in AutoExpert().companions(task.estimator_type).items():
+                for kind, spec in AutoExpert().companions(task).items():
                     specs[f"{FUSION}:{kind}"] = spec
                     sources[f"{FUSION}:{kind}"] = tables
         for name, spec in specs.items():
@@ -233,20 +216,21 @@ class SklearnExperts(Mapping):
             features, rows = self._inputs(name, modalities, raw)
             target = y[rows]
             weights = None if sample_weight is None else sample_weight[rows]
-            key = None if weights is None else _sample_weight_key(spec.estimator, name)
+            if weights is not None:
+                check_takes_weights(spec.estimator, name)
             cv = spec.cv
             if isinstance(cv, Integral):
                 # Shuffled (stratified for classifiers): cross_val_predict's default
                 # would not shuffle.
                 cv = task.folds(cv, seed)
-            cv = check_cv(cv, target, classifier=task.estimator_type == "classifier")
+            cv = task.check_cv(cv, target)
             start = time.perf_counter()
             bar = verbose == 1 and progress_to_terminal()
             try:
                 # As a generator, so that the bar moves as folds finish.
                 folds = Parallel(n_jobs=spec.n_jobs, return_as="generator")(
                     delayed(_fit_predict)(task, spec.estimator, features, target, train,
-                                          test, weights, key)
+                                          test, weights)
                     for train, test in cv.split(features, target))
                 folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features, target),
                                        desc=f"cross-fitting {name!r}", unit="fold",
@@ -264,8 +248,7 @@ class SklearnExperts(Mapping):
             self.noise_[name] = task.sklearn_noise(out_of_fold, target, weights)
             outputs[name] = task.sklearn_outputs(_full_rows(out_of_fold, len(y), rows),
                                                  self.noise_[name])
-            params = {} if weights is None else {key: weights}
-            self.fitted_[name] = clone(spec.estimator).fit(features, target, **params)
+            self.fitted_[name] = fit_clone(spec.estimator, features, target, weights)
         return outputs
 
     def outputs(self, splitter, X, modalities):

@@ -25,13 +25,9 @@ from sklearn.base import (
     OneToOneFeatureMixin,
     TransformerMixin,
     clone,
-    is_classifier,
-    is_regressor,
 )
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import (
@@ -955,25 +951,6 @@ class SklearnExpert(BaseExpert):
 AUTO_CANDIDATES = ("mlp", "boosting", "linear")
 
 
-def candidate_estimator(kind, estimator_type):
-    """The scikit-learn estimator of an ``"auto"`` candidate, for a task's kind.
-
-    The candidates read a modality's preprocessed columns (imputed, standardised,
-    one-hot encoded), so they need no preprocessing of their own.
-    """
-    classifier = estimator_type == "classifier"
-    if kind == "boosting":  # missing values (a modality the row lacks) as they are
-        kind = HistGradientBoostingClassifier if classifier else HistGradientBoostingRegressor
-        return kind(random_state=0)
-    if kind == "linear":
-        # A row lacking one of the modalities read has NaN in its columns: 0 there is
-        # the training mean of standardised columns, and no category of one-hot ones.
-        return make_pipeline(
-            SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
-            LogisticRegression(max_iter=2000) if classifier else RidgeCV())
-    raise ValueError(f"Unknown candidate {kind!r}; the candidates are {AUTO_CANDIDATES}.")
-
-
 class AutoExpert(BaseExpert):
     """Several experts for one table modality; the out-of-fold evidence weighs them.
 
@@ -1026,9 +1003,9 @@ class AutoExpert(BaseExpert):
     def neural(self):
         return "mlp" in self._checked_candidates()
 
-    def companions(self, estimator_type):
-        """``{kind: SklearnExpert}`` of the scikit-learn candidates, for a task's kind."""
-        return {kind: SklearnExpert(candidate_estimator(kind, estimator_type), cv=self.cv)
+    def companions(self, task):
+        """``{kind: SklearnExpert}`` of the scikit-learn candidates, as ``task`` makes them."""
+        return {kind: SklearnExpert(task.sklearn_candidate(kind), cv=self.cv)
                 for kind in self._checked_candidates() if kind != "mlp"}
 
     def build(self, input_shape, n_outputs):
@@ -1036,21 +1013,14 @@ class AutoExpert(BaseExpert):
         return MLPExpert().build(input_shape, n_outputs)
 
 
-def is_sklearn_classifier(candidate):
-    """A scikit-learn classifier with predict_proba (is_classifier needs an estimator)."""
-    return (hasattr(candidate, "fit") and hasattr(candidate, "predict_proba")
-            and hasattr(candidate, "__sklearn_tags__") and is_classifier(candidate))
-
-
-def is_sklearn_regressor(candidate):
-    """A scikit-learn regressor (is_regressor needs an estimator)."""
-    return (hasattr(candidate, "fit") and hasattr(candidate, "predict")
-            and hasattr(candidate, "__sklearn_tags__") and is_regressor(candidate))
-
-
 def is_sklearn_estimator(candidate):
-    """A scikit-learn classifier with predict_proba, or a regressor: an expert's estimator."""
-    return is_sklearn_classifier(candidate) or is_sklearn_regressor(candidate)
+    """A scikit-learn estimator (fit, predict and tags): an expert's estimator.
+
+    Whether it is the kind of estimator the model's task takes (a classifier with
+    ``predict_proba``, a regressor, ...) is the task's to check, at ``fit``.
+    """
+    return (hasattr(candidate, "fit") and hasattr(candidate, "predict")
+            and hasattr(candidate, "__sklearn_tags__"))
 
 
 def as_expert(candidate):

@@ -1,9 +1,16 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from sk_i2m2.datasets import make_multimodal_classification
 from sk_i2m2.experts import MLPExpert
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # In parallel (pytest -n auto), one torch thread per worker process: workers
+    # with a thread per core each would slow one another many-fold.
+    torch.set_num_threads(1)
 
 #: Small networks and few epochs keep the suite fast; tests that measure learning
 #: quality set their own sizes. One product, trained for exactly max_epochs, with no

@@ -4,7 +4,10 @@ import math
 
 import numpy as np
 import torch
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import is_classifier, is_regressor
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import make_pipeline
 
 
 class Task:
@@ -166,10 +169,40 @@ class Task:
                 f"{'Classifier' if self.estimator_type == 'classifier' else 'Regressor'})."
             )
 
-    def sklearn_fit_predict(self, estimator, X_train, y_train, X_test, fit_params):
-        """One fold of cross-fitting: ``(n_test, k)`` predictions of a fresh clone."""
-        fitted = clone(estimator).fit(X_train, y_train, **fit_params)
-        return self.sklearn_predict(fitted, X_test)
+    #: The ``"auto"`` candidates this task makes (:meth:`sklearn_candidate`).
+    AUTO_CANDIDATES = ("boosting", "linear")
+
+    def sklearn_candidate(self, kind):
+        """The scikit-learn estimator of an ``"auto"`` candidate (``"boosting"``, ``"linear"``).
+
+        The candidates read a modality's preprocessed columns (imputed, standardised,
+        one-hot encoded), so they need no preprocessing of their own.
+        """
+        if kind == "boosting":  # missing values (a modality the row lacks) as they are
+            return self._boosting_candidate()
+        if kind == "linear":
+            # A row lacking one of the modalities read has NaN in its columns: 0 there
+            # is the training mean of standardised columns, and no category of one-hot
+            # ones.
+            return make_pipeline(
+                SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+                self._linear_candidate())
+        raise ValueError(f"Unknown candidate {kind!r}; the candidates are "
+                         f"{self.AUTO_CANDIDATES}.")
+
+    def _boosting_candidate(self):
+        raise NotImplementedError
+
+    def _linear_candidate(self):
+        raise NotImplementedError
+
+    def check_cv(self, cv, y):
+        """Folds of ``cv`` (an int, a splitter or an iterable) over ``y``, as this task draws them.
+
+        An int gives scikit-learn's unshuffled default for the task's kind
+        (stratified for classification); see :meth:`folds` for shuffled ones.
+        """
+        return check_cv(cv, y, classifier=self.estimator_type == "classifier")
 
     def sklearn_predict(self, fitted, X):
         """``(n, k)`` predictions of a fitted scikit-learn expert (see :meth:`sklearn_outputs`)."""

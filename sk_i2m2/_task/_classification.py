@@ -11,6 +11,8 @@ log-probabilities (:mod:`sk_i2m2._calibration`).
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
@@ -131,6 +133,12 @@ class ClassificationTask(Task):
                 "classifier's expert gives probabilities. Give a classifier that has it "
                 "(e.g. SVC(probability=True)), or wrap it in CalibratedClassifierCV."
             )
+
+    def _boosting_candidate(self):
+        return HistGradientBoostingClassifier(random_state=0)
+
+    def _linear_candidate(self):
+        return LogisticRegression(max_iter=2000)
 
     # ------------------------------------------------------------------ the product
 

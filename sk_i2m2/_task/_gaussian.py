@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 import torch
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, train_test_split
 from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d
@@ -281,6 +283,12 @@ class GaussianTask(Task):
                                 random_state=seed % (2**32))
 
     # ------------------------------------------------------------------ scikit-learn experts
+
+    def _boosting_candidate(self):
+        return HistGradientBoostingRegressor(random_state=0)
+
+    def _linear_candidate(self):
+        return RidgeCV()
 
     def sklearn_predict(self, fitted, X):
         return np.asarray(fitted.predict(X), dtype=np.float64).reshape(-1, 1)
