@@ -103,7 +103,7 @@ def main(argv=None):
             fitted = clone(model).fit(X.iloc[train], y[train])
             seconds = time.perf_counter() - start
             X_test, y_test = X.iloc[test], y[test]
-            if isinstance(fitted, I2M2Classifier):
+            if hasattr(fitted, "expert_proba"):  # an I2M2 model: each expert's scores too
                 for name, proba in fitted.expert_proba(X_test).items():
                     experts.setdefault(name, []).append(
                         _fold_scores(y_test, proba, fitted.classes_))

@@ -189,8 +189,8 @@ def expert_attributions(estimator, batch, experts, steps=STEPS):
     Parameters
     ----------
     estimator : fitted I2M2 estimator
-        Its face gives ``_attribution_target`` (what the contribution is of) and
-        ``_contribution`` (the contribution, differentiable).
+        Its task (``task_``) gives what the contribution is of
+        (``attribution_target``) and the contribution, differentiable.
     batch : Batch
         A chunk of ``estimator._batches(X)``.
     experts : list of str
@@ -207,7 +207,8 @@ def expert_attributions(estimator, batch, experts, steps=STEPS):
         Per expert: ``{modality: (n, *sample_shape)}`` attributions, its contribution
         at the rows and at the baseline, and the rows it sees.
     """
-    from .product import FUSION, presence
+    from ._names import FUSION
+    from .product import presence
 
     module = estimator.net_.module_
     members = _members(module)
@@ -220,7 +221,8 @@ def expert_attributions(estimator, batch, experts, steps=STEPS):
     with torch.no_grad():
         combined = module(modalities, sklearn_outputs)
         fixed = [member.expert_outputs(modalities, sklearn_outputs) for member in members]
-    target = estimator._attribution_target(combined)
+    task = estimator.task_
+    target = task.attribution_target(combined)
     present = presence(modalities)
     clean = {name: torch.where(mask.view(-1, *[1] * (modalities[name].dim() - 1)),
                                modalities[name], 0.0)
@@ -240,8 +242,8 @@ def expert_attributions(estimator, batch, experts, steps=STEPS):
                 raw = (member.fusion(inputs, present) if expert == FUSION
                        else member.unimodal[expert](inputs[expert]))
                 outputs.append({**outputs_m.logits, expert: raw})
-            return estimator._contribution(outputs, [f.available for f in fixed], expert,
-                                           target)
+            return task.contribution(module, outputs, [f.available for f in fixed], expert,
+                                     target)
 
         attributions, at_input, at_baseline = integrated_gradients(
             score, {name: clean[name] for name in reads},
@@ -270,7 +272,7 @@ def column_table(estimator, X, steps=STEPS):
     """
     import pandas as pd
 
-    from .product import FUSION
+    from ._names import FUSION
 
     module = estimator.net_.module_
     fitted = set(_members(module)[0].sklearn_experts)
@@ -283,7 +285,7 @@ def column_table(estimator, X, steps=STEPS):
         target, combined, results = expert_attributions(estimator, batch, experts, steps)
         n = len(combined)
         labels = index[start:start + n]
-        predicted = estimator._attribution_label(combined, target)
+        predicted = estimator.task_.attribution_label(combined, target)
         for expert, (attributions, at_input, at_baseline, seen) in results.items():
             for modality, values in attributions.items():
                 flat = values.reshape(n, -1).double().numpy()

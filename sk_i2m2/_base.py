@@ -10,14 +10,15 @@ turns the product's output into its predictions. ``fit`` is a chain of named ste
    the sample weights;
 2. :meth:`~BaseI2M2._preprocess`: fit the modality splitter, or (warm start) check
    that the data and modalities are the fitted model's;
-3. :meth:`~BaseI2M2._cross_fit_sklearn_experts`: the scikit-learn experts' out-of-fold
+3. the fit plan (:func:`~sk_i2m2._plan.resolve_plan`): every ``"auto"`` parameter
+   resolved once, before any expert is fitted; the steps below read the plan;
+4. :meth:`~BaseI2M2._cross_fit_sklearn_experts`: the scikit-learn experts' out-of-fold
    outputs, and the rows' loss weights;
-4. :meth:`~BaseI2M2._train`: build the product, resolve the fit plan
-   (:mod:`sk_i2m2._plan`) and train;
-5. :meth:`~BaseI2M2._weigh_experts`: fit the log-linear pool's weights on held-out
+5. :meth:`~BaseI2M2._train`: build the products and train them;
+6. :meth:`~BaseI2M2._weigh_experts`: fit the log-linear pool's weights on held-out
    rows (:mod:`sk_i2m2._pool`), when the plan says so;
-6. :meth:`~BaseI2M2._calibrate`: fit the task's calibration on held-out rows;
-7. :meth:`~BaseI2M2._set_fitted`: record the fitted state, one record that ``save``
+7. :meth:`~BaseI2M2._calibrate`: fit the task's calibration on held-out rows;
+8. :meth:`~BaseI2M2._set_fitted`: record the fitted state, one record that ``save``
    writes and ``load`` reads back.
 """
 
@@ -34,14 +35,14 @@ from sklearn.utils.validation import _check_sample_weight, check_consistent_leng
 
 from ._attribution import expert_attributions
 from ._dataset import Batch
-from ._fusion import ConcatFusion
+from ._names import FUSION
 from ._net import check_process_group
-from ._plan import RESOLVED, resolve_device, resolve_n_bags, resolve_plan
+from ._plan import RESOLVED, resolve_fusion, resolve_plan
 from ._pool import fit_pool
 from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter, check_modality_spec, check_X, modality_block
 from ._training import HeldOut, predict_held_out, train
-from .product import FUSION, ProductEnsemble, build_product
+from .product import ProductEnsemble, build_product
 
 #: Prediction preprocesses and forwards X this many prediction batches at a time:
 #: its preprocessed copy and tensors are then held for one chunk only, so that the
@@ -164,9 +165,9 @@ class BaseI2M2(_BaseComposition):
     """The product-of-experts estimator, whatever the task (see the module docstring).
 
     Faces implement :meth:`_get_task` and their predictions; they may extend the
-    hooks :meth:`_row_weights`, :meth:`_out_of_fold` and
-    :meth:`_set_task_attributes`, and ``_recorded`` / ``_derived`` with the fitted
-    attributes they add.
+    hooks :meth:`_row_weights` and :meth:`_set_task_attributes`, and ``_recorded`` /
+    ``_derived`` with the fitted attributes they add. Everything else that depends
+    on what is predicted is the task's (:mod:`sk_i2m2._task`).
     """
 
     #: Parameters every face has; a face adds its own.
@@ -211,17 +212,19 @@ class BaseI2M2(_BaseComposition):
         """Each row's weight in every loss (None: all 1)."""
         return task.row_weights(y, sample_weight)
 
-    def _out_of_fold(self, task, held_out, net):
-        """Recorded attributes from an ensemble's out-of-fold predictions.
-
-        ``held_out`` was predicted before the calibration was fitted; ``net`` holds it.
-        """
-        return {}
-
     def _set_task_attributes(self):
         """Set the face's own fitted attributes derived from the record (e.g. ``classes_``)."""
 
     # ------------------------------------------------------------------ parameters
+
+    def _store_init_params(self, arguments):
+        """Store each ``__init__`` argument unchanged, under its own name.
+
+        A face's ``__init__`` names its parameters (scikit-learn reads them from
+        the signature) and passes ``locals()`` here.
+        """
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
 
     # Nested parameters ``<modality>__<param>`` work as in ModalitySplitter (and
     # ColumnTransformer); ``fusion__<param>`` comes from BaseEstimator since ``fusion``
@@ -242,7 +245,7 @@ class BaseI2M2(_BaseComposition):
             self.modalities, remainder=self.remainder)
         fusion = []
         if self.dependencies != "intra":
-            fusion = [(FUSION, ConcatFusion() if self.fusion in (None, "auto") else self.fusion,
+            fusion = [(FUSION, resolve_fusion(self.fusion, self.dependencies),
                        "every modality")]
         return modality_block(splitter, fusion)
 
@@ -274,12 +277,14 @@ class BaseI2M2(_BaseComposition):
         if previous is not None:  # the fitted model's encoding of the target
             y = task.continue_from(previous["task_"], y)
         splitter, modalities = self._preprocess(X, task, previous)
+        plan = resolve_plan(self.get_params(deep=False), task, y, splitter.modalities_,
+                            splitter.sample_shapes_.values())
         seed = _draw_seed(self.random_state)
         sklearn_experts, data = self._cross_fit_sklearn_experts(
-            splitter, X, modalities, y, task, seed, sample_weight)
-        with _PrivateTorchRandomness(seed, resolve_device(self.device)):
-            plan, net, held_out = self._train(splitter, sklearn_experts, data, y, task,
-                                              seed, previous)
+            splitter, X, modalities, y, plan, seed, sample_weight)
+        with _PrivateTorchRandomness(seed, plan.device):
+            net, held_out = self._train(splitter, sklearn_experts, data, y, plan, seed,
+                                        previous)
             if plan.pool:
                 held_out = self._weigh_experts(net, plan, held_out, data, y)
             if held_out is not None and plan.calibrate is not None:
@@ -287,7 +292,8 @@ class BaseI2M2(_BaseComposition):
         record = {"task_": task, "splitter_": splitter, "sklearn_experts_": sklearn_experts,
                   **plan.resolved()}
         if plan.n_bags > 1:  # every row's prediction from the member that did not see it
-            record.update(self._out_of_fold(task, held_out, net))
+            # held_out was predicted before the calibration was fitted; net holds it.
+            record.update(task.out_of_fold(held_out, calibration_value(net)))
         return self._set_fitted(record, net)
 
     def _forget_fit(self):
@@ -319,36 +325,24 @@ class BaseI2M2(_BaseComposition):
         _check_same_fit(previous, X, task, self)
         return previous["splitter_"], previous["splitter_"].transform(X)
 
-    def _cross_fit_sklearn_experts(self, splitter, X, modalities, y, task, seed,
+    def _cross_fit_sklearn_experts(self, splitter, X, modalities, y, plan, seed,
                                    sample_weight):
-        """Step 3: the fitted scikit-learn experts and the :class:`Batch` of every row."""
+        """Step 4: the fitted scikit-learn experts and the :class:`Batch` of every row."""
+        task = plan.task
         sklearn_experts = SklearnExperts.from_spec(splitter.modalities_, self.dependencies,
-                                                   self.fusion, task,
-                                                   pool=self._pools(task, y))
+                                                   plan)
         outputs = sklearn_experts.fit(splitter, X, modalities, y, task, seed, sample_weight,
                                       verbose=self.verbose)
         return sklearn_experts, Batch(modalities, outputs,
                                       self._row_weights(task, y, sample_weight))
 
-    def _pools(self, task, y):
-        """Whether this fit's pool will weigh the experts (before the plan is made).
-
-        The ``"auto"`` experts' candidates are fitted only then. A product is assumed
-        trainable here: one that is not fits no pool unless ``expert_weights="learn"``.
-        """
-        n_bags = resolve_n_bags(self.n_bags, task, y, trainable=True)
-        return self.expert_weights == "learn" or (self.expert_weights == "auto"
-                                                  and n_bags > 1)
-
-    def _build_product(self, splitter, sklearn_experts, task):
-        return build_product(splitter, self.dependencies, self.fusion, task,
+    def _build_product(self, splitter, sklearn_experts, plan):
+        return build_product(splitter, self.dependencies, plan.fusion, plan.task,
                              self.modality_dropout, sklearn_experts.product_sources())
 
-    def _train(self, splitter, sklearn_experts, data, y, task, seed, previous):
-        """Step 4: ``(plan, net, held-out rows)``; the plan resolved on the first product."""
-        module = self._build_product(splitter, sklearn_experts, task)
-        plan = resolve_plan(self.get_params(deep=False), task, y, module.trainable,
-                            splitter.sample_shapes_.values())
+    def _train(self, splitter, sklearn_experts, data, y, plan, seed, previous):
+        """Step 5: ``(net, held-out rows)``: build the products and train them."""
+        module = self._build_product(splitter, sklearn_experts, plan)
         members = [module]
         warm = previous is not None and module.trainable
         if warm:  # continue the fitted networks
@@ -361,17 +355,17 @@ class BaseI2M2(_BaseComposition):
 
         def member(k):
             product = (members[k] if k < len(members)
-                       else self._build_product(splitter, sklearn_experts, task))
+                       else self._build_product(splitter, sklearn_experts, plan))
             if waiting:
                 product.set_expert_weights(torch.tensor(
                     [0.0 if name in waiting else 1.0 for name in product.expert_names]), None)
             return product
 
         net, held_out = train(plan, member, data, y, seed, warm=warm)
-        return plan, net, held_out
+        return net, held_out
 
     def _weigh_experts(self, net, plan, held_out, data, y):
-        """Step 5: fit the pool's weights on held-out rows; the held-out rows, pooled.
+        """Step 6: fit the pool's weights on held-out rows; the held-out rows, pooled.
 
         Without neural experts nothing was held out, but the scikit-learn experts'
         outputs of the training rows are out of fold: the weights are fitted on them.
@@ -398,7 +392,7 @@ class BaseI2M2(_BaseComposition):
         return held_out._replace(prediction=pooled.to(held_out.prediction.dtype))
 
     def _calibrate(self, net, plan, held_out, data):
-        """Step 6: fit the task's calibration on held-out rows, put it in the module.
+        """Step 7: fit the task's calibration on held-out rows, put it in the module.
 
         A cross-fitted ensemble's out-of-fold rows (every row) may sharpen; a single
         product's held-out split only softens (see :mod:`sk_i2m2._calibration`).
@@ -417,7 +411,7 @@ class BaseI2M2(_BaseComposition):
             net.history.record(key, value)
 
     def _set_fitted(self, record, net):
-        """Step 7: set every fitted attribute from a fit's record, or a saved one's."""
+        """Step 8: set every fitted attribute from a fit's record, or a saved one's."""
         for name in self._recorded:
             if name in record:
                 setattr(self, name, record[name])

@@ -9,12 +9,14 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 
 from ._attribution import column_table
 from ._base import BaseI2M2, calibration_value
+from ._docstrings import fill_doc
 from ._explain import explain_predictions
-from ._fusion import BaseFusion
 from ._task import ClassificationTask
 from ._typing import MatrixLike
+from .experts import BaseFusion
 
 
+@fill_doc
 class I2M2Classifier(ClassifierMixin, BaseI2M2):
     """Product-of-experts classifier over several modalities (I2M2).
 
@@ -40,27 +42,12 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         table modality (``"fusion:boosting"``, ``"fusion:linear"``; images and
         series are left to the networks), weighed as ``expert_weights`` says.
         Ignored when ``dependencies="intra"``.
-    dependencies : {"both", "intra", "inter"}, default="both"
-        ``"both"`` is I2M2 (unimodal experts times the fusion expert); ``"intra"``
-        keeps the unimodal experts only (late fusion); ``"inter"`` the fusion
-        expert only (intermediate fusion).
-    remainder : "drop", "passthrough" or expert, default="drop"
-        What becomes of columns no modality selects (see ``ModalitySplitter``).
-    modality_dropout : float, default=0.0
-        During training, the probability that a row loses each of its modalities
-        (never all of them), so that the product learns to predict without it.
-        Rows whose columns of a modality are all missing drop that modality's
-        factors, in training and prediction alike, whatever this value.
+    %(dependencies_parameters)s
     expert_weights : "auto", "learn" or None, default="auto"
         None multiplies the experts as they are, as I2M2 does. ``"learn"`` turns the
         product into a log-linear pool, ``p(y | x) ∝ Π_k q_k(y | x) ** w_k``, with one
-        weight ``w_k >= 0`` per expert (and a bias per class), fitted after training
-        on rows the experts did not train on: the cross-fitted ensemble's
-        out-of-fold rows, a single product's held-out rows, or the scikit-learn
-        experts' out-of-fold outputs. It turns down an expert that only adds noise,
-        and lets two experts reading the same evidence share it. The fitted weights
-        are ``expert_weights_``. ``"auto"``: ``"learn"`` for a cross-fitted ensemble
-        (``n_bags_ > 1``), else None.
+        weight ``w_k >= 0`` per expert, fitted after training
+        %(pool_weights)s
     max_epochs : int, default=200
         Epochs of joint training on the product's cross-entropy, at most: early
         stopping (on by default, see ``n_bags`` and ``early_stopping``) usually ends
@@ -68,27 +55,8 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
     pretrain_epochs : int, default=0
         Epochs before the joint stage where each expert is trained on its own
         cross-entropy (skipped when there is a single expert; no early stopping).
-    batch_size : int, default=64
-        Training batch size.
-    lr : float, default=1e-3
-        Learning rate of the AdamW optimizer.
-    weight_decay : float, default=1e-2
-        Weight decay of the AdamW optimizer.
-    early_stopping : "auto" or bool, default="auto"
-        Stop the joint stage when the validation loss has not improved for
-        ``n_iter_no_change`` epochs, and restore the best weights. The members of a
-        cross-fitted ensemble (``n_bags``) each stop on their own held-out fold
-        unless this is False. A single product (``n_bags=1``) holds out
-        ``validation_fraction`` for it; ``"auto"`` turns that on above 10 000 rows.
-    validation_fraction : float, default=0.1
-        Stratified share of the rows held out for early stopping.
-    n_iter_no_change : int or "auto", default="auto"
-        Patience of early stopping, in epochs. ``"auto"``: about 120 optimizer
-        steps, between 10 and 30 epochs (30 epochs up to 256 training rows at
-        ``batch_size=64``, 10 from 1 537). Products whose signal lies in
-        interactions between modalities sit on a plateau for over 100 steps before
-        they learn: 10 epochs of 4 steps stopped them there, while on larger
-        tables 10 epochs are already hundreds of steps.
+    %(optimizer_parameters)s
+    %(stopping_parameters)s
     class_weight : "balanced", dict or None, default=None
         Weights of the classes. Folded into one weight per row at ``fit`` (times
         ``sample_weight``), which counts in every loss: both stages, the
@@ -118,65 +86,13 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         The out-of-fold predictions are kept (``oof_proba_``, ``oof_score_``) and
         fit the temperature. ``"auto"``: 5 members up to 10 000 rows (fewer when a
         class has fewer than 5 rows), a single product above.
-    predict_batch_size : int or "auto", default="auto"
-        Batch size of prediction and validation passes. ``"auto"``: 4096 rows when
-        every modality is a table; with images or series, rows holding about 65 536
-        input values of the widest of them, between 64 and 4096 (1 024 rows of 8x8
-        images, 64 of 32x32). A convolution's activations are many times its input:
-        larger batches outgrow the CPU's caches and ran up to 1.7x slower per row.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, dropout, shuffling and the validation split.
-        Runs on the CPU with the same seed give identical models. The global
-        random states of torch and numpy are left untouched.
-    verbose : int, default=0
-        0 is silent. 1 shows progress on stderr: in a terminal, bars over the
-        epochs of each training (with the last losses), over the batches of each
-        epoch, and over the cross-fitting of scikit-learn experts; written to a file
-        or a pipe, plain lines instead (each training's start, its losses every 10
-        epochs, its end with the best validation loss; each expert's
-        cross-fitting), without carriage returns or escape sequences. 2 or more
-        prints skorch's per-epoch table instead.
-    device : str, default="auto"
-        Torch device; ``"auto"`` picks CUDA when available.
-    num_workers : int, default=0
-        Worker processes of the torch DataLoader that reads images from files
-        (experts with a ``loader``), so that reading overlaps training; 0 reads in
-        the main process. Without images from files, data is sliced from memory
-        and this has no effect.
-    callbacks : list of skorch callbacks or None, default=None
-        Passed to the skorch net (copied, never modified).
-    warm_start : bool, default=False
-        When True and the estimator is fitted, ``fit`` continues training the
-        fitted networks (each member of an ensemble on its own folds of the new
-        rows) instead of starting anew, for up to ``max_epochs`` more epochs, with
-        a fresh optimizer and no pretraining, as
-        :class:`~sklearn.neural_network.MLPClassifier` does. The fitted
-        preprocessing is kept (the new rows are transformed, not refitted), the
-        temperature is fitted again and scikit-learn experts are fitted again.
-        The modalities, the experts' networks and the classes must be those of
-        the fitted model; a change raises an error. ``history_`` covers the last
-        fit only.
-    distributed : bool, default=False
-        Train one model data-parallel over the processes of an initialised
-        ``torch.distributed`` process group (launched with ``torchrun``), with
-        :class:`~torch.nn.parallel.DistributedDataParallel`. Every process calls
-        ``fit`` with the same rows and ``random_state``; each step splits its
-        ``batch_size`` rows among the processes and averages their gradients, so
-        the fit follows the one of a single process (up to dropout draws and
-        rounding). Each process should use its own device (``device="cuda:<local
-        rank>"``), or the CPU with the gloo backend. Every process ends with the
-        same model. See ``examples/distributed_training.py``.
+    %(runtime_parameters)s
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    n_features_in_ : int
-        Number of input columns.
-    feature_names_in_ : ndarray of str
-        Input column names, when ``X`` had string column names.
-    splitter_ : ModalitySplitter
-        The fitted splitter.
+    %(input_attributes)s
     sklearn_experts_ : mapping of str to classifier
         The scikit-learn experts (modality name, or ``"fusion"``), each refitted on
         every training row it can see; empty without them.
@@ -190,23 +106,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         (``valid_log_loss_uncalibrated``, ``valid_log_loss_calibrated``).
     temperature_ : float
         The fitted temperature; 1.0 when none was fitted.
-    n_bags_ : int
-        Members of the ensemble (1: a single product), ``n_bags`` resolved. With
-        more, ``net_.module_`` is a :class:`~sk_i2m2.product.ProductEnsemble` of
-        :class:`ProductOfExperts`.
-    early_stopping_ : bool
-        Whether training stopped early on held-out rows (``early_stopping`` resolved).
-    n_iter_no_change_ : int
-        The patience of early stopping, in epochs (``n_iter_no_change`` resolved).
-    calibrate_ : "temperature" or None
-        The calibration fitted (``calibrate`` resolved).
-    device_ : str
-        The device trained on (``device`` resolved).
-    predict_batch_size_ : int
-        Rows per prediction batch (``predict_batch_size`` resolved).
-    expert_weights_ : dict of str to float
-        Each expert's weight in the pool (see ``expert_weights``), in the product's
-        order; every weight is 1 when the experts are multiplied as they are.
+    %(plan_attributes)s
     oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``n_bags_ > 1``: each training row's probabilities from the member that
         did not train on it (temperature applied), in ``classes_`` order.
@@ -242,31 +142,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
                  calibrate="auto", n_bags="auto", predict_batch_size="auto", random_state=None,
                  verbose=0, device="auto", num_workers=0, callbacks=None, warm_start=False,
                  distributed=False):
-        self.modalities = modalities
-        self.fusion = fusion
-        self.dependencies = dependencies
-        self.remainder = remainder
-        self.modality_dropout = modality_dropout
-        self.expert_weights = expert_weights
-        self.max_epochs = max_epochs
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.class_weight = class_weight
-        self.calibrate = calibrate
-        self.n_bags = n_bags
-        self.predict_batch_size = predict_batch_size
-        self.random_state = random_state
-        self.verbose = verbose
-        self.device = device
-        self.num_workers = num_workers
-        self.callbacks = callbacks
-        self.warm_start = warm_start
-        self.distributed = distributed
+        self._store_init_params(locals())
 
     # ------------------------------------------------------------------ task hooks
 
@@ -276,32 +152,9 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
     def _row_weights(self, task, y, sample_weight):
         return task.row_weights(y, sample_weight, self.class_weight)
 
-    def _out_of_fold(self, task, held_out, net):
-        log_proba, y = held_out.prediction, held_out.y
-        # Divided by the temperature as the product does.
-        oof_proba = torch.softmax((log_proba / calibration_value(net)).double(),
-                                  dim=1).numpy()
-        return {"oof_proba_": oof_proba,
-                "oof_score_": float(np.mean(oof_proba.argmax(axis=1) == y))}
-
     def _set_task_attributes(self):
         self.classes_ = self.task_.classes
         self.temperature_ = calibration_value(self.net_)
-
-    def _attribution_target(self, combined):
-        return combined.argmax(dim=1)
-
-    def _attribution_label(self, combined, target):
-        return self.classes_[target.cpu().numpy()]
-
-    def _contribution(self, outputs, available, name, target):
-        """The expert's contribution to the class ``target``, as :meth:`explain` has it."""
-        log_proba = torch.stack([torch.log_softmax(member[name], dim=1) for member in outputs])
-        mean = torch.logsumexp(log_proba, dim=0) - np.log(len(outputs))
-        weight = float(self.net_.module_.term_weights()[
-            list(self.net_.module_.expert_names).index(name)])
-        chosen = mean.gather(1, target.view(-1, 1))[:, 0]
-        return weight * (chosen - mean.mean(dim=1))
 
     # ------------------------------------------------------------------ predict
 
@@ -371,6 +224,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
         return {name: torch.softmax(value.double(), dim=1).numpy()
                 for name, value in logits.items()}
 
+    @fill_doc
     def explain(self, X: MatrixLike, by: str = "expert", steps: int = 64) -> pd.DataFrame:
         """Which expert drove each prediction, as a long table (one row per expert).
 
@@ -384,14 +238,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-        by : {"expert", "column"}, default="expert"
-            ``"column"`` splits each neural expert's contribution among the input
-            columns it reads (see Notes) and returns one row per (sample, expert,
-            column) instead.
-        steps : int, default=64
-            With ``by="column"``: intervals of the integration path.
-
+        %(explain_parameters)s
         Returns
         -------
         DataFrame
@@ -417,25 +264,7 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
 
         Notes
         -----
-        ``by="column"`` attributes each neural expert's contribution to its input
-        columns by integrated gradients, from a baseline input: a typical training
-        row (each numeric column's median and each categorical column's most
-        frequent category, over up to 10 000 training rows, after preprocessing;
-        zeros, the training mean, for images and series). One-hot and other expanded
-        features are summed back to the column they come from; images read from a
-        path column get one row, for that column (see :meth:`attribution_maps` for
-        their pixels). The table has columns ``sample``, ``predicted``, ``expert``,
-        ``modality``, ``column``, ``attribution``, ``contribution`` (the expert's
-        contribution, as in the default table) and ``baseline_contribution`` (its
-        contribution at the baseline). Completeness: the attributions of a (sample,
-        expert) sum to ``contribution - baseline_contribution``, up to the
-        quadrature's error: within 0.05 (nats, or the target's units) or 5% of that
-        difference, whichever is larger, at ``steps=64`` on the package's tests
-        (ReLU networks have kinks along the path, where the error falls only as
-        ``1 / steps``; raise ``steps`` to shrink it). The fusion expert's
-        attributions cover every modality's columns; those of a modality a row lacks
-        are NaN, as are a unimodal expert's on rows lacking its modality.
-        Scikit-learn experts have no gradients: their rows have NaN attributions.
+        %(by_column_notes)s
 
         Examples
         --------

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ._image_files import LazyImages
+from .imaging._files import LazyImages
 
 
 class Batch(NamedTuple):
@@ -71,7 +71,7 @@ class TensorDictDataset(Dataset):
     ----------
     X : Batch or dict of str to array-like
         The rows; a dict is the modalities alone. Arrays are converted to float32
-        tensors once; :class:`~sk_i2m2._image_files.LazyImages` are read batch by batch.
+        tensors once; :class:`~sk_i2m2.imaging._files.LazyImages` are read batch by batch.
     y : array-like of int or None
         Encoded labels.
     device : str or torch.device, default="cpu"

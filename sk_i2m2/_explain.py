@@ -17,7 +17,7 @@ experts of the row, so the shares of a row are in [0, 1] and sum to one.
 import numpy as np
 import pandas as pd
 
-from .product import FUSION
+from ._names import FUSION
 
 COLUMNS = ["sample", "predicted", "probability", "expert", "expert_weight", "log_proba",
            "contribution", "share", "agrees", "fusion_agrees"]

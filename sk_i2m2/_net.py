@@ -25,7 +25,6 @@ set once per epoch rather than once per batch, callbacks are only called for the
 hooks they define, and prediction uses its own large batches.
 """
 
-import math
 
 import torch
 import torch.distributed as dist
@@ -36,15 +35,6 @@ from skorch.utils import is_dataset
 from ._callbacks import JOINT, PRETRAIN
 from ._dataset import TensorBatches, TensorDictDataset, image_batches
 from ._loss import weighted_mean
-
-#: ``predict_batch_size="auto"``: rows per prediction batch, between these bounds: a
-#: table's batch is the largest; a batch of images or series holds about
-#: ``AUTO_PREDICT_VALUES`` input values of the widest of them. A convolution's
-#: activations are many times its input, and prediction batches whose activations
-#: outgrow the CPU's caches ran up to 1.7x slower per row (32x32 images at 1 024 rows
-#: against 64; 8x8 digits at 4 096 rows against 1 024: benchmarks/overhead.py).
-AUTO_PREDICT_ROWS = (64, 4096)
-AUTO_PREDICT_VALUES = 2**16
 
 
 def _generator(seed):
@@ -74,22 +64,6 @@ def learning_rate_scales(module):
     return {name: scale for name, scale in scales.items() if scale != 1.0}
 
 
-def prediction_batch_size(predict_batch_size, sample_shapes):
-    """Rows per prediction batch: ``predict_batch_size``, or resolved from ``"auto"``.
-
-    Parameters
-    ----------
-    predict_batch_size : int or "auto"
-    sample_shapes : iterable of tuple
-        The shape of one row of each modality.
-    """
-    if predict_batch_size != "auto":
-        return predict_batch_size
-    low, high = AUTO_PREDICT_ROWS
-    widest = max((math.prod(shape) for shape in sample_shapes if len(shape) > 1), default=0)
-    return high if not widest else min(high, max(low, AUTO_PREDICT_VALUES // widest))
-
-
 class ProductOfExpertsNet(NeuralNet):
     """A skorch :class:`~skorch.NeuralNet` around a :class:`~sk_i2m2.product.ProductOfExperts`.
 
@@ -108,9 +82,9 @@ class ProductOfExpertsNet(NeuralNet):
     pretrain_epochs : int, default=0
         The first epochs train each expert on its own loss; the remaining
         ``max_epochs - pretrain_epochs`` train the product.
-    predict_batch_size : int or "auto", default="auto"
-        Batch size of validation and prediction passes; ``"auto"``: see
-        :func:`prediction_batch_size`.
+    predict_batch_size : int or None, default=None
+        Batch size of validation and prediction passes (the fit plan's, resolved
+        from the estimator's ``predict_batch_size``); None: ``batch_size``.
     shuffle_seed : int or None, default=None
         Seed of the private generator that shuffles the training rows.
     num_workers : int, default=0
@@ -124,7 +98,7 @@ class ProductOfExpertsNet(NeuralNet):
     """
 
     def __init__(self, module, criterion=torch.nn.CrossEntropyLoss, *args,
-                 pretrain_epochs=0, predict_batch_size="auto", shuffle_seed=None,
+                 pretrain_epochs=0, predict_batch_size=None, shuffle_seed=None,
                  num_workers=0, distributed=False, **kwargs):
         if criterion is torch.nn.CrossEntropyLoss:
             kwargs.setdefault("criterion__reduction", "none")
@@ -224,8 +198,8 @@ class ProductOfExpertsNet(NeuralNet):
     def get_iterator(self, dataset, training=False):
         if not isinstance(dataset, TensorDictDataset):
             return super().get_iterator(dataset, training=training)
-        batch_size = self.batch_size if training else prediction_batch_size(
-            self.predict_batch_size, [values.shape[1:] for values in dataset.X.modalities.values()])
+        batch_size = (self.batch_size if training or self.predict_batch_size is None
+                      else self.predict_batch_size)
         generator = self._shuffle_generator() if training else None
         # Only training is split among processes: every process validates on all the
         # validation rows, so early stopping decides alike everywhere.

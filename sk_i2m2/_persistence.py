@@ -26,12 +26,10 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._base import BaseI2M2
-from ._classifier import I2M2Classifier
 from ._plan import recorded_plan
-from ._regressor import I2M2Regressor
 from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter
-from ._task import ClassificationTask, GaussianTask
+from ._task import Task
 from ._training import make_net
 from ._typing import PathOrFile
 from ._version import __version__
@@ -42,9 +40,8 @@ FORMAT = "sk_i2m2-model"
 #: 2: the scikit-learn experts are saved as one object (``sklearn_experts_``), and the
 #: number of members of an ensemble (``n_bags_``). 3: the estimator's class and its
 #: fitted record (its task and resolved fit plan among it); regressors.
-FORMAT_VERSION = 3
-#: The estimators a model file may hold, by the name saved in it.
-ESTIMATORS = {kind.__name__: kind for kind in (I2M2Classifier, I2M2Regressor)}
+#: 4: the experts and imaging packages: the saved types' module paths changed.
+FORMAT_VERSION = 4
 MEMBERS = ("estimator.skops", "weights.pt", "history.json")
 
 #: Types beside the package's own that a model may hold and skops does not trust by
@@ -69,18 +66,33 @@ def _subclasses(kind):
         yield from _subclasses(subclass)
 
 
+def _package_subclasses(base):
+    """``base`` and its subclasses defined in this package (a user's own are not)."""
+    return [kind for kind in [base, *_subclasses(base)]
+            if kind.__module__.startswith("sk_i2m2.")]
+
+
+def estimator_faces():
+    """``{name: class}`` of the estimators a model file may hold: the package's faces.
+
+    Each face over :class:`~sk_i2m2._base.BaseI2M2` defined in sk_i2m2 (imported
+    with the package), found by its module, so that a new face needs no list.
+    """
+    return {kind.__name__: kind for kind in _package_subclasses(BaseI2M2)
+            if kind is not BaseI2M2}
+
+
 def package_types():
     """Dotted names of this package's types that a saved model may hold.
 
-    Every expert and fusion expert defined in sk_i2m2, and the types each declares
+    Every task, expert and fusion expert defined in sk_i2m2, and the types each declares
     in ``_saved_types`` (its preprocessing helpers), so that a new built-in expert
     loads without editing a list. A user's own subclasses are not among them: they
     load when named in ``load(path, trusted=[...])``.
     """
-    kinds = [ModalitySplitter, SklearnExperts, ClassificationTask, GaussianTask]
+    kinds = [ModalitySplitter, SklearnExperts, *_package_subclasses(Task)]
     for base in (BaseExpert, BaseFusion):
-        kinds += [kind for kind in [base, *_subclasses(base)]
-                  if kind.__module__.startswith("sk_i2m2.")]
+        kinds += _package_subclasses(base)
     names = set()
     for kind in kinds:
         names.add(_dotted_name(kind))
@@ -125,8 +137,9 @@ def save(model: BaseI2M2, path: PathOrFile) -> None:
     saved by reference to their class: :func:`load` needs their code importable and
     asks you to trust them by name.
     """
-    if type(model).__name__ not in ESTIMATORS or not isinstance(model, BaseI2M2):
-        raise TypeError("save takes a fitted I2M2Classifier or I2M2Regressor, got "
+    faces = estimator_faces()
+    if faces.get(type(model).__name__) is not type(model):
+        raise TypeError(f"save takes a fitted {' or '.join(sorted(faces))}, got "
                         f"{type(model).__name__}.")
     check_is_fitted(model)
     _check_no_module_instances(model)
@@ -234,15 +247,15 @@ def load(path: PathOrFile, trusted: list[str] | None = None) -> BaseI2M2:
 
 
 def _rebuild(state, weights, history):
-    model = ESTIMATORS[state["estimator"]](**state["params"])
+    model = estimator_faces()[state["estimator"]](**state["params"])
     record = {**state["record"], "device_": "cpu"}
-    task, splitter = record["task_"], record["splitter_"]
-    members = [build_product(splitter, model.dependencies, model.fusion, task,
+    splitter = record["splitter_"]
+    plan = recorded_plan(model.get_params(deep=False), record)
+    members = [build_product(splitter, model.dependencies, plan.fusion, plan.task,
                              model.modality_dropout, record["sklearn_experts_"].product_sources())
                for _ in range(record["n_bags_"])]
     module = members[0] if len(members) == 1 else ProductEnsemble(members)
     module.load_state_dict(weights)
-    net = make_net(recorded_plan(model.get_params(deep=False), record), module,
-                   seed=0).initialize()
+    net = make_net(plan, module, seed=0).initialize()
     net.history = History(history)
     return model._set_fitted(record, net)

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ._net import prediction_batch_size
+from .experts import ConcatFusion, is_sklearn_estimator
 
 #: Above this many rows ``early_stopping="auto"`` turns early stopping on, as in
 #: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
@@ -27,6 +27,15 @@ AUTO_BAGS = 5
 #: validation loss (30 epochs of 4 steps: what interaction-only data needs at 300
 #: rows, where 10 epochs stopped before it was found), as epochs, within bounds.
 AUTO_PATIENCE_STEPS, AUTO_PATIENCE_EPOCHS = 120, (10, 30)
+
+#: ``predict_batch_size="auto"``: rows per prediction batch, between these bounds: a
+#: table's batch is the largest; a batch of images or series holds about
+#: ``AUTO_PREDICT_VALUES`` input values of the widest of them. A convolution's
+#: activations are many times its input, and prediction batches whose activations
+#: outgrow the CPU's caches ran up to 1.7x slower per row (32x32 images at 1 024 rows
+#: against 64; 8x8 digits at 4 096 rows against 1 024: benchmarks/overhead.py).
+AUTO_PREDICT_ROWS = (64, 4096)
+AUTO_PREDICT_VALUES = 2**16
 
 #: The plan's resolved values, as the fitted estimator's attributes (each + "_").
 RESOLVED = ("n_bags", "early_stopping", "n_iter_no_change", "calibrate", "device",
@@ -58,6 +67,13 @@ class FitPlan:
     pool : bool
         Whether the experts' weights of the log-linear pool are fitted on held-out
         rows after training (``expert_weights``; :mod:`sk_i2m2._pool`).
+    fusion : BaseFusion, scikit-learn estimator or None
+        The fusion expert (``fusion``; ``"auto"`` and None:
+        :class:`~sk_i2m2.experts.ConcatFusion`); None without one
+        (``dependencies="intra"``).
+    fusion_candidates : bool
+        Whether the ``"auto"`` fusion's scikit-learn candidates stand beside it
+        (``fusion="auto"`` when the pool weighs the experts).
     The other attributes are the estimator's training parameters, unchanged.
     """
 
@@ -69,6 +85,8 @@ class FitPlan:
     device: str
     predict_batch_size: int
     pool: bool
+    fusion: object
+    fusion_candidates: bool
     validation_fraction: float = 0.1
     max_epochs: int = 200
     pretrain_epochs: int = 0
@@ -87,6 +105,22 @@ class FitPlan:
     def held_out_for_single_product(self):
         """Whether a single product holds out ``validation_fraction`` of its rows."""
         return self.n_bags == 1 and (self.early_stopping or self.calibrate is not None)
+
+
+def resolve_predict_batch_size(predict_batch_size, sample_shapes):
+    """Rows per prediction batch: ``predict_batch_size``, or resolved from ``"auto"``.
+
+    Parameters
+    ----------
+    predict_batch_size : int or "auto"
+    sample_shapes : iterable of tuple
+        The shape of one row of each modality.
+    """
+    if predict_batch_size != "auto":
+        return predict_batch_size
+    low, high = AUTO_PREDICT_ROWS
+    widest = max((math.prod(shape) for shape in sample_shapes if len(shape) > 1), default=0)
+    return high if not widest else min(high, max(low, AUTO_PREDICT_VALUES // widest))
 
 
 def resolve_device(device):
@@ -170,8 +204,26 @@ def resolve_pool(expert_weights, n_bags, early_stopping, calibrate, trainable):
     return True
 
 
-def resolve_plan(params, task, y, trainable, sample_shapes):
+def resolve_fusion(fusion, dependencies):
+    """The fusion expert: ``"auto"`` and None are a ConcatFusion; None without one."""
+    if dependencies == "intra":
+        return None
+    return ConcatFusion() if fusion is None or isinstance(fusion, str) else fusion
+
+
+def has_neural_expert(modalities, dependencies, fusion):
+    """Whether any expert of the product learns by gradient (scikit-learn ones do not).
+
+    ``fusion`` is :func:`resolve_fusion`'s.
+    """
+    unimodal = dependencies != "inter" and any(expert.neural for _, expert, _ in modalities)
+    return unimodal or (fusion is not None and not is_sklearn_estimator(fusion))
+
+
+def resolve_plan(params, task, y, modalities, sample_shapes):
     """The :class:`FitPlan` of an estimator's parameters for a fit on ``y``.
+
+    Resolved once the preprocessing is fitted and before any expert is.
 
     Parameters
     ----------
@@ -181,16 +233,19 @@ def resolve_plan(params, task, y, trainable, sample_shapes):
         Fitted on ``y``.
     y : ndarray
         The encoded target.
-    trainable : bool
-        Whether any expert learns by gradient.
+    modalities : list of (str, expert, columns)
+        The fitted splitter's ``modalities_``.
     sample_shapes : iterable of tuple
         The shape of one row of each modality.
     """
+    fusion = resolve_fusion(params["fusion"], params["dependencies"])
+    trainable = has_neural_expert(modalities, params["dependencies"], fusion)
     n_bags = resolve_n_bags(params["n_bags"], task, y, trainable)
     early_stopping = resolve_early_stopping(params["early_stopping"], n_bags, len(y))
     n_train = training_rows(len(y), n_bags, params["validation_fraction"], task,
                             early_stopping)
     calibrate = resolve_calibrate(params["calibrate"], task, n_bags, early_stopping)
+    pool = resolve_pool(params["expert_weights"], n_bags, early_stopping, calibrate, trainable)
     return FitPlan(
         task=task,
         n_bags=n_bags,
@@ -199,10 +254,14 @@ def resolve_plan(params, task, y, trainable, sample_shapes):
                                           params["batch_size"]),
         calibrate=calibrate,
         device=resolve_device(params["device"]),
-        predict_batch_size=prediction_batch_size(params["predict_batch_size"],
+        predict_batch_size=resolve_predict_batch_size(params["predict_batch_size"],
                                                  sample_shapes),
-        pool=resolve_pool(params["expert_weights"], n_bags, early_stopping, calibrate,
-                          trainable),
+        pool=pool,
+        fusion=fusion,
+        # The "auto" fusion's candidates read the table modalities, and only the
+        # pool can weigh them against the fusion network.
+        fusion_candidates=(isinstance(params["fusion"], str) and pool
+                           and params["dependencies"] != "intra"),
         **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
            if field.default is not dataclasses.MISSING},
     )
@@ -217,6 +276,8 @@ def recorded_plan(params, record, device="cpu"):
         task=record["task_"],
         device=device,
         pool=False,  # the fitted weights are in the saved module
+        fusion=resolve_fusion(params["fusion"], params["dependencies"]),
+        fusion_candidates=False,  # fitted: in the saved scikit-learn experts
         **{name: record[name + "_"] for name in RESOLVED if name != "device"},
         **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
            if field.default is not dataclasses.MISSING},

@@ -2,22 +2,22 @@
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, StrOptions
 
 from ._attribution import column_table
-from ._base import BaseI2M2, _products, calibration_value
-from ._fusion import BaseFusion
+from ._base import BaseI2M2, calibration_value
+from ._docstrings import fill_doc
 from ._task import GaussianTask
 from ._typing import MatrixLike
+from .experts import BaseFusion
 
 #: The columns of :meth:`I2M2Regressor.explain`.
 EXPLAIN_COLUMNS = ["sample", "predicted", "std", "expert", "expert_weight", "expert_mean",
                    "expert_std", "weight", "contribution"]
 
 
+@fill_doc
 class I2M2Regressor(RegressorMixin, BaseI2M2):
     """Product-of-experts regressor over several modalities: a product of Gaussians.
 
@@ -46,45 +46,19 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         ``ConcatFusion`` beside the scikit-learn candidates of
         :class:`~sk_i2m2.experts.AutoExpert` on the preprocessed columns of every
         table modality. Ignored when ``dependencies="intra"``.
-    dependencies : {"both", "intra", "inter"}, default="both"
-        ``"both"`` is I2M2 (unimodal experts times the fusion expert); ``"intra"``
-        keeps the unimodal experts only; ``"inter"`` the fusion expert only.
-    remainder : "drop", "passthrough" or expert, default="drop"
-        What becomes of columns no modality selects (see ``ModalitySplitter``).
-    modality_dropout : float, default=0.0
-        During training, the probability that a row loses each of its modalities
-        (never all of them). Rows whose columns of a modality are all missing drop
-        that modality's factors, in training and prediction alike.
+    %(dependencies_parameters)s
     expert_weights : "auto", "learn" or None, default="auto"
         None multiplies the experts as they are, as I2M2 does. ``"learn"`` turns the
         product into a log-linear pool, ``p(y | x) ∝ Π_k N(y; m_k, v_k) ** w_k``, with one
         weight ``w_k >= 0`` per expert (multiplying its precision), fitted after training
-        on rows the experts did not train on: the cross-fitted ensemble's
-        out-of-fold rows, a single product's held-out rows, or the scikit-learn
-        experts' out-of-fold outputs. It turns down an expert that only adds noise,
-        and lets two experts reading the same evidence share it. The fitted weights
-        are ``expert_weights_``. ``"auto"``: ``"learn"`` for a cross-fitted ensemble
-        (``n_bags_ > 1``), else None.
+        %(pool_weights)s
     max_epochs : int, default=200
         Epochs of joint training, at most (early stopping usually ends it before).
     pretrain_epochs : int, default=0
         Epochs before the joint stage where each expert is trained on its own
         likelihood.
-    batch_size : int, default=64
-        Training batch size.
-    lr : float, default=1e-3
-        Learning rate of the AdamW optimizer.
-    weight_decay : float, default=1e-2
-        Weight decay of the AdamW optimizer.
-    early_stopping : "auto" or bool, default="auto"
-        As :class:`~sk_i2m2.I2M2Classifier`'s: members of an ensemble stop on their
-        own fold unless False; a single product holds out ``validation_fraction``
-        (``"auto"``: above 10 000 rows).
-    validation_fraction : float, default=0.1
-        Share of the rows held out by a single product.
-    n_iter_no_change : int or "auto", default="auto"
-        Patience of early stopping, in epochs; ``"auto"``: about 120 optimizer steps,
-        between 10 and 30 epochs.
+    %(optimizer_parameters)s
+    %(stopping_parameters)s
     calibrate : None, "auto" or "variance", default="auto"
         ``"variance"`` scales the predictive variance by one factor fitted after
         training on rows the model did not train on, in closed form: on a single
@@ -98,35 +72,11 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         and the mean of the variances plus the variance of the means. Out-of-fold
         predictions are kept (``oof_prediction_``). ``"auto"``: 5 up to 10 000
         rows, a single product above.
-    predict_batch_size : int or "auto", default="auto"
-        Batch size of prediction passes (see :class:`~sk_i2m2.I2M2Classifier`).
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, dropout, shuffling and folds; torch's and numpy's global
-        random states are left untouched.
-    verbose : int, default=0
-        0 is silent; 1 shows progress on stderr (bars in a terminal, plain lines in
-        a file or pipe, as :class:`~sk_i2m2.I2M2Classifier`); 2 prints skorch's
-        per-epoch table.
-    device : str, default="auto"
-        Torch device; ``"auto"`` picks CUDA when available.
-    num_workers : int, default=0
-        DataLoader worker processes reading images from files.
-    callbacks : list of skorch callbacks or None, default=None
-        Passed to the skorch net (copied, never modified).
-    warm_start : bool, default=False
-        Continue training the fitted networks on the next ``fit`` (see
-        :class:`~sk_i2m2.I2M2Classifier`).
-    distributed : bool, default=False
-        Train data-parallel over an initialised ``torch.distributed`` process group.
+    %(runtime_parameters)s
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of input columns.
-    feature_names_in_ : ndarray of str
-        Input column names, when ``X`` had string column names.
-    splitter_ : ModalitySplitter
-        The fitted splitter.
+    %(input_attributes)s
     sklearn_experts_ : mapping of str to regressor
         The scikit-learn experts, each refitted on every training row it can see.
     net_ : skorch.NeuralNet
@@ -137,11 +87,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
         held-out likelihood before and after it.
     variance_scale_ : float
         The fitted variance scale; 1.0 when none was fitted.
-    n_bags_, early_stopping_, n_iter_no_change_, calibrate_, device_, predict_batch_size_
-        The fit plan: the parameters of the same names, resolved.
-    expert_weights_ : dict of str to float
-        Each expert's weight in the pool (see ``expert_weights``), in the product's
-        order; every weight is 1 when the experts are multiplied as they are.
+    %(plan_attributes)s
     oof_prediction_ : ndarray of shape (n_samples,)
         With ``n_bags_ > 1``: each training row's mean from the member that did
         not train on it.
@@ -176,59 +122,15 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
                  n_bags="auto", predict_batch_size="auto", random_state=None, verbose=0,
                  device="auto", num_workers=0, callbacks=None, warm_start=False,
                  distributed=False):
-        self.modalities = modalities
-        self.fusion = fusion
-        self.dependencies = dependencies
-        self.remainder = remainder
-        self.modality_dropout = modality_dropout
-        self.expert_weights = expert_weights
-        self.max_epochs = max_epochs
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.calibrate = calibrate
-        self.n_bags = n_bags
-        self.predict_batch_size = predict_batch_size
-        self.random_state = random_state
-        self.verbose = verbose
-        self.device = device
-        self.num_workers = num_workers
-        self.callbacks = callbacks
-        self.warm_start = warm_start
-        self.distributed = distributed
+        self._store_init_params(locals())
 
     # ------------------------------------------------------------------ task hooks
 
     def _get_task(self):
         return GaussianTask()
 
-    def _out_of_fold(self, task, held_out, net):
-        prediction, y, sample_weight = held_out.prediction, held_out.y, held_out.sample_weight
-        mean, _ = task.to_target_units(prediction)
-        y_true = np.asarray(y, np.float64) * task.scale + task.location
-        return {"oof_prediction_": mean,
-                "oof_score_": float(r2_score(y_true, mean, sample_weight=sample_weight))}
-
     def _set_task_attributes(self):
         self.variance_scale_ = calibration_value(self.net_)
-
-    def _attribution_target(self, combined):
-        return None
-
-    def _attribution_label(self, combined, target):
-        return self.task_.to_target_units(combined)[0]
-
-    def _contribution(self, outputs, available, name, target):
-        """The expert's contribution to the mean, in the target's units (:meth:`explain`)."""
-        weights = _products(self.net_.module_)[0].expert_weights
-        weights = None if weights is None else weights.double()
-        terms = [self.task_.terms(member, seen, weights)[name][:, 1]
-                 for member, seen in zip(outputs, available, strict=True)]
-        return torch.stack(terms).mean(dim=0) * self.task_.scale
 
     # ------------------------------------------------------------------ predict
 
@@ -273,6 +175,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
             result[name] = (mean, std) if return_std else mean
         return result
 
+    @fill_doc
     def explain(self, X: MatrixLike, by: str = "expert", steps: int = 64) -> pd.DataFrame:
         """How much each expert moved each prediction, as a long table.
 
@@ -285,14 +188,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-        by : {"expert", "column"}, default="expert"
-            ``"column"`` splits each neural expert's contribution among the input
-            columns it reads (see Notes) and returns one row per (sample, expert,
-            column) instead.
-        steps : int, default=64
-            With ``by="column"``: intervals of the integration path.
-
+        %(explain_parameters)s
         Returns
         -------
         DataFrame
@@ -307,25 +203,7 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
 
         Notes
         -----
-        ``by="column"`` attributes each neural expert's contribution to its input
-        columns by integrated gradients, from a baseline input: a typical training
-        row (each numeric column's median and each categorical column's most
-        frequent category, over up to 10 000 training rows, after preprocessing;
-        zeros, the training mean, for images and series). One-hot and other expanded
-        features are summed back to the column they come from; images read from a
-        path column get one row, for that column (see :meth:`attribution_maps` for
-        their pixels). The table has columns ``sample``, ``predicted``, ``expert``,
-        ``modality``, ``column``, ``attribution``, ``contribution`` (the expert's
-        contribution, as in the default table) and ``baseline_contribution`` (its
-        contribution at the baseline). Completeness: the attributions of a (sample,
-        expert) sum to ``contribution - baseline_contribution``, up to the
-        quadrature's error: within 0.05 (nats, or the target's units) or 5% of that
-        difference, whichever is larger, at ``steps=64`` on the package's tests
-        (ReLU networks have kinks along the path, where the error falls only as
-        ``1 / steps``; raise ``steps`` to shrink it). The fusion expert's
-        attributions cover every modality's columns; those of a modality a row lacks
-        are NaN, as are a unimodal expert's on rows lacking its modality.
-        Scikit-learn experts have no gradients: their rows have NaN attributions.
+        %(by_column_notes)s
         """
         if self._check_by(by) == "column":
             return column_table(self, X, steps)

@@ -20,10 +20,10 @@ import tqdm
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._callbacks import log_line, progress_to_terminal
-from ._task import ClassificationTask
+from ._names import FUSION
+from ._task import as_task
 from ._weighted_fit import check_takes_weights, fit_clone
 from .experts import AutoExpert, SklearnExpert, is_sklearn_estimator
-from .product import FUSION
 
 
 def _fusion_features(modalities):
@@ -80,13 +80,13 @@ class SklearnExperts(Mapping):
 
     def __init__(self, specs, task=None, sources=None):
         self.specs = dict(specs)
-        self.task = ClassificationTask() if task is None else task
+        self.task = as_task(task)
         self.sources = {FUSION: FUSION} if sources is None else dict(sources)
         self.fitted_ = {}
         self.noise_ = {}
 
     @classmethod
-    def from_spec(cls, modalities, dependencies, fusion, task=None, pool=True):
+    def from_spec(cls, modalities, dependencies, plan):
         """The scikit-learn experts of a product.
 
         Parameters
@@ -94,16 +94,15 @@ class SklearnExperts(Mapping):
         modalities : list of (str, expert, columns)
             The fitted splitter's ``modalities_``.
         dependencies : {"both", "intra", "inter"}
-        fusion : the estimator's ``fusion`` parameter
-        task : Task or None, default=None
-            The task; each estimator must be of its kind (classifier or regressor).
-        pool : bool, default=True
-            Whether the pool will weigh the experts. Without it, the ``"auto"``
-            experts' candidates are left out (a product would count each of them in
-            full), except those of an :class:`~sk_i2m2.experts.AutoExpert` without
-            ``"mlp"``, which are all its modality has.
+        plan : FitPlan
+            The fit plan: its task (each estimator must be of its kind), its
+            resolved fusion expert, and whether the pool will weigh the experts.
+            Without the pool, the ``"auto"`` experts' candidates are left out (a
+            product would count each of them in full), except those of an
+            :class:`~sk_i2m2.experts.AutoExpert` without ``"mlp"``, which are all
+            its modality has.
         """
-        task = ClassificationTask() if task is None else task
+        task, pool, fusion = plan.task, plan.pool, plan.fusion
         specs, sources = {}, {}
         names = tuple(name for name, _, _ in modalities)
         # The "auto" fusion candidates read the tables only: images and series
@@ -121,7 +120,7 @@ class SklearnExperts(Mapping):
             if is_sklearn_estimator(fusion):
                 specs[FUSION] = SklearnExpert(fusion)
                 sources[FUSION] = names
-            elif isinstance(fusion, str) and fusion == "auto" and tables and pool:
+            elif plan.fusion_candidates and tables:
                 for kind, spec in AutoExpert().companions(task).items():
                     specs[f"{FUSION}:{kind}"] = spec
                     sources[f"{FUSION}:{kind}"] = tables

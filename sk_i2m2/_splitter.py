@@ -20,10 +20,10 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._attribution import feature_sources, training_baseline
-from ._image_files import LazyImages
+from ._names import FUSION
 from ._typing import MatrixLike
 from .experts import BaseExpert, MLPExpert, as_expert
-from .product import FUSION
+from .imaging._files import LazyImages
 
 DEFAULT_MODALITY = "tabular"
 REMAINDER = "remainder"
@@ -77,7 +77,8 @@ def _check_expert(name, expert):
         raise TypeError(
             f"Modality {name!r}: the expert must be one of sk_i2m2.experts (MLPExpert, "
             f"CNNExpert, SequenceExpert, TorchExpert, SklearnExpert, ...) or a "
-            f"scikit-learn classifier with predict_proba or regressor, got {expert!r}."
+            f"scikit-learn estimator of the model's kind (a classifier with predict_proba "
+            f"for I2M2Classifier, a regressor for I2M2Regressor), got {expert!r}."
         )
 
 

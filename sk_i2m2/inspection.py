@@ -16,11 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_regressor
-from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, check_cv
+from sklearn.base import clone
 from sklearn.utils import Bunch, _safe_indexing, check_random_state, indexable
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
 
 from .plotting import _check_matplotlib
@@ -40,65 +37,7 @@ _DIFFERENCES = (("both", "intra"), ("both", "inter"), ("inter", "intra"),
                 ("intra", _CHANCE), ("inter", _CHANCE), ("both", _CHANCE))
 
 
-class _FixedProbaClassifier(ClassifierMixin, BaseEstimator):
-    """A fitted classifier that returns given probabilities, so that any scorer scores
-    an expert's probabilities exactly as it scores a whole model."""
-
-    def __init__(self, proba=None, classes=None):
-        self.proba = proba
-        self.classes = classes
-
-    def fit(self, X=None, y=None):
-        self.classes_ = np.asarray(self.classes)
-        return self
-
-    def predict_proba(self, X):
-        if len(X) != len(self.proba):
-            raise ValueError(f"Holds probabilities for {len(self.proba)} rows, asked for "
-                             f"{len(X)}.")
-        return self.proba
-
-    def predict_log_proba(self, X):
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-
-class _FixedPredictionRegressor(RegressorMixin, BaseEstimator):
-    """A fitted regressor that returns given predictions, so that any scorer scores
-    an expert's means exactly as it scores a whole model."""
-
-    def __init__(self, prediction=None):
-        self.prediction = prediction
-
-    def fit(self, X=None, y=None):
-        self.n_features_in_ = 1
-        return self
-
-    def predict(self, X):
-        if len(X) != len(self.prediction):
-            raise ValueError(f"Holds predictions for {len(self.prediction)} rows, asked "
-                             f"for {len(X)}.")
-        return self.prediction
-
-
-def _experts_alone(model, X_test):
-    """``{name: (rows it sees, fitted stand-in)}``: each expert as a scorable estimator."""
-    if is_regressor(model):
-        return {name: (np.flatnonzero(~np.isnan(mean)),
-                       _FixedPredictionRegressor(mean[~np.isnan(mean)]).fit())
-                for name, mean in model.expert_predict(X_test).items()}
-    experts = {}
-    for name, proba in model.expert_proba(X_test).items():
-        # A row whose modality is missing has NaN probabilities under that expert.
-        seen = np.flatnonzero(~np.isnan(proba).any(axis=1))
-        experts[name] = seen, _FixedProbaClassifier(proba[seen], model.classes_).fit()
-    return experts
-
-
-def _fit_and_score(estimator, dependencies, X, y, train, test, scorer, fold):
+def _fit_and_score(estimator, task, dependencies, X, y, train, test, scorer, fold):
     """Rows ``(model, kind, fold, score)`` of one variant (or the chance predictor) on
     one fold; the ``"both"`` variant adds one row per expert."""
     X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
@@ -107,15 +46,14 @@ def _fit_and_score(estimator, dependencies, X, y, train, test, scorer, fold):
         # The chance level of this scorer on this fold: the class priors (or the
         # mean target) of the training rows, scored like the models (0.5 for ROC
         # AUC, the majority rate for accuracy, about 0 for R²).
-        dummy = (DummyRegressor(strategy="mean") if is_regressor(estimator)
-                 else DummyClassifier(strategy="prior")).fit(X_train, y_train)
+        dummy = task.chance_estimator().fit(X_train, y_train)
         return [(_CHANCE, _CHANCE, fold, float(scorer(dummy, X_test, y_test)))]
     model = clone(estimator).set_params(dependencies=dependencies).fit(X_train, y_train)
     rows = [(dependencies, "variant", fold, float(scorer(model, X_test, y_test)))]
     if dependencies == "both":
         # A row whose modality is missing is NaN under that expert: the expert says
         # nothing there, so it is scored without it.
-        for name, (seen, expert) in _experts_alone(model, X_test).items():
+        for name, (seen, expert) in task.experts_alone(model, X_test).items():
             score = scorer(expert, _safe_indexing(X_test, seen), _safe_indexing(y_test, seen))
             rows.append((_EXPERT + name, "expert", fold, float(score)))
     return rows
@@ -239,27 +177,25 @@ class DependencyReport:
 
 
 def _check_estimator(estimator):
+    """The estimator's task (what it predicts: its folds, chance level and scoring)."""
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-    if "dependencies" not in params:
+    if "dependencies" not in params or not hasattr(estimator, "_get_task"):
         raise TypeError(
             "dependency_report compares dependencies='intra', 'inter' and 'both', so "
             "the estimator needs a 'dependencies' parameter (an I2M2Classifier); got "
             f"{type(estimator).__name__}.")
-    method = "expert_predict" if is_regressor(estimator) else "expert_proba"
-    if not hasattr(estimator, method):
-        raise TypeError(f"{type(estimator).__name__} has no {method} method, needed "
-                        "to score each expert on its own.")
+    task = estimator._get_task()
+    if not hasattr(estimator, task.expert_method):
+        raise TypeError(f"{type(estimator).__name__} has no {task.expert_method} method, "
+                        "needed to score each expert on its own.")
+    return task
 
 
-def _check_scoring(estimator, scoring, y):
+def _check_scoring(estimator, task, scoring, y):
     from sklearn.metrics import check_scoring
 
     if scoring is None:
-        scoring = "r2" if is_regressor(estimator) else "roc_auc"
-    if scoring == "roc_auc" and type_of_target(y) == "multiclass":
-        # "roc_auc" is binary only; one-vs-rest is its usual multiclass reading, and
-        # the default of this function should work on any classification target.
-        scoring = "roc_auc_ovr"
+        scoring = task.default_scoring(y)
     return scoring, check_scoring(estimator, scoring=scoring)
 
 
@@ -327,7 +263,7 @@ def dependency_report(estimator: Any, X: Any, y: Any, *, groups: Any = None,
     >>> report.verdict  # doctest: +SKIP
     'inter'
     """
-    _check_estimator(estimator)
+    task = _check_estimator(estimator)
     if not isinstance(n_repeats, Integral) or isinstance(n_repeats, bool) or n_repeats < 1:
         raise ValueError(f"n_repeats must be an int >= 1, got {n_repeats!r}.")
     X, y, groups = indexable(X, y, groups)
@@ -335,14 +271,13 @@ def dependency_report(estimator: Any, X: Any, y: Any, *, groups: Any = None,
     if isinstance(cv, Integral) and not isinstance(cv, bool):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds, got {cv}.")
-        repeated = RepeatedKFold if is_regressor(estimator) else RepeatedStratifiedKFold
-        cv = repeated(n_splits=cv, n_repeats=n_repeats, random_state=random_state)
+        cv = task.repeated_folds(cv, n_repeats, random_state)
     elif n_repeats != 1:
         raise ValueError("n_repeats applies to an int cv only; repeat the splitter "
                          f"itself instead (got cv={cv!r}, n_repeats={n_repeats}).")
     else:
-        cv = check_cv(cv, y, classifier=not is_regressor(estimator))
-    scoring, scorer = _check_scoring(estimator, scoring, y)
+        cv = task.check_cv(cv, y)
+    scoring, scorer = _check_scoring(estimator, task, scoring, y)
 
     if estimator.get_params(deep=False).get("random_state", 0) is None \
             and random_state is not None:
@@ -356,7 +291,7 @@ def dependency_report(estimator: Any, X: Any, y: Any, *, groups: Any = None,
     tasks = [(variant, fold, train, test) for fold, (train, test) in enumerate(splits)
              for variant in (*_VARIANTS, _CHANCE)]
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_and_score)(estimator, variant, X, y, train, test, scorer, fold)
+        delayed(_fit_and_score)(estimator, task, variant, X, y, train, test, scorer, fold)
         for variant, fold, train, test in tasks)
     scores = pd.DataFrame([row for rows in results for row in rows],
                           columns=["model", "kind", "fold", "score"])

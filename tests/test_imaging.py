@@ -10,7 +10,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
-import sk_i2m2._image_files as lazy
+import sk_i2m2.imaging._files as lazy
 from sk_i2m2 import I2M2Classifier, load, save
 from sk_i2m2.experts import CNNExpert, MLPExpert
 from sk_i2m2.imaging import ChannelConversionWarning, ImageLoader, read_image

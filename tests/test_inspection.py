@@ -7,13 +7,12 @@ from sklearn.metrics import get_scorer, roc_auc_score
 from sklearn.model_selection import KFold
 
 from sk_i2m2 import I2M2Classifier
-from sk_i2m2._fusion import ConcatFusion
+from sk_i2m2._task._scoring import FixedProbaClassifier as _FixedProbaClassifier
 from sk_i2m2.datasets import make_multimodal_classification
-from sk_i2m2.experts import MLPExpert
+from sk_i2m2.experts import ConcatFusion, MLPExpert
 from sk_i2m2.inspection import (
     DependencyReport,
     DependencyReportDisplay,
-    _FixedProbaClassifier,
     dependency_report,
 )
 

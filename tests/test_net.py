@@ -4,7 +4,8 @@ import torch
 
 from sk_i2m2 import I2M2Classifier
 from sk_i2m2._dataset import TensorBatches, TensorDictDataset
-from sk_i2m2._net import JOINT, PRETRAIN, prediction_batch_size
+from sk_i2m2._net import JOINT, PRETRAIN
+from sk_i2m2._plan import resolve_predict_batch_size as prediction_batch_size
 from sk_i2m2.product import FUSION
 
 from .conftest import FAST

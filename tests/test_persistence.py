@@ -1,5 +1,6 @@
 """Model files that load without running code from the file."""
 
+import importlib
 import io
 import json
 import pickle
@@ -12,7 +13,7 @@ from torch import nn
 
 import sk_i2m2
 from sk_i2m2 import I2M2Classifier
-from sk_i2m2._persistence import UntrustedModelError
+from sk_i2m2._persistence import FORMAT_VERSION, UntrustedModelError, package_types
 from sk_i2m2.experts import CNNExpert, MLPExpert, TorchExpert
 
 from .conftest import FAST
@@ -124,6 +125,25 @@ def test_foreign_files_are_refused(tmp_path, two_modalities):
         archive.writestr("model.pkl", pickle.dumps(model))
     with pytest.raises(UntrustedModelError, match="not an sk_i2m2 model file"):
         sk_i2m2.load(other)
+
+
+def test_a_file_of_an_older_format_version_is_refused(two_modalities):
+    # Version 3 files name the package's types by their paths before the experts and
+    # imaging packages: the version refuses them before any type is read.
+    X, y, modalities = two_modalities
+    _, data = _round_trip(I2M2Classifier(modalities, **FAST).fit(X, y))
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
+    manifest["format_version"] = 3
+    with pytest.raises(UntrustedModelError,
+                       match=f"has format version 3; .* reads version {FORMAT_VERSION}"):
+        sk_i2m2.load(_rewrite(data, "manifest.json", json.dumps(manifest).encode()))
+
+
+def test_package_types_name_where_each_type_is_defined():
+    # The names a model file records and load trusts: each must import as itself.
+    for name in package_types():
+        module, _, qualname = name.rpartition(".")
+        assert getattr(importlib.import_module(module), qualname).__module__ == module, name
 
 
 def test_weights_are_saved_on_the_cpu(two_modalities):

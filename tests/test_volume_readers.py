@@ -21,7 +21,6 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from sk_i2m2._image_files import ImageFiles, LazyImages
 from sk_i2m2.imaging import (
     ImageLoader,
     read_dicom,
@@ -30,6 +29,7 @@ from sk_i2m2.imaging import (
     read_nifti,
     read_volume,
 )
+from sk_i2m2.imaging._files import ImageFiles, LazyImages
 
 from .test_imaging_readers import write_dicom
 

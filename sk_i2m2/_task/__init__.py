@@ -16,9 +16,21 @@ A new task (e.g. time to event) is one new module here and one estimator face ov
 :class:`~sk_i2m2._base.BaseI2M2`.
 """
 
+from numbers import Integral
+
 from ._base import Task
 from ._classification import ClassificationTask, combine_log_proba
 from ._gaussian import GaussianNLLLoss, GaussianTask
 
-__all__ = ["ClassificationTask", "GaussianNLLLoss", "GaussianTask", "Task",
+__all__ = ["ClassificationTask", "GaussianNLLLoss", "GaussianTask", "Task", "as_task",
            "combine_log_proba"]
+
+
+def as_task(task):
+    """A task as given; an int ``n`` is classification over ``n`` classes, None over
+    classes yet to be fitted (the torch module's default, as in I2M2)."""
+    if task is None:
+        return ClassificationTask()
+    if isinstance(task, Integral):
+        return ClassificationTask(range(task))
+    return task

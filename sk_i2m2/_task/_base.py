@@ -216,6 +216,80 @@ class Task:
         """``(n, n_outputs)`` float32 outputs of a scikit-learn expert, as the product reads."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ inspection
+
+    #: The fitted estimator's method giving each expert's own prediction.
+    expert_method = None
+
+    def chance_estimator(self):
+        """An unfitted scikit-learn estimator that predicts at chance (priors, the mean)."""
+        raise NotImplementedError
+
+    def default_scoring(self, y):
+        """The scoring :func:`~sk_i2m2.inspection.dependency_report` uses by default on ``y``."""
+        raise NotImplementedError
+
+    def repeated_folds(self, n_splits, n_repeats, random_state):
+        """A repeated K-fold splitter of the task's kind (stratified for classification)."""
+        raise NotImplementedError
+
+    def experts_alone(self, model, X):
+        """``{name: (rows it sees, fitted stand-in)}``: each expert of ``model`` as an estimator.
+
+        Each stand-in returns the expert's own predictions of the rows of ``X`` it
+        sees, so any scorer scores an expert as it scores the whole model.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ out of fold
+
+    def out_of_fold(self, held_out, calibration):
+        """Recorded attributes of a cross-fitted ensemble's out-of-fold predictions.
+
+        Parameters
+        ----------
+        held_out : HeldOut
+            Every training row's prediction from the member that did not train on
+            it, uncalibrated, with the encoded target and the rows' weights.
+        calibration : float
+            The calibration fitted since (a temperature, a variance scale; 1: none).
+
+        Returns
+        -------
+        dict
+            ``oof_score_`` (the estimator's ``score`` of the out-of-fold
+            predictions) and the predictions themselves.
+        """
+        return {}
+
+    # ------------------------------------------------------------------ explanations
+
+    def attribution_target(self, combined):
+        """What an expert's contribution is of, per row of the product's prediction
+        ``combined`` (the predicted class), or None."""
+        return None
+
+    def attribution_label(self, combined, target):
+        """The ``predicted`` column of ``explain(X, by="column")``."""
+        raise NotImplementedError
+
+    def contribution(self, module, outputs, available, name, target):
+        """Expert ``name``'s contribution to the prediction, differentiable (``explain``).
+
+        Parameters
+        ----------
+        module : ProductOfExperts or ProductEnsemble
+            The fitted module (its expert weights and temperature).
+        outputs : list of dict of str to Tensor
+            Each member's experts' raw outputs.
+        available : list of dict of str to Tensor
+            Each member's masks of the rows each expert sees.
+        name : str
+        target : Tensor or None
+            :meth:`attribution_target` of the rows.
+        """
+        raise NotImplementedError
+
     @staticmethod
     def _as_tensor(values, dtype=torch.float64):
         return torch.as_tensor(np.asarray(values), dtype=dtype).cpu()

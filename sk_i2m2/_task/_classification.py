@@ -11,16 +11,18 @@ log-probabilities (:mod:`sk_i2m2._calibration`).
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from .._calibration import fit_temperature
 from .._loss import row_weights
 from ._base import Task
+from ._scoring import FixedProbaClassifier
 
 #: Probabilities of scikit-learn experts are clipped here before the log: a
 #: classifier's hard 0 would veto a class for the whole product.
@@ -139,6 +141,53 @@ class ClassificationTask(Task):
 
     def _linear_candidate(self):
         return LogisticRegression(max_iter=2000)
+
+    # ------------------------------------------------------------------ inspection
+
+    expert_method = "expert_proba"
+
+    def chance_estimator(self):
+        return DummyClassifier(strategy="prior")
+
+    def default_scoring(self, y):
+        # "roc_auc" is binary only; one-vs-rest is its usual multiclass reading, and
+        # the default should work on any classification target.
+        return "roc_auc_ovr" if type_of_target(y) == "multiclass" else "roc_auc"
+
+    def repeated_folds(self, n_splits, n_repeats, random_state):
+        return RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats,
+                                       random_state=random_state)
+
+    def experts_alone(self, model, X):
+        experts = {}
+        for name, proba in model.expert_proba(X).items():
+            # A row whose modality is missing has NaN probabilities under that expert.
+            seen = np.flatnonzero(~np.isnan(proba).any(axis=1))
+            experts[name] = seen, FixedProbaClassifier(proba[seen], model.classes_).fit()
+        return experts
+
+    def out_of_fold(self, held_out, calibration):
+        log_proba, y = held_out.prediction, held_out.y
+        # Divided by the temperature as the product does.
+        oof_proba = torch.softmax((log_proba / calibration).double(), dim=1).numpy()
+        return {"oof_proba_": oof_proba,
+                "oof_score_": float(np.mean(oof_proba.argmax(axis=1) == y))}
+
+    # ------------------------------------------------------------------ explanations
+
+    def attribution_target(self, combined):
+        return combined.argmax(dim=1)
+
+    def attribution_label(self, combined, target):
+        return self.classes[target.cpu().numpy()]
+
+    def contribution(self, module, outputs, available, name, target):
+        """The expert's evidence for the class ``target``, in nats, as ``explain`` has it."""
+        log_proba = torch.stack([torch.log_softmax(member[name], dim=1) for member in outputs])
+        mean = torch.logsumexp(log_proba, dim=0) - np.log(len(outputs))
+        weight = float(module.term_weights()[list(module.expert_names).index(name)])
+        chosen = mean.gather(1, target.view(-1, 1))[:, 0]
+        return weight * (chosen - mean.mean(dim=1))
 
     # ------------------------------------------------------------------ the product
 

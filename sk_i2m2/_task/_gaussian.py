@@ -22,13 +22,16 @@ import math
 
 import numpy as np
 import torch
+from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold, RepeatedKFold, train_test_split
 from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d
 
 from ._base import Task
+from ._scoring import FixedPredictionRegressor
 
 #: Bounds of every log-variance, in standardised units (variances from 6e-6 to 1.6e5):
 #: a head that drifts to a near-zero variance would otherwise outvote every other
@@ -191,6 +194,26 @@ class GaussianTask(Task):
         return {name: torch.stack([precision / total, precision / total * mean], dim=1)
                 for name, mean, precision in parts}
 
+    def out_of_fold(self, held_out, calibration):
+        mean, _ = self.to_target_units(held_out.prediction)
+        y_true = np.asarray(held_out.y, np.float64) * self.scale + self.location
+        return {"oof_prediction_": mean,
+                "oof_score_": float(r2_score(y_true, mean,
+                                             sample_weight=held_out.sample_weight))}
+
+    # ------------------------------------------------------------------ explanations
+
+    def attribution_label(self, combined, target):
+        return self.to_target_units(combined)[0]
+
+    def contribution(self, module, outputs, available, name, target):
+        """The expert's contribution to the mean, in the target's units (``explain``)."""
+        weights = getattr(module, "members", [module])[0].expert_weights
+        weights = None if weights is None else weights.double()
+        terms = [self.terms(member, seen, weights)[name][:, 1]
+                 for member, seen in zip(outputs, available, strict=True)]
+        return torch.stack(terms).mean(dim=0) * self.scale
+
     # ------------------------------------------------------------------ calibration
 
     def fit_calibration(self, prediction, y, sample_weight=None, soften_only=True):
@@ -283,6 +306,23 @@ class GaussianTask(Task):
                                 random_state=seed % (2**32))
 
     # ------------------------------------------------------------------ scikit-learn experts
+
+    expert_method = "expert_predict"
+
+    def chance_estimator(self):
+        return DummyRegressor(strategy="mean")
+
+    def default_scoring(self, y):
+        return "r2"
+
+    def repeated_folds(self, n_splits, n_repeats, random_state):
+        return RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats,
+                             random_state=random_state)
+
+    def experts_alone(self, model, X):
+        return {name: (np.flatnonzero(~np.isnan(mean)),
+                       FixedPredictionRegressor(mean[~np.isnan(mean)]).fit())
+                for name, mean in model.expert_predict(X).items()}
 
     def _boosting_candidate(self):
         return HistGradientBoostingRegressor(random_state=0)

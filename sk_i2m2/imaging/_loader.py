@@ -1,19 +1,7 @@
-"""Images read from files: one path per row, one array of ``input_shape`` per image.
+"""ImageLoader and the readers: a file's path to an array of the expert's shape.
 
-A clinical table usually names each patient's scan by its path. An expert given a
-``loader`` (e.g. ``CNNExpert(input_shape=(1, 64, 64), loader="auto")``) reads such a
-column: the images are read batch by batch while the model trains, never all at
-once, so memory is bounded by the batch and not by the cohort.
-
-Reading an image is three steps, each a parameter of :class:`ImageLoader`: read the
-file into an array (by file type, or with your own function), bring it to the
-expert's ``(channels, height, width)``, or ``(channels, depth, height, width)`` for a
-volume, and scale its intensities.
-
-Volumes come from NIfTI files (:func:`read_nifti`), folders of DICOM slices
-(:func:`read_dicom_series`), enhanced multi-frame DICOM files (:func:`read_dicom`)
-and 3-D ``.npy`` arrays; :func:`read_volume` also gives their voxel spacing, which
-:class:`ImageLoader` can resample to (``spacing=``).
+The public names are those of :mod:`sk_i2m2.imaging`, where the package's module
+docstring describes them.
 """
 
 import os
@@ -26,7 +14,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._volume_readers import (
+from ._volumes import (
     DICOM_SUFFIXES,
     MAX_NIFTI_CHANNELS,
     _import_pydicom,
@@ -482,7 +470,7 @@ class ImageLoader(BaseEstimator):
     intensity : {"dataset", "zscore", "minmax", "unit"}, callable or None, default="dataset"
         How the values are scaled. ``"dataset"`` standardises each channel with one
         mean and one standard deviation over every pixel of every training image:
-        the expert's :class:`~sk_i2m2._image_files.ImageFiles` streams over the
+        the expert's :class:`~sk_i2m2.imaging._files.ImageFiles` streams over the
         training files once at ``fit`` (one image in memory at a time) and keeps
         these statistics for ``predict``; :meth:`load` alone then gives the image in
         its native units, as None does (DICOM in modality units, e.g. Hounsfield
@@ -596,7 +584,7 @@ class ImageLoader(BaseEstimator):
     def _check_input_shape(self, input_shape):
         """``input_shape`` as ints, checked with ``spacing`` and ``window``.
 
-        :class:`~sk_i2m2._image_files.ImageFiles` calls it at ``fit``, so that a
+        :class:`~sk_i2m2.imaging._files.ImageFiles` calls it at ``fit``, so that a
         setting that fits no image fails there rather than at every file.
         """
         shape = tuple(int(size) for size in input_shape)

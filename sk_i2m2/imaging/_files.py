@@ -20,7 +20,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .imaging import ChannelConversionWarning, ImageLoader, UnsupportedImageType
+from ._loader import ChannelConversionWarning, ImageLoader, UnsupportedImageType
 
 
 def image_paths(column, modality, loader, labels):

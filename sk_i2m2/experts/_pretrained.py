@@ -34,17 +34,12 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._image_files import ImageFiles
+from ..augment import AUGMENT_CONSTRAINT
+from ..imaging import ImageLoader
+from ..imaging._files import ImageFiles
+from ._base import BaseExpert, _check_shape, image_preprocessor
 from ._layers import mlp
-from .augment import AUGMENT_CONSTRAINT
-from .experts import (
-    BaseExpert,
-    ChannelScaler,
-    _check_shape,
-    _signal_preprocessor,
-    image_preprocessor,
-)
-from .imaging import ImageLoader
+from ._preprocessing import ChannelScaler, _signal_preprocessor
 
 __all__ = ["BACKBONES", "BackboneFeatures", "PretrainedExpert"]
 
@@ -313,7 +308,7 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
         Whose backbone this runs.
     images : "passthrough" or transformer, default="passthrough"
         The image scaling before the backbone: flattened pixels in, flattened
-        pixels out, or :class:`~sk_i2m2._image_files.ImageFiles` for a column of
+        pixels out, or :class:`~sk_i2m2.imaging._files.ImageFiles` for a column of
         image paths.
     modality : str or None, default=None
         The modality's name, for error messages.
