@@ -130,6 +130,24 @@ def training_baseline(Z, sources):
     return np.nan_to_num(baseline).astype(np.float32)
 
 
+def attribution_baselines(splitter, modalities):
+    """``{modality: baseline}``: a typical preprocessed training row of each modality.
+
+    A table's medians and most frequent categories (:func:`training_baseline`);
+    zeros for images and series, whose standardisation makes zero the training
+    mean. ``modalities`` is the fitted splitter's transform of the training rows.
+    """
+    baselines = {}
+    for name, _, indices in splitter.modalities_:
+        Z = modalities[name]
+        if isinstance(Z, np.ndarray) and Z.ndim == 2:
+            sources = feature_sources(splitter.preprocessors_[name], len(indices), Z.shape[1])
+            baselines[name] = training_baseline(Z, sources)
+        else:
+            baselines[name] = np.zeros(Z.shape[1:], dtype=np.float32)
+    return baselines
+
+
 def integrated_gradients(score, inputs, baselines, steps=STEPS):
     """Integrated gradients of a per-row score along the straight path.
 
@@ -229,7 +247,7 @@ def expert_attributions(estimator, batch, experts, steps=STEPS):
              for name, mask in present.items()}
     baselines = {}
     for name, mask in present.items():
-        typical = torch.as_tensor(estimator.splitter_.baselines_[name], device=device)
+        typical = torch.as_tensor(estimator.attribution_baselines_[name], device=device)
         baselines[name] = torch.where(mask.view(-1, *[1] * typical.dim()), typical, 0.0)
     results = {}
     for expert in experts:

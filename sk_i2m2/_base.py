@@ -9,7 +9,9 @@ turns the product's output into its predictions. ``fit`` is a chain of named ste
 1. :meth:`~BaseI2M2._validate`: the rows, the target (fitting the task on it) and
    the sample weights;
 2. :meth:`~BaseI2M2._preprocess`: fit the modality splitter, or (warm start) check
-   that the data and modalities are the fitted model's;
+   that the data and modalities are the fitted model's; then
+   :meth:`~BaseI2M2._attribution_baselines`, the typical training row each
+   attribution starts from;
 3. the fit plan (:func:`~sk_i2m2._plan.resolve_plan`): every ``"auto"`` parameter
    resolved once, before any expert is fitted; the steps below read the plan;
 4. :meth:`~BaseI2M2._cross_fit_sklearn_experts`: the scikit-learn experts' out-of-fold
@@ -33,7 +35,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, St
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from ._attribution import expert_attributions
+from ._attribution import attribution_baselines, expert_attributions
 from ._dataset import Batch
 from ._names import FUSION
 from ._net import check_process_group
@@ -53,7 +55,7 @@ _PREDICT_CHUNK_BATCHES = 16
 #: The fitted state every I2M2 estimator records (faces add their own): what
 #: ``save`` writes and ``load`` gives back to :meth:`BaseI2M2._set_fitted`. The
 #: net is not in it: it is rebuilt from these and the saved weights.
-RECORDED = ("task_", "splitter_", "sklearn_experts_",
+RECORDED = ("task_", "splitter_", "attribution_baselines_", "sklearn_experts_",
             *(name + "_" for name in RESOLVED))
 #: What ``_set_fitted`` derives from the record and the net.
 DERIVED = ("n_features_in_", "feature_names_in_", "net_", "history_", "expert_weights_")
@@ -277,6 +279,7 @@ class BaseI2M2(_BaseComposition):
         if previous is not None:  # the fitted model's encoding of the target
             y = task.continue_from(previous["task_"], y)
         splitter, modalities = self._preprocess(X, task, previous)
+        baselines = self._attribution_baselines(splitter, modalities, previous)
         plan = resolve_plan(self.get_params(deep=False), task, y, splitter.modalities_,
                             splitter.sample_shapes_.values())
         seed = _draw_seed(self.random_state)
@@ -289,8 +292,8 @@ class BaseI2M2(_BaseComposition):
                 held_out = self._weigh_experts(net, plan, held_out, data, y)
             if held_out is not None and plan.calibrate is not None:
                 self._calibrate(net, plan, held_out, data)
-        record = {"task_": task, "splitter_": splitter, "sklearn_experts_": sklearn_experts,
-                  **plan.resolved()}
+        record = {"task_": task, "splitter_": splitter, "attribution_baselines_": baselines,
+                  "sklearn_experts_": sklearn_experts, **plan.resolved()}
         if plan.n_bags > 1:  # every row's prediction from the member that did not see it
             # held_out was predicted before the calibration was fitted; net holds it.
             record.update(task.out_of_fold(held_out, calibration_value(net)))
@@ -324,6 +327,14 @@ class BaseI2M2(_BaseComposition):
         # Keep the fitted preprocessing.
         _check_same_fit(previous, X, task, self)
         return previous["splitter_"], previous["splitter_"].transform(X)
+
+    def _attribution_baselines(self, splitter, modalities, previous):
+        """Step 2b: the typical training row of each modality, from which ``explain``
+        and ``attribution_maps`` integrate (a warm start keeps the fitted ones, as it
+        keeps the fitted preprocessing)."""
+        if previous is not None:
+            return previous["attribution_baselines_"]
+        return attribution_baselines(splitter, modalities)
 
     def _cross_fit_sklearn_experts(self, splitter, X, modalities, y, plan, seed,
                                    sample_weight):

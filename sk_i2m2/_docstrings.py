@@ -115,6 +115,10 @@ feature_names_in_ : ndarray of str
     Input column names, when ``X`` had string column names.
 splitter_ : ModalitySplitter
     The fitted splitter.
+attribution_baselines_ : dict of str to ndarray
+    The typical preprocessed training row of each modality (a table's medians and
+    most frequent categories; zeros, the training mean, for images and series), from
+    which ``explain(X, by="column")`` and ``attribution_maps`` integrate.
 """
 
 PARTS["plan_attributes"] = """\

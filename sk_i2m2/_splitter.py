@@ -19,7 +19,6 @@ from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._attribution import feature_sources, training_baseline
 from ._names import FUSION
 from ._typing import MatrixLike
 from .experts import BaseExpert, MLPExpert, as_expert
@@ -80,15 +79,6 @@ def _check_expert(name, expert):
             f"scikit-learn estimator of the model's kind (a classifier with predict_proba "
             f"for I2M2Classifier, a regressor for I2M2Regressor), got {expert!r}."
         )
-
-
-def _baseline(Z, preprocessor, n_inputs):
-    """A typical preprocessed training row of a modality (the attributions' baseline):
-    a table's medians and most frequent categories; zeros for images and series, whose
-    standardisation makes zero the training mean."""
-    if isinstance(Z, np.ndarray) and Z.ndim == 2:
-        return training_baseline(Z, feature_sources(preprocessor, n_inputs, Z.shape[1]))
-    return np.zeros(Z.shape[1:], dtype=np.float32)
 
 
 def _numeric_columns(X):
@@ -439,8 +429,6 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         self.sample_shapes_ = shapes
         self.feature_names_out_ = feature_names
         self.numeric_columns_ = _numeric_columns(X)
-        self.baselines_ = {name: _baseline(outputs[name], preprocessors[name], len(indices))
-                           for name, _, indices in modalities}
         return outputs
 
     @staticmethod
