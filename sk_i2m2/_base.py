@@ -292,6 +292,8 @@ class BaseI2M2(_BaseComposition):
                 held_out = self._weigh_experts(net, plan, held_out, data, y)
             if held_out is not None and plan.calibrate is not None:
                 self._calibrate(net, plan, held_out, data)
+            if task.learns_from_outputs:
+                self._fit_task_outputs(net, plan, held_out, data, y)
         record = {"task_": task, "splitter_": splitter, "attribution_baselines_": baselines,
                   "sklearn_experts_": sklearn_experts, **plan.resolved()}
         if plan.n_bags > 1:  # every row's prediction from the member that did not see it
@@ -420,6 +422,19 @@ class BaseI2M2(_BaseComposition):
         stored = float(net.module_.temperature)  # as the module holds it
         for key, value in zip(self._calibration_keys, (stored, before, after), strict=True):
             net.history.record(key, value)
+
+    def _fit_task_outputs(self, net, plan, held_out, data, y):
+        """Step 7b: what the task learns from the fitted model's predictions of the
+        training rows (time to event: the baseline hazard).
+
+        A cross-fitted ensemble's are its out-of-fold predictions, calibrated: a
+        member's prediction of rows it trained on would be over-confident.
+        """
+        if plan.n_bags > 1:
+            prediction = held_out.prediction / calibration_value(net)
+        else:
+            prediction = net.forward(data).double()
+        plan.task.fit_outputs(prediction, y, data.sample_weight)
 
     def _set_fitted(self, record, net):
         """Step 8: set every fitted attribute from a fit's record, or a saved one's."""

@@ -31,6 +31,18 @@ def weighted_mean(losses, weights):
     return (losses * weights).sum() / weights.sum().clamp_min(torch.finfo(losses.dtype).tiny)
 
 
+def row_losses(criterion, prediction, target, weights=None):
+    """One loss per row of ``criterion``, whose :func:`weighted_mean` is the loss.
+
+    A criterion whose rows' losses depend on the other rows and their weights (the
+    Cox partial likelihood: a row's risk set) says so with ``weighs_rows = True``
+    and is given the weights.
+    """
+    if getattr(criterion, "weighs_rows", False):
+        return criterion(prediction, target, weights)
+    return criterion(prediction, target)
+
+
 def weighted_cross_entropy(logits, target, weights=None):
     """The weighted mean of the rows' cross-entropies of ``softmax(logits)``."""
     losses = torch.nn.functional.cross_entropy(logits, target, reduction="none")

@@ -34,7 +34,7 @@ from skorch.utils import is_dataset
 
 from ._callbacks import JOINT, PRETRAIN
 from ._dataset import TensorBatches, TensorDictDataset, image_batches
-from ._loss import weighted_mean
+from ._loss import row_losses, weighted_mean
 
 
 def _generator(seed):
@@ -292,7 +292,8 @@ class ProductOfExpertsNet(NeuralNet):
         Rows count by ``X.sample_weight`` when ``X`` (a batch) has weights.
         """
         weights = None if X is None else X.sample_weight
-        return self._mean(self.criterion_(y_pred, y_true), weights, training)
+        return self._mean(row_losses(self.criterion_, y_pred, y_true, weights), weights,
+                          training)
 
     def get_pretrain_loss(self, outputs, y_true, X=None, training=False):
         """The sum of each expert's own loss over the rows it sees.
@@ -310,9 +311,10 @@ class ProductOfExpertsNet(NeuralNet):
         total = 0
         for name, logits in outputs.logits.items():
             seen = outputs.available[name].to(logits.dtype)
-            total = total + self._mean(self.criterion_(logits, y_true),
-                                       seen if weights is None else seen * weights,
-                                       training)
+            weights_seen = seen if weights is None else seen * weights
+            total = total + self._mean(row_losses(self.criterion_, logits, y_true,
+                                                  weights_seen),
+                                       weights_seen, training)
         return total
 
     def _mean(self, losses, weights, training):

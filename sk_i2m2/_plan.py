@@ -261,7 +261,8 @@ def resolve_plan(params, task, y, modalities, sample_shapes):
         # The "auto" fusion's candidates read the table modalities, and only the
         # pool can weigh them against the fusion network.
         fusion_candidates=(isinstance(params["fusion"], str) and pool
-                           and params["dependencies"] != "intra"),
+                           and params["dependencies"] != "intra"
+                           and bool(task.AUTO_CANDIDATES)),
         **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
            if field.default is not dataclasses.MISSING},
     )

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from ._loss import weighted_mean
+from ._loss import row_losses, weighted_mean
 
 __all__ = ["fit_pool"]
 
@@ -40,9 +40,10 @@ def _as_tensors(outputs, available):
 def pool_loss(task, outputs, available, y, sample_weight, weights, bias=None):
     """The weighted mean loss of the pool with ``weights`` (and ``bias``): a tensor."""
     combined = task.combine(outputs, available, weights=weights, bias=bias)
-    losses = task.criterion(reduction="none")(combined, task.target_tensor(y))
-    return weighted_mean(losses, None if sample_weight is None
-                         else torch.as_tensor(sample_weight))
+    row_weights = None if sample_weight is None else torch.as_tensor(sample_weight)
+    losses = row_losses(task.criterion(reduction="none"), combined, task.target_tensor(y),
+                        row_weights)
+    return weighted_mean(losses, row_weights)
 
 
 #: The pool's shrinkage of the weights towards the product as trained (see

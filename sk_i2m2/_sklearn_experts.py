@@ -214,6 +214,7 @@ class SklearnExperts(Mapping):
         for name, spec in self.specs.items():
             features, rows = self._inputs(name, modalities, raw)
             target = y[rows]
+            estimator_target = task.sklearn_target(target)  # what the estimator fits
             weights = None if sample_weight is None else sample_weight[rows]
             if weights is not None:
                 check_takes_weights(spec.estimator, name)
@@ -222,16 +223,17 @@ class SklearnExperts(Mapping):
                 # Shuffled (stratified for classifiers): cross_val_predict's default
                 # would not shuffle.
                 cv = task.folds(cv, seed)
-            cv = task.check_cv(cv, target)
+            cv = task.check_cv(cv, estimator_target)
             start = time.perf_counter()
             bar = verbose == 1 and progress_to_terminal()
             try:
                 # As a generator, so that the bar moves as folds finish.
                 folds = Parallel(n_jobs=spec.n_jobs, return_as="generator")(
-                    delayed(_fit_predict)(task, spec.estimator, features, target, train,
-                                          test, weights)
-                    for train, test in cv.split(features, target))
-                folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features, target),
+                    delayed(_fit_predict)(task, spec.estimator, features, estimator_target,
+                                          train, test, weights)
+                    for train, test in cv.split(features, estimator_target))
+                folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features,
+                                                                     estimator_target),
                                        desc=f"cross-fitting {name!r}", unit="fold",
                                        disable=not bar))
             except ValueError as error:
@@ -247,7 +249,7 @@ class SklearnExperts(Mapping):
             self.noise_[name] = task.sklearn_noise(out_of_fold, target, weights)
             outputs[name] = task.sklearn_outputs(_full_rows(out_of_fold, len(y), rows),
                                                  self.noise_[name])
-            self.fitted_[name] = fit_clone(spec.estimator, features, target, weights)
+            self.fitted_[name] = fit_clone(spec.estimator, features, estimator_target, weights)
         return outputs
 
     def outputs(self, splitter, X, modalities):

@@ -114,6 +114,10 @@ class Task:
         """The encoded target as the task's loss reads it (float64 here)."""
         return self._as_tensor(y)
 
+    def sklearn_target(self, y):
+        """The encoded target as a scikit-learn expert's ``fit`` takes it."""
+        return y
+
     # ------------------------------------------------------------------ calibration
 
     #: Whether an ensemble's calibration also needs every member's predictions of
@@ -132,6 +136,14 @@ class Task:
         out-of-fold predictions, unbounded.
         """
         return self.fit_calibration(out_of_fold, y, sample_weight, soften_only=False)
+
+    #: Whether the task learns something from the fitted model's predictions of
+    #: the training rows (:meth:`fit_outputs`; time to event: the baseline hazard).
+    learns_from_outputs = False
+
+    def fit_outputs(self, prediction, y, sample_weight=None):
+        """Learn from the fitted model's (calibrated) predictions of the training rows."""
+        return self
 
     # ------------------------------------------------------------------ rows
 

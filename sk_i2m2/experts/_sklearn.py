@@ -135,8 +135,11 @@ class AutoExpert(BaseExpert):
 
     def companions(self, task):
         """``{kind: SklearnExpert}`` of the scikit-learn candidates, as ``task`` makes them."""
+        # A task serves only some candidates (time to event: none without
+        # scikit-survival); the others are left to the network.
         return {kind: SklearnExpert(task.sklearn_candidate(kind), cv=self.cv)
-                for kind in self._checked_candidates() if kind != "mlp"}
+                for kind in self._checked_candidates()
+                if kind != "mlp" and kind in task.AUTO_CANDIDATES}
 
     def build(self, input_shape, n_outputs):
         """The ``"mlp"`` candidate's network (also the fusion expert's encoder)."""
