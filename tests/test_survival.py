@@ -207,3 +207,39 @@ def test_sample_weight_of_zero_removes_a_row(survival):
     assert weighted.predict(X).shape == (len(X),)
     # The baseline ignores the rows of weight 0: no step at their times alone.
     np.testing.assert_allclose(weighted.unique_times_, np.unique(y[y.dtype.names[1]][40:]))
+
+
+# ---------------------------------------------------------------------- discrete time
+
+
+def test_the_discrete_loss_is_each_rows_own_likelihood():
+    from sk_i2m2._task._survival import discrete_hazard_row_losses
+
+    cuts = torch.tensor([1.0, 2.0, 3.0])
+    logits = torch.randn(4, 3, dtype=torch.float64)
+    time = torch.tensor([0.5, 2.0, 2.5, 9.0])
+    event = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    hazard = torch.sigmoid(logits)
+    expected = -torch.stack([
+        torch.log(hazard[0, 0]),                                     # event in (0, 1]
+        torch.log(1 - hazard[1, 0]),                                 # censored in (1, 2]
+        torch.log(1 - hazard[2, :2]).sum() + torch.log(hazard[2, 2]),  # event in (2, 3]
+        torch.log(1 - hazard[3]).sum(),                              # beyond the last cut
+    ])
+    torch.testing.assert_close(discrete_hazard_row_losses(logits, time, event, cuts), expected)
+
+
+def test_the_discrete_loss_gives_curves_at_the_intervals(survival):
+    X, y, spec = survival
+    model = I2M2SurvivalAnalysis(spec, loss="discrete", n_intervals=6, **FAST).fit(X, y)
+    assert len(model.unique_times_) <= 6 and model.cumulative_baseline_hazard_ is None
+    curves = model.predict_survival_function(X.head(5), return_array=True)
+    assert curves.shape == (5, len(model.unique_times_))
+    assert (np.diff(curves, axis=1) <= 0).all() and ((curves > 0) & (curves <= 1)).all()
+    hazard = model.predict_cumulative_hazard_function(X.head(5), return_array=True)
+    np.testing.assert_allclose(model.predict(X.head(5)), hazard[:, -1])
+    table = model.explain(X.head(3))
+    sums = table.groupby("sample", sort=False)["contribution"].sum().to_numpy()
+    np.testing.assert_allclose(sums, table.groupby("sample", sort=False)["predicted"].first(),
+                               rtol=1e-5, atol=1e-6)
+    assert 0.0 <= model.score(X, y) <= 1.0

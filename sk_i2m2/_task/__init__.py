@@ -14,7 +14,8 @@ predicted is asked of a :class:`Task`:
 * :class:`CoxTask`: each expert gives a log-risk, the product is their sum (a
   product of hazards), the loss the Cox partial likelihood (Efron's ties), an
   ensemble averages log-risks, calibration is a temperature, and a Breslow baseline
-  hazard fitted after training gives survival curves.
+  hazard fitted after training gives survival curves; :class:`DiscreteTimeTask`
+  (``loss="discrete"``): per-interval hazard logits that add.
 
 A new task (e.g. time to event) is one new module here and one estimator face over
 :class:`~sk_i2m2._base.BaseI2M2`.
@@ -25,10 +26,10 @@ from numbers import Integral
 from ._base import Task
 from ._classification import ClassificationTask, combine_log_proba
 from ._gaussian import GaussianNLLLoss, GaussianTask
-from ._survival import CoxPartialLikelihoodLoss, CoxTask
+from ._survival import CoxPartialLikelihoodLoss, CoxTask, DiscreteTimeTask
 
-__all__ = ["ClassificationTask", "CoxPartialLikelihoodLoss", "CoxTask", "GaussianNLLLoss",
-           "GaussianTask", "Task", "as_task", "combine_log_proba"]
+__all__ = ["ClassificationTask", "CoxPartialLikelihoodLoss", "CoxTask", "DiscreteTimeTask",
+           "GaussianNLLLoss", "GaussianTask", "Task", "as_task", "combine_log_proba"]
 
 
 def as_task(task):

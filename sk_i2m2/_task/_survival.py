@@ -34,10 +34,11 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
+from .._loss import row_losses, weighted_mean
 from ..metrics import concordance_index
 from ._base import Task
 from ._scoring import FixedPredictionRegressor
-from ._survival_target import check_survival_target
+from ._survival_target import SURVIVAL_TARGET_HINT, check_survival_target
 
 TIES = ("efron", "breslow")
 
@@ -240,6 +241,10 @@ class CoxTask(Task):
 
     def fit_target(self, y):
         """Check a survival ``y``; return it as an ``(n, 2)`` float32 time and event."""
+        if y is None:
+            raise ValueError(
+                "This estimator requires y to be passed, but the target y is None: give "
+                f"the events and times, {SURVIVAL_TARGET_HINT}.")
         event, time = check_survival_target(y)
         if len(time) < 2:
             raise ValueError(f"n_samples={len(time)}: time to event needs at least 2 rows.")
@@ -287,17 +292,16 @@ class CoxTask(Task):
 
     # ------------------------------------------------------------------ calibration
 
-    def _loss(self, log_risk, y, sample_weight):
-        y = self._as_tensor(y)
+    def _loss(self, prediction, y, sample_weight):
+        """The task's loss of a prediction of rows ``y``, a float."""
+        target = self.target_tensor(y)
         weights = None if sample_weight is None else self._as_tensor(sample_weight)
-        losses = cox_row_losses(self._as_tensor(log_risk).reshape(-1), y[:, 0], y[:, 1],
-                                weights, self.ties)
-        if weights is None:
-            return float(losses.mean())
-        return float((losses * weights).sum() / weights.sum())
+        prediction = self._as_tensor(prediction).reshape(len(target), -1)
+        losses = row_losses(self.criterion(reduction="none"), prediction, target, weights)
+        return float(weighted_mean(losses, weights))
 
     def fit_calibration(self, prediction, y, sample_weight=None, soften_only=True):
-        """The temperature ``T`` dividing the log-risk, minimising the held-out loss.
+        """The temperature ``T`` dividing the output, minimising the held-out loss.
 
         On a single product's held-out rows only softening is fitted (``T >= 1``).
         """
@@ -342,16 +346,24 @@ class CoxTask(Task):
         self.cumulative_hazard = np.cumsum(deaths / np.maximum(at_risk, 1e-300)) * np.exp(-shift)
         return self
 
-    def cumulative_hazard_functions(self, log_risk):
+    def risk_score(self, prediction):
+        """``(n,)`` risk scores of the product's predictions (higher: an earlier event)."""
+        return np.asarray(prediction, np.float64).reshape(len(prediction), -1)[:, 0]
+
+    def additive_score(self, prediction):
+        """``(n,)``: what the experts' terms add up to (``explain``); the log-risk."""
+        return self.risk_score(prediction)
+
+    def cumulative_hazard_functions(self, prediction):
         """One :class:`StepFunction` of ``H(t | x) = H0(t) exp(eta)`` per row."""
         return [StepFunction(self.event_times, self.cumulative_hazard * np.exp(value), 0.0)
-                for value in np.asarray(log_risk, np.float64)]
+                for value in self.risk_score(prediction)]
 
-    def survival_functions(self, log_risk):
+    def survival_functions(self, prediction):
         """One :class:`StepFunction` of ``S(t | x) = exp(-H(t | x))`` per row."""
         return [StepFunction(self.event_times,
                              np.exp(-self.cumulative_hazard * np.exp(value)), 1.0)
-                for value in np.asarray(log_risk, np.float64)]
+                for value in self.risk_score(prediction)]
 
     # ------------------------------------------------------------------ rows
 
@@ -385,21 +397,21 @@ class CoxTask(Task):
     # ------------------------------------------------------------------ out of fold
 
     def out_of_fold(self, held_out, calibration):
-        log_risk = held_out.prediction.double().numpy().reshape(-1) / calibration
+        risk = self.risk_score(held_out.prediction.double().numpy() / calibration)
         y = np.asarray(held_out.y, np.float64)
-        return {"oof_prediction_": log_risk,
+        return {"oof_prediction_": risk,
                 "oof_score_": float(concordance_index(
-                    _structured(y[:, 1] > 0.5, y[:, 0]), log_risk, held_out.sample_weight))}
+                    _structured(y[:, 1] > 0.5, y[:, 0]), risk, held_out.sample_weight))}
 
     # ------------------------------------------------------------------ explanations
 
     def attribution_label(self, combined, target):
-        return combined.double().numpy().reshape(-1)
+        return self.additive_score(combined.double().numpy())
 
     def contribution(self, module, outputs, available, name, target):
-        """The expert's term of the log-risk (its weight in the pool included)."""
+        """The expert's term of the additive score (its weight in the pool included)."""
         weight = float(module.term_weights()[list(module.expert_names).index(name)])
-        terms = [torch.where(seen[name], member[name][:, 0], 0.0)
+        terms = [torch.where(seen[name], member[name].mean(dim=1), 0.0)
                  for member, seen in zip(outputs, available, strict=True)]
         return weight * torch.stack(terms).mean(dim=0)
 
@@ -438,3 +450,127 @@ class CoxTask(Task):
 
     def sklearn_outputs(self, prediction, noise):
         return np.asarray(prediction, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------- discrete time
+
+
+def _interval_of(time, cuts):
+    """Index of the interval ``(cuts[k-1], cuts[k]]`` holding each time (len(cuts): after)."""
+    return torch.searchsorted(cuts.contiguous(), time.contiguous(), right=False)
+
+
+def discrete_hazard_row_losses(logits, time, event, cuts):
+    """Each row's negative log-likelihood under per-interval hazard logits.
+
+    A row whose time falls in interval ``j`` survived the intervals before ``j``
+    (label 0 there) and, with an event, had it in ``j`` (label 1); censored, it
+    counts in the intervals before ``j`` only. A product of Bernoulli experts per
+    interval: the logits add.
+    """
+    interval = _interval_of(time.to(cuts.dtype), cuts)
+    steps = torch.arange(logits.shape[1], device=logits.device).unsqueeze(0)
+    before = steps < interval.unsqueeze(1)
+    at_event = (steps == interval.unsqueeze(1)) & (event.unsqueeze(1) > 0.5)
+    labels = at_event.to(logits.dtype)
+    counted = (before | at_event).to(logits.dtype)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels,
+                                                               reduction="none")
+    return (bce * counted).sum(dim=1)
+
+
+class DiscreteHazardLoss(torch.nn.Module):
+    """The negative log-likelihood of per-interval hazard logits (logistic hazard).
+
+    Parameters
+    ----------
+    cuts : Tensor of shape (n_intervals,)
+        The intervals' right ends.
+    reduction : {"none", "mean"}, default="mean"
+    """
+
+    def __init__(self, cuts, reduction="mean"):
+        super().__init__()
+        self.register_buffer("cuts", torch.as_tensor(cuts, dtype=torch.float64))
+        self.reduction = reduction
+
+    def forward(self, prediction, target):
+        target = target.to(prediction.device)
+        losses = discrete_hazard_row_losses(prediction, target[:, 0], target[:, 1],
+                                            self.cuts.to(prediction.device))
+        return losses if self.reduction == "none" else losses.mean()
+
+
+class DiscreteTimeTask(CoxTask):
+    """Per-interval hazard logits; the product's output is their ``(n, n_intervals)`` sum.
+
+    The follow-up is cut into intervals at quantiles of the training event times;
+    each expert gives one hazard logit per interval and the product sums them. No
+    risk set: each row's likelihood is its own, so small batches train as large
+    ones, and hazards need not be proportional.
+
+    Parameters
+    ----------
+    n_intervals : int, default=10
+        Intervals of the follow-up, at most (fewer when event times repeat).
+    cuts : ndarray or None, default=None
+        The intervals' right ends, once fitted (:meth:`fit_target`).
+    """
+
+    AUTO_CANDIDATES = ()
+    learns_from_outputs = False
+
+    def __init__(self, n_intervals=10, cuts=None):
+        self.n_intervals = n_intervals
+        self.cuts = cuts
+
+    @property
+    def criterion(self):
+        return functools.partial(DiscreteHazardLoss, self.cuts)
+
+    @property
+    def event_times(self):
+        return self.cuts
+
+    def fit_target(self, y):
+        encoded = super().fit_target(y)
+        event_times = encoded[encoded[:, 1] > 0.5, 0].astype(np.float64)
+        quantiles = np.linspace(0.0, 1.0, self.n_intervals + 1)[1:]
+        self.cuts = np.unique(np.quantile(event_times, quantiles))
+        return encoded
+
+    def continue_from(self, previous, y):
+        self.cuts = previous.cuts
+        return y
+
+    @property
+    def n_outputs(self):
+        return len(self.cuts)
+
+    def _cumulative_hazards(self, prediction):
+        logits = torch.as_tensor(np.asarray(prediction, np.float64))
+        # -log(1 - sigmoid(z)) = softplus(z): each interval's hazard, added up.
+        return torch.cumsum(torch.nn.functional.softplus(logits), dim=1).numpy()
+
+    def risk_score(self, prediction):
+        """The cumulative hazard at the end of the last interval."""
+        return self._cumulative_hazards(prediction)[:, -1]
+
+    def additive_score(self, prediction):
+        """The mean over the intervals of the summed hazard logits."""
+        return np.asarray(prediction, np.float64).mean(axis=1)
+
+    def cumulative_hazard_functions(self, prediction):
+        return [StepFunction(self.cuts, values, 0.0)
+                for values in self._cumulative_hazards(prediction)]
+
+    def survival_functions(self, prediction):
+        return [StepFunction(self.cuts, np.exp(-values), 1.0)
+                for values in self._cumulative_hazards(prediction)]
+
+    def check_sklearn_expert(self, estimator, name):
+        raise TypeError(
+            f"Expert {name!r}: {type(estimator).__name__} gives one risk score, and "
+            "loss='discrete' sums one hazard logit per interval. Use loss='cox' to "
+            "have scikit-survival's Cox models as experts, or a neural expert."
+        )
