@@ -10,7 +10,6 @@ are the exception: their batches are read by a torch DataLoader (in worker proce
 with ``num_workers``), over the same rows in the same order.
 """
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -167,31 +166,46 @@ class RowBatches:
         process would train on. A batch of fewer than ``world_size`` rows (the last,
         at most) is skipped, since every process must take part in every step; the
         rows it held are reshuffled into the next epoch.
+    min_rows : int, default=1
+        A last batch of fewer rows joins the one before it (a loss over risk sets,
+        the Cox partial likelihood, learns nothing from a batch of one row).
     """
 
     def __init__(self, n_rows, batch_size, shuffle=False, generator=None, device="cpu",
-                 shard=None):
+                 shard=None, min_rows=1):
         self.n_rows = n_rows
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
         self.device = device
         self.shard = shard
+        self.min_rows = min_rows
+
+    def _starts(self):
+        """Where each batch starts; the last batch runs to the end."""
+        starts = list(range(0, self.n_rows, self.batch_size))
+        if len(starts) > 1 and self.n_rows - starts[-1] < self.min_rows:
+            starts.pop()
+        return starts
 
     def __len__(self):
-        n_batches = math.ceil(self.n_rows / self.batch_size)
-        if self.shard is not None and self.n_rows % self.batch_size:
-            n_batches -= self.n_rows % self.batch_size < self.shard[1]
+        starts = self._starts()
+        last = self.n_rows - starts[-1] if starts else 0
+        n_batches = len(starts)
+        if self.shard is not None and last < self.batch_size:
+            n_batches -= last < self.shard[1]
         return n_batches
 
     def _batches(self):
+        starts = self._starts()
+        ends = [*starts[1:], self.n_rows]
         if not self.shuffle:
-            for start in range(0, self.n_rows, self.batch_size):
-                yield slice(start, min(start + self.batch_size, self.n_rows))
+            for start, end in zip(starts, ends, strict=True):
+                yield slice(start, end)
             return
         order = torch.randperm(self.n_rows, generator=self.generator).to(self.device)
-        for start in range(0, self.n_rows, self.batch_size):
-            yield order[start:start + self.batch_size]
+        for start, end in zip(starts, ends, strict=True):
+            yield order[start:end]
 
     def __iter__(self):
         if self.shard is None:
@@ -216,10 +230,11 @@ class TensorBatches:
     ``shuffle``, ``generator`` and ``shard``), on the dataset's device.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, generator=None, shard=None):
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, shard=None,
+                 min_rows=1):
         self.dataset = dataset
         self.rows = RowBatches(len(dataset), batch_size, shuffle, generator, dataset.device,
-                               shard)
+                               shard, min_rows)
 
     def __len__(self):
         return len(self.rows)
@@ -230,7 +245,7 @@ class TensorBatches:
 
 
 def image_batches(dataset, batch_size, shuffle=False, generator=None, num_workers=0,
-                  worker_seed=0, pin_memory=False, shard=None):
+                  worker_seed=0, pin_memory=False, shard=None, min_rows=1):
     """A torch DataLoader of whole batches, for datasets with images read from files.
 
     The batches hold the same rows as :class:`TensorBatches` would; with
@@ -242,7 +257,8 @@ def image_batches(dataset, batch_size, shuffle=False, generator=None, num_worker
     worker_generator = torch.Generator().manual_seed(worker_seed)
     return DataLoader(
         _BatchesOf(dataset), batch_size=None,
-        sampler=RowBatches(len(dataset), batch_size, shuffle, generator, shard=shard),
+        sampler=RowBatches(len(dataset), batch_size, shuffle, generator, shard=shard,
+                           min_rows=min_rows),
         num_workers=num_workers, persistent_workers=num_workers > 0,
         pin_memory=pin_memory, generator=worker_generator,
     )

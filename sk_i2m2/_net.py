@@ -204,14 +204,19 @@ class ProductOfExpertsNet(NeuralNet):
         # Only training is split among processes: every process validates on all the
         # validation rows, so early stopping decides alike everywhere.
         shard = check_process_group() if training and self.distributed else None
+        # A loss over the batch's risk sets learns nothing from a batch of one row:
+        # a last batch smaller than the criterion's ``min_batch_rows`` joins the one
+        # before it.
+        min_rows = getattr(self.criterion_, "min_batch_rows", 1) if training else 1
         if dataset.lazy:
             return image_batches(
                 dataset, batch_size, shuffle=training, generator=generator,
                 num_workers=self.num_workers, worker_seed=self.shuffle_seed or 0,
                 pin_memory=torch.device(self.device).type == "cuda", shard=shard,
+                min_rows=min_rows,
             )
         return TensorBatches(dataset, batch_size, shuffle=training, generator=generator,
-                             shard=shard)
+                             shard=shard, min_rows=min_rows)
 
     def _shuffle_generator(self):
         if self.shuffle_generator_ is None:

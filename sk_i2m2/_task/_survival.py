@@ -126,6 +126,9 @@ class CoxPartialLikelihoodLoss(torch.nn.Module):
     """
 
     weighs_rows = True
+    #: A batch of one row has no other row at risk: it would train nothing, so a
+    #: last batch of one row joins the batch before it.
+    min_batch_rows = 2
 
     def __init__(self, reduction="mean", ties="efron"):
         super().__init__()
