@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.linear_model import CoxPHSurvivalAnalysis
@@ -243,3 +244,60 @@ def test_the_discrete_loss_gives_curves_at_the_intervals(survival):
     np.testing.assert_allclose(sums, table.groupby("sample", sort=False)["predicted"].first(),
                                rtol=1e-5, atol=1e-6)
     assert 0.0 <= model.score(X, y) <= 1.0
+
+
+# ---------------------------------------------------------------------- through the seam
+
+
+def test_dependency_report_and_modality_importance_score_by_concordance():
+    from sk_i2m2.inspection import dependency_report, modality_importance
+
+    X, y, modalities = make_multimodal_survival(n_samples=300, dependency="inter",
+                                                random_state=1)
+    spec = [(name, MLPExpert(hidden_units=(16,)), cols) for name, _, cols in modalities]
+    model = I2M2SurvivalAnalysis(spec, max_epochs=40, lr=1e-2, **SINGLE, random_state=0)
+    report = dependency_report(model, X, y, cv=3, random_state=0)
+    means = report.table["mean"]
+    # Interaction-only hazards: the fusion expert finds them, the unimodal ones cannot.
+    assert means["inter"] > means["intra"] + 0.1
+    assert abs(means["chance"] - 0.5) < 1e-12
+    fitted = clone(model).fit(X, y)
+    importance = modality_importance(fitted, X, y, n_repeats=3, random_state=0)
+    assert set(importance.importances_mean.index) == {name for name, _, _ in spec}
+    # Either modality shuffled breaks the interaction: the concordance drops.
+    assert (importance.importances_mean > 0.05).all()
+
+
+def test_a_row_lacking_a_modality_is_predicted_from_the_others(survival):
+    X, y, spec = survival
+    X = X.copy()
+    lacking = spec[0][2]
+    X.loc[X.index[:30], lacking] = np.nan
+    model = I2M2SurvivalAnalysis(spec, **FAST).fit(X, y)
+    risks = model.expert_predict(X.head(40))
+    assert np.isnan(risks[spec[0][0]][:30]).all() and np.isfinite(risks[spec[0][0]][30:]).all()
+    assert np.isfinite(model.predict(X.head(40))).all()
+
+
+def test_a_warm_start_continues_from_the_fitted_baseline_and_weights(survival):
+    X, y, spec = survival
+    model = I2M2SurvivalAnalysis(spec, warm_start=True, **FAST).fit(X, y)
+    first = model.predict(X)
+    model.fit(X, y)
+    assert len(model.history_) == FAST["max_epochs"]
+    assert not np.allclose(model.predict(X), first)
+    assert np.corrcoef(model.predict(X), first)[0, 1] > 0.5
+
+
+def test_a_last_batch_of_one_row_joins_the_one_before_under_the_cox_loss():
+    from sk_i2m2._dataset import RowBatches
+
+    assert [len(rows) for rows in RowBatches(129, 64, shuffle=True,
+                                             generator=torch.Generator().manual_seed(0),
+                                             min_rows=2)] == [64, 65]
+    assert [(rows.start, rows.stop) for rows in RowBatches(129, 64)] == [
+        (0, 64), (64, 128), (128, 129)]
+    X, y, modalities = make_multimodal_survival(n_samples=65, random_state=0)
+    model = I2M2SurvivalAnalysis(modalities, max_epochs=1, batch_size=64, **SINGLE,
+                                 random_state=0).fit(X, y)
+    assert model.history_[-1, "batches"][0]["train_batch_size"] == 65
