@@ -27,6 +27,7 @@ Writes ``survival.csv`` and ``survival.md`` in ``--output`` (default
 """
 
 import argparse
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -200,8 +201,8 @@ def main(argv=None):
     frame = pd.DataFrame(rows)
     output = Path(args.output)
     frame.to_csv(output / f"{args.name}.csv", index=False)
-    command = "OMP_NUM_THREADS=1 python -m benchmarks.survival --threads 1 " + " ".join(
-        argv if argv is not None else __import__("sys").argv[1:])
+    command = "OMP_NUM_THREADS=1 python -m benchmarks.survival " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     write_text(output / f"{args.name}.md", report(frame, command.strip()))
     print(report(frame, command.strip()))
 
