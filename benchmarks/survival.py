@@ -18,7 +18,8 @@ the test times), the integrated Brier score over the 10th to 80th percentiles of
 test times (scikit-survival's ``integrated_brier_score``), and the calibration in the
 large: the mean predicted survival at the median follow-up of the test rows minus
 the Kaplan-Meier estimate there. ``--batch-sizes`` also fits ``both`` at each batch
-size given (``full``: one batch of every training row), to choose the Cox loss's.
+size given (``full``: one batch of every training row), to choose the Cox loss's
+(the default is 256 rows).
 
 Writes ``survival.csv`` and ``survival.md`` in ``--output`` (default
 ``benchmarks/results``)::

@@ -55,6 +55,8 @@ class I2M2Classifier(ClassifierMixin, BaseI2M2):
     pretrain_epochs : int, default=0
         Epochs before the joint stage where each expert is trained on its own
         cross-entropy (skipped when there is a single expert; no early stopping).
+    batch_size : int, default=64
+        Training batch size.
     %(optimizer_parameters)s
     %(stopping_parameters)s
     class_weight : "balanced", dict or None, default=None

@@ -30,8 +30,6 @@ modality_dropout : float, default=0.0
 """
 
 PARTS["optimizer_parameters"] = """\
-batch_size : int, default=64
-    Training batch size.
 lr : float, default=1e-3
     Learning rate of the AdamW optimizer.
 weight_decay : float, default=1e-2

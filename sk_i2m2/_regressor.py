@@ -57,6 +57,8 @@ class I2M2Regressor(RegressorMixin, BaseI2M2):
     pretrain_epochs : int, default=0
         Epochs before the joint stage where each expert is trained on its own
         likelihood.
+    batch_size : int, default=64
+        Training batch size.
     %(optimizer_parameters)s
     %(stopping_parameters)s
     calibrate : None, "auto" or "variance", default="auto"
