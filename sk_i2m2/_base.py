@@ -254,7 +254,7 @@ class BaseI2M2(_BaseComposition):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Fit every expert of the product.
 
         Parameters
@@ -267,6 +267,14 @@ class BaseI2M2(_BaseComposition):
         sample_weight : array-like of shape (n_samples,) or None, default=None
             Weight of each row in every loss (times its class weight, for a
             classifier), in the calibration, and in the fit of scikit-learn experts.
+        groups : array-like of shape (n_samples,) or None, default=None
+            The group of each row (a patient's visits, a site's scans): every split
+            inside ``fit`` (the ensemble's members, hence the out-of-fold
+            calibration and pool; a single product's validation rows; the
+            scikit-learn experts' cross-fitting) keeps a group's rows on one side,
+            so that the out-of-fold estimates stay honest. Routed like
+            scikit-learn's ``groups`` (``set_fit_request(groups=True)`` with
+            metadata routing on).
 
         Returns
         -------
@@ -276,18 +284,19 @@ class BaseI2M2(_BaseComposition):
         # A fit that raises must not leave the previous (or a partial) fit behind.
         self._forget_fit()
         X, y, sample_weight, task = self._validate(X, y, sample_weight)
+        groups = self._validate_groups(X, groups)
         if previous is not None:  # the fitted model's encoding of the target
             y = task.continue_from(previous["task_"], y)
         splitter, modalities = self._preprocess(X, task, previous)
         baselines = self._attribution_baselines(splitter, modalities, previous)
         plan = resolve_plan(self.get_params(deep=False), task, y, splitter.modalities_,
-                            splitter.sample_shapes_.values())
+                            splitter.sample_shapes_.values(), groups)
         seed = _draw_seed(self.random_state)
         sklearn_experts, data = self._cross_fit_sklearn_experts(
-            splitter, X, modalities, y, plan, seed, sample_weight)
+            splitter, X, modalities, y, plan, seed, sample_weight, groups)
         with _PrivateTorchRandomness(seed, plan.device):
             net, held_out = self._train(splitter, sklearn_experts, data, y, plan, seed,
-                                        previous)
+                                        previous, groups)
             if plan.pool:
                 held_out = self._weigh_experts(net, plan, held_out, data, y)
             if held_out is not None and plan.calibrate is not None:
@@ -321,6 +330,17 @@ class BaseI2M2(_BaseComposition):
             check_modality_spec(self.modalities, self)
         return X, y, sample_weight, task
 
+    @staticmethod
+    def _validate_groups(X, groups):
+        """Step 1b: the rows' groups as an array of one label a row, or None."""
+        if groups is None:
+            return None
+        groups = np.asarray(groups)
+        if groups.ndim != 1:
+            raise ValueError(f"groups must hold one label a row, got shape {groups.shape}.")
+        check_consistent_length(X, groups)
+        return groups
+
     def _preprocess(self, X, task, previous):
         """Step 2: the splitter and the modality arrays of ``X``."""
         if previous is None:
@@ -339,13 +359,13 @@ class BaseI2M2(_BaseComposition):
         return attribution_baselines(splitter, modalities)
 
     def _cross_fit_sklearn_experts(self, splitter, X, modalities, y, plan, seed,
-                                   sample_weight):
+                                   sample_weight, groups=None):
         """Step 4: the fitted scikit-learn experts and the :class:`Batch` of every row."""
         task = plan.task
         sklearn_experts = SklearnExperts.from_spec(splitter.modalities_, self.dependencies,
                                                    plan)
         outputs = sklearn_experts.fit(splitter, X, modalities, y, task, seed, sample_weight,
-                                      verbose=self.verbose)
+                                      verbose=self.verbose, groups=groups)
         return sklearn_experts, Batch(modalities, outputs,
                                       self._row_weights(task, y, sample_weight))
 
@@ -353,7 +373,7 @@ class BaseI2M2(_BaseComposition):
         return build_product(splitter, self.dependencies, plan.fusion, plan.task,
                              self.modality_dropout, sklearn_experts.product_sources())
 
-    def _train(self, splitter, sklearn_experts, data, y, plan, seed, previous):
+    def _train(self, splitter, sklearn_experts, data, y, plan, seed, previous, groups=None):
         """Step 5: ``(net, held-out rows)``: build the products and train them."""
         module = self._build_product(splitter, sklearn_experts, plan)
         members = [module]
@@ -374,7 +394,7 @@ class BaseI2M2(_BaseComposition):
                     [0.0 if name in waiting else 1.0 for name in product.expert_names]), None)
             return product
 
-        net, held_out = train(plan, member, data, y, seed, warm=warm)
+        net, held_out = train(plan, member, data, y, seed, warm=warm, groups=groups)
         return net, held_out
 
     def _weigh_experts(self, net, plan, held_out, data, y):

@@ -13,6 +13,7 @@ are exposed on the fitted estimator (``n_bags_``, ``early_stopping_``,
 import dataclasses
 import math
 
+import numpy as np
 import torch
 
 from .experts import ConcatFusion, is_sklearn_estimator
@@ -130,7 +131,7 @@ def resolve_device(device):
     return str(device)
 
 
-def resolve_n_bags(n_bags, task, y, trainable):
+def resolve_n_bags(n_bags, task, y, trainable, groups=None):
     """Members of the ensemble for ``n_bags`` (``"auto"``: 5 up to 10 000 rows)."""
     if not trainable:
         return 1  # fitted scikit-learn experts alone: nothing is trained, nothing to bag
@@ -139,6 +140,8 @@ def resolve_n_bags(n_bags, task, y, trainable):
     if len(y) > AUTO_BAGS_ROWS:
         return 1
     n_members = min(AUTO_BAGS, task.max_members(y))
+    if groups is not None:  # each member holds out whole groups
+        n_members = min(n_members, len(np.unique(groups)))
     return n_members if n_members >= 2 else 1
 
 
@@ -220,7 +223,7 @@ def has_neural_expert(modalities, dependencies, fusion):
     return unimodal or (fusion is not None and not is_sklearn_estimator(fusion))
 
 
-def resolve_plan(params, task, y, modalities, sample_shapes):
+def resolve_plan(params, task, y, modalities, sample_shapes, groups=None):
     """The :class:`FitPlan` of an estimator's parameters for a fit on ``y``.
 
     Resolved once the preprocessing is fitted and before any expert is.
@@ -237,10 +240,12 @@ def resolve_plan(params, task, y, modalities, sample_shapes):
         The fitted splitter's ``modalities_``.
     sample_shapes : iterable of tuple
         The shape of one row of each modality.
+    groups : ndarray or None, default=None
+        The rows' groups (``fit(..., groups=)``): no more members than groups.
     """
     fusion = resolve_fusion(params["fusion"], params["dependencies"])
     trainable = has_neural_expert(modalities, params["dependencies"], fusion)
-    n_bags = resolve_n_bags(params["n_bags"], task, y, trainable)
+    n_bags = resolve_n_bags(params["n_bags"], task, y, trainable, groups)
     early_stopping = resolve_early_stopping(params["early_stopping"], n_bags, len(y))
     n_train = training_rows(len(y), n_bags, params["validation_fraction"], task,
                             early_stopping)

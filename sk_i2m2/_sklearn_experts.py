@@ -45,6 +45,16 @@ def _take(features, rows):
     return features.iloc[rows] if hasattr(features, "iloc") else features[rows]
 
 
+def _grouped_splits(n_splits, groups, name):
+    """Folds of the cross-fitting when rows come in groups: no more than the groups."""
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ValueError(
+            f"Expert {name!r}: cross-fitting needs rows of at least 2 groups, and the "
+            f"rows it sees come in {n_groups}. Give rows of several groups.")
+    return min(n_splits, n_groups)
+
+
 def _fit_predict(task, estimator, features, target, train, test, sample_weight):
     """One fold of the cross-fitting: fit on ``train``, predictions of ``test``."""
     weights = None if sample_weight is None else sample_weight[train]
@@ -179,7 +189,8 @@ class SklearnExperts(Mapping):
         names = [name for name in self.specs if name not in self.sources]
         return splitter.raw_columns(X, names) if names else {}
 
-    def fit(self, splitter, X, modalities, y, task, seed, sample_weight=None, verbose=0):
+    def fit(self, splitter, X, modalities, y, task, seed, sample_weight=None, verbose=0,
+            groups=None):
         """Cross-fit then refit every expert; return its out-of-fold outputs.
 
         Parameters
@@ -201,6 +212,8 @@ class SklearnExperts(Mapping):
             no metadata request is needed on the estimator).
         verbose : int, default=0
             1 shows a progress bar over each expert's folds as they finish.
+        groups : ndarray or None, default=None
+            The rows' groups: each group's rows fall in one fold.
 
         Returns
         -------
@@ -216,13 +229,17 @@ class SklearnExperts(Mapping):
             target = y[rows]
             estimator_target = task.sklearn_target(target)  # what the estimator fits
             weights = None if sample_weight is None else sample_weight[rows]
+            row_groups = None if groups is None else groups[rows]
             if weights is not None:
                 check_takes_weights(spec.estimator, name)
             cv = spec.cv
             if isinstance(cv, Integral):
                 # Shuffled (stratified for classifiers): cross_val_predict's default
                 # would not shuffle.
-                cv = task.folds(cv, seed)
+                if row_groups is None:
+                    cv = task.folds(cv, seed)
+                else:  # no more folds than groups
+                    cv = task.grouped_folds(_grouped_splits(cv, row_groups, name), seed)
             cv = task.check_cv(cv, estimator_target)
             start = time.perf_counter()
             bar = verbose == 1 and progress_to_terminal()
@@ -231,9 +248,10 @@ class SklearnExperts(Mapping):
                 folds = Parallel(n_jobs=spec.n_jobs, return_as="generator")(
                     delayed(_fit_predict)(task, spec.estimator, features, estimator_target,
                                           train, test, weights)
-                    for train, test in cv.split(features, estimator_target))
+                    for train, test in cv.split(features, estimator_target, row_groups))
                 folds = list(tqdm.tqdm(folds, total=cv.get_n_splits(features,
-                                                                     estimator_target),
+                                                                     estimator_target,
+                                                                     row_groups),
                                        desc=f"cross-fitting {name!r}", unit="fold",
                                        disable=not bar))
             except ValueError as error:

@@ -73,23 +73,24 @@ def predict_held_out(net, data):
         {name: torch.cat(parts) for name, parts in available.items()})
 
 
-def train(plan, member, data, y, seed, warm=False):
+def train(plan, member, data, y, seed, warm=False, groups=None):
     """The net of the plan's products, and its :class:`HeldOut` rows.
 
     ``member(k)`` gives the module of member ``k`` (the first, or the only one); the
-    held-out rows are None when no row was held out.
+    held-out rows are None when no row was held out. With ``groups``, every split
+    keeps a group's rows on one side.
     """
     if plan.n_bags == 1:
-        return train_one(plan, member(0), data, y, seed, warm=warm)
-    return train_members(plan, member, data, y, seed, warm=warm)
+        return train_one(plan, member(0), data, y, seed, warm=warm, groups=groups)
+    return train_members(plan, member, data, y, seed, warm=warm, groups=groups)
 
 
-def train_one(plan, module, data, y, seed, warm=False):
+def train_one(plan, module, data, y, seed, warm=False, groups=None):
     """One product, and its :class:`HeldOut` rows when rows were held out (else None).
 
     ``warm``: the module was trained by an earlier fit and continues (no pretraining).
     """
-    train, valid = train_valid_split(plan, data, y, seed)
+    train, valid = train_valid_split(plan, data, y, seed, groups)
     net = make_net(plan, module, seed, valid, early_stopping=plan.early_stopping,
                    description="training", warm=warm)
     net.fit(*train)
@@ -99,7 +100,7 @@ def train_one(plan, module, data, y, seed, warm=False):
     return net, HeldOut(prediction, valid[1], valid[0].sample_weight, experts)
 
 
-def train_members(plan, member, data, y, seed, warm=False):
+def train_members(plan, member, data, y, seed, warm=False, groups=None):
     """A cross-fitted ensemble: each member trains on all folds but its own.
 
     Each member is early-stopped on its held-out fold, so every row serves once
@@ -108,9 +109,10 @@ def train_members(plan, member, data, y, seed, warm=False):
     Returns the net of the ensemble and the out-of-fold :class:`HeldOut` rows (every
     row, each predicted by the member that did not train on it).
     """
-    folds = plan.task.folds(plan.n_bags, seed)
+    folds = (plan.task.folds(plan.n_bags, seed) if groups is None
+             else plan.task.grouped_folds(plan.n_bags, seed))
     members, out_of_fold, experts = [], None, None
-    for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y)):
+    for k, (train, valid) in enumerate(folds.split(np.zeros(len(y)), y, groups)):
         held_out = data.take(valid), y[valid]
         net = make_net(plan, member(k), seed + k, held_out,
                        early_stopping=plan.early_stopping,
@@ -135,7 +137,7 @@ def train_members(plan, member, data, y, seed, warm=False):
     return net, HeldOut(out_of_fold, y, data.sample_weight, experts)
 
 
-def train_valid_split(plan, data, y, seed):
+def train_valid_split(plan, data, y, seed, groups=None):
     """``(train, valid)``: ``(Batch, target)`` pairs; valid is None unless needed."""
     if not plan.held_out_for_single_product():
         return (data, y), None
@@ -147,7 +149,11 @@ def train_valid_split(plan, data, y, seed):
     ) if used]
     purpose = " and ".join(what for what, _ in users)
     fix = "set " + " and ".join(setting for _, setting in users)
-    train, valid = plan.task.holdout(y, plan.validation_fraction, seed, purpose, fix)
+    if groups is None:
+        train, valid = plan.task.holdout(y, plan.validation_fraction, seed, purpose, fix)
+    else:
+        train, valid = plan.task.grouped_holdout(y, groups, plan.validation_fraction, seed,
+                                                 purpose, fix)
     return (data.take(train), y[train]), (data.take(valid), y[valid])
 
 

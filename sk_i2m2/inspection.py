@@ -37,7 +37,8 @@ _DIFFERENCES = (("both", "intra"), ("both", "inter"), ("inter", "intra"),
                 ("intra", _CHANCE), ("inter", _CHANCE), ("both", _CHANCE))
 
 
-def _fit_and_score(estimator, task, dependencies, X, y, train, test, scorer, fold):
+def _fit_and_score(estimator, task, dependencies, X, y, train, test, scorer, fold,
+                   groups=None):
     """Rows ``(model, kind, fold, score)`` of one variant (or the chance predictor) on
     one fold; the ``"both"`` variant adds one row per expert."""
     X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
@@ -48,7 +49,10 @@ def _fit_and_score(estimator, task, dependencies, X, y, train, test, scorer, fol
         # AUC, the majority rate for accuracy, about 0 for R²).
         dummy = task.chance_estimator().fit(X_train, y_train)
         return [(_CHANCE, _CHANCE, fold, float(scorer(dummy, X_test, y_test)))]
-    model = clone(estimator).set_params(dependencies=dependencies).fit(X_train, y_train)
+    # The training rows' groups go to fit too: its own inner splits keep them whole.
+    fit_params = {} if groups is None else {"groups": _safe_indexing(groups, train)}
+    model = clone(estimator).set_params(dependencies=dependencies).fit(X_train, y_train,
+                                                                       **fit_params)
     rows = [(dependencies, "variant", fold, float(scorer(model, X_test, y_test)))]
     if dependencies == "both":
         # A row whose modality is missing is NaN under that expert: the expert says
@@ -222,7 +226,10 @@ def dependency_report(estimator: Any, X: Any, y: Any, *, groups: Any = None,
     X : DataFrame or array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
     groups : array-like of shape (n_samples,), default=None
-        Group labels, for a group-aware ``cv`` splitter.
+        Group labels, for a group-aware ``cv`` splitter; each fit is also given
+        its training rows' groups (``fit(..., groups=)``), so that its own inner
+        splits keep them whole. An int ``cv`` is not group-aware: give a
+        splitter such as :class:`~sklearn.model_selection.StratifiedGroupKFold`.
     cv : int, cross-validation splitter or iterable, default=5
         An int ``k``: ``k``-fold with shuffling (stratified for a classifier),
         repeated ``n_repeats`` times with different shuffles
@@ -291,7 +298,8 @@ def dependency_report(estimator: Any, X: Any, y: Any, *, groups: Any = None,
     tasks = [(variant, fold, train, test) for fold, (train, test) in enumerate(splits)
              for variant in (*_VARIANTS, _CHANCE)]
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_and_score)(estimator, task, variant, X, y, train, test, scorer, fold)
+        delayed(_fit_and_score)(estimator, task, variant, X, y, train, test, scorer, fold,
+                                groups)
         for variant, fold, train, test in tasks)
     scores = pd.DataFrame([row for rows in results for row in rows],
                           columns=["model", "kind", "fold", "score"])

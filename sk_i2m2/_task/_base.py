@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import is_classifier, is_regressor
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit, check_cv
 from sklearn.pipeline import make_pipeline
 
 
@@ -162,6 +162,25 @@ class Task:
         for the error raised when ``y`` cannot be split so.
         """
         raise NotImplementedError
+
+    def grouped_folds(self, n_splits, seed):
+        """The ensemble's splitter when rows come in groups: each group in one fold.
+
+        Called as ``split(X, y, groups)``; shuffled by ``seed``.
+        """
+        return GroupKFold(n_splits, shuffle=True, random_state=seed % (2**32))
+
+    def grouped_holdout(self, y, groups, fraction, seed, purpose, fix):
+        """``(train, valid)`` row indices of a held-out ``fraction`` of the groups."""
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            raise ValueError(
+                f"{purpose} holds out a validation_fraction of the groups, and the rows "
+                f"come in {n_groups} group: give rows of several groups, or {fix}."
+            )
+        split = GroupShuffleSplit(n_splits=1, test_size=fraction,
+                                  random_state=seed % (2**32))
+        return next(split.split(np.zeros(len(y)), y, groups))
 
     @staticmethod
     def n_held_out(fraction, n_samples):

@@ -14,7 +14,12 @@ import torch
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    RepeatedStratifiedKFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
@@ -231,6 +236,9 @@ class ClassificationTask(Task):
 
     def folds(self, n_splits, seed):
         return StratifiedKFold(n_splits, shuffle=True, random_state=seed % (2**32))
+
+    def grouped_folds(self, n_splits, seed):
+        return StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed % (2**32))
 
     def holdout(self, y, fraction, seed, purpose, fix):
         counts = np.bincount(y)

@@ -29,6 +29,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import (
     RepeatedStratifiedKFold,
+    StratifiedGroupKFold,
     StratifiedKFold,
     check_cv,
     train_test_split,
@@ -378,6 +379,10 @@ class CoxTask(Task):
 
     def folds(self, n_splits, seed):
         return _OnEvent(StratifiedKFold(n_splits, shuffle=True, random_state=seed % (2**32)))
+
+    def grouped_folds(self, n_splits, seed):
+        return _OnEvent(StratifiedGroupKFold(n_splits, shuffle=True,
+                                             random_state=seed % (2**32)))
 
     def check_cv(self, cv, y):
         if isinstance(cv, Integral):  # stratified on the event, as classifiers' on the class
