@@ -9,11 +9,12 @@ product of hazards (:class:`I2M2SurvivalAnalysis`).
 """
 
 from ._classifier import I2M2Classifier
+from ._input_profile import DataWarning
 from ._persistence import load, save
 from ._regressor import I2M2Regressor
 from ._splitter import ModalitySplitter
 from ._survival_analysis import I2M2SurvivalAnalysis
 from ._version import __version__ as __version__
 
-__all__ = ["I2M2Classifier", "I2M2Regressor", "I2M2SurvivalAnalysis", "ModalitySplitter",
-           "load", "save"]
+__all__ = ["DataWarning", "I2M2Classifier", "I2M2Regressor", "I2M2SurvivalAnalysis",
+           "ModalitySplitter", "load", "save"]

@@ -37,6 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, check_consistent_leng
 
 from ._attribution import attribution_baselines, expert_attributions
 from ._dataset import Batch
+from ._input_profile import warn_unseen
 from ._names import FUSION
 from ._net import check_process_group
 from ._plan import RESOLVED, resolve_fusion, resolve_plan
@@ -499,6 +500,9 @@ class BaseI2M2(_BaseComposition):
         # names of X's columns (after which the splitter and the experts reading raw
         # columns see chunks whose names match the fit).
         X = self.splitter_.check_input(X)
+        # What the model has not seen: one DataWarning per kind and call.
+        warn_unseen(getattr(self.splitter_, "input_profile_", {}), X,
+                    getattr(self.splitter_, "feature_names_in_", None))
         size = _PREDICT_CHUNK_BATCHES * self.predict_batch_size_
         for start in range(0, len(X), size):
             chunk = _safe_indexing(X, slice(start, start + size))

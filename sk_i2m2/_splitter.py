@@ -19,6 +19,7 @@ from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._input_profile import profile_columns
 from ._names import FUSION
 from ._typing import MatrixLike
 from .experts import BaseExpert, MLPExpert, as_expert
@@ -429,6 +430,9 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         self.sample_shapes_ = shapes
         self.feature_names_out_ = feature_names
         self.numeric_columns_ = _numeric_columns(X)
+        # What prediction is checked against: each table column's categories or range.
+        self.input_profile_ = profile_columns(
+            X, [i for _, expert, indices in modalities if expert.tabular for i in indices])
         return outputs
 
     @staticmethod
