@@ -249,6 +249,17 @@ def make_peers(X, modalities, seed=0, names=tuple(PEERS)):
 # --------------------------------------------------------------------------- reports
 
 
+def paired_difference(frame, a, b, metric):
+    """Mean and standard error of ``a - b`` in ``metric``, paired over folds.
+
+    ``frame`` has one row per method and fold (columns ``method``, ``fold`` and the
+    metric).
+    """
+    pivot = frame.pivot(index="fold", columns="method", values=metric)
+    difference = pivot[a] - pivot[b]
+    return difference.mean(), difference.std(ddof=1) / np.sqrt(len(difference))
+
+
 def mean_se(values, digits=3, *, sign="", single=0.0):
     """``"mean ± standard error"`` of the values that are not NaN.
 

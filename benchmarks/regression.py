@@ -45,7 +45,7 @@ from sklearn.pipeline import make_pipeline
 from sk_i2m2 import I2M2Regressor, datasets
 from sk_i2m2.experts import table_preprocessor
 
-from ._common import RESULTS, Dataset, make_folds, mean_se, real, write_text
+from ._common import RESULTS, Dataset, make_folds, mean_se, paired_difference, real, write_text
 
 #: The z of a two-sided 90% interval.
 Z90 = 1.6449
@@ -116,9 +116,7 @@ def run(name, repeats, seed=0):
 
 def _paired(frame, a, b):
     """Mean and standard error of ``a - b`` in R², paired over folds."""
-    pivot = frame.pivot(index="fold", columns="method", values="r2")
-    difference = pivot[a] - pivot[b]
-    return difference.mean(), difference.std(ddof=1) / np.sqrt(len(difference))
+    return paired_difference(frame, a, b, "r2")
 
 
 def report(frame, command):

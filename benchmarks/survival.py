@@ -47,7 +47,7 @@ from sk_i2m2 import I2M2SurvivalAnalysis, datasets
 from sk_i2m2.experts import table_preprocessor
 from sk_i2m2.metrics import concordance_index
 
-from ._common import RESULTS, mean_se, write_text
+from ._common import RESULTS, mean_se, paired_difference, write_text
 
 SYNTHETIC_ROWS = 600
 
@@ -138,10 +138,9 @@ def run(name, repeats, seed=0, batch_sizes=()):
     return rows
 
 
-def _paired(frame, a, b, metric="harrell_c"):
-    pivot = frame.pivot(index="fold", columns="method", values=metric)
-    difference = pivot[a] - pivot[b]
-    return difference.mean(), difference.std(ddof=1) / np.sqrt(len(difference))
+def _paired(frame, a, b):
+    """Mean and standard error of ``a - b`` in Harrell's C, paired over folds."""
+    return paired_difference(frame, a, b, "harrell_c")
 
 
 def report(frame, command):

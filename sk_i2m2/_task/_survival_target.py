@@ -8,13 +8,22 @@ was censored then) and a numeric time. The field names are free. It is what
 
 import numpy as np
 
-__all__ = ["SURVIVAL_TARGET_HINT", "check_survival_target"]
+__all__ = ["SURVIVAL_TARGET_HINT", "check_survival_target", "survival_target"]
 
 #: How to build ``y``, at the end of every error about it.
 SURVIVAL_TARGET_HINT = (
     "build it with sksurv.util.Surv.from_arrays(event, time) or "
     "np.array(list(zip(event, time)), dtype=[('event', bool), ('time', float)])"
 )
+
+
+def survival_target(event, time):
+    """A survival ``y`` of ``event`` and ``time``: fields ``("event", bool)`` and
+    ``("time", float64)``, as ``sksurv.util.Surv.from_arrays`` makes it."""
+    y = np.empty(len(event), dtype=[("event", bool), ("time", np.float64)])
+    y["event"] = np.asarray(event, dtype=bool)
+    y["time"] = np.asarray(time, dtype=np.float64)
+    return y
 
 
 def _describe(y):
