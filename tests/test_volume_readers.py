@@ -141,10 +141,20 @@ def test_a_nifti_of_five_axes_is_refused(tmp_path):
 # ----------------------------------------------------------------- DICOM series
 
 
-# Sagittal slices: rows run anterior to posterior (+y), columns superior to inferior
-# (-z); the normal, row x column, points to the patient's right (-x in DICOM's LPS).
+# Sagittal slices: along a row (the column index) the patient's back (+y in DICOM's
+# LPS), down a column (the row index) their feet (-z); the normal, row x column,
+# points to the patient's right (-x in LPS).
 SAGITTAL = [0, 1, 0, 0, 0, -1]
 ROWS, COLUMNS = 3, 4
+
+
+def sagittal_to_ras(stack):
+    """Slices stacked (slice, row, column), as the reader gives them in RAS+ order.
+
+    X (right) is the slice axis, Y (anterior) the column index reversed, Z
+    (superior) the row index reversed.
+    """
+    return np.ascontiguousarray(np.moveaxis(stack, 2, 1)[:, ::-1, ::-1])
 
 
 def write_file(path, pixels, sop_class=CTImageStorage, photometric="MONOCHROME2",
@@ -194,19 +204,21 @@ def test_a_dicom_series_is_ordered_in_space_not_by_name_or_instance_number(tmp_p
     directory.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
     directory.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     directory.save_as(folder / "DICOMDIR", enforce_file_format=True)
-    expected = np.stack([slice_pixels(index) * 2.0 - 1024 for index in range(5)])
+    stacked = np.stack([slice_pixels(index) * 2.0 - 1024 for index in range(5)])
+    expected = sagittal_to_ras(stacked)
     volume, spacing = read_volume(folder)
     np.testing.assert_array_equal(volume, expected)  # Hounsfield units
-    assert spacing == pytest.approx((2.5, 0.7, 0.8))
+    # (slice step, column spacing, row spacing): PixelSpacing is (rows, columns).
+    assert spacing == pytest.approx((2.5, 0.8, 0.7))
     np.testing.assert_array_equal(read_dicom_series(folder), expected)
     np.testing.assert_array_equal(read_image(str(folder)), expected)
-    image = raw().load(folder, (1, 5, ROWS, COLUMNS))
+    image = raw().load(folder, (1, 5, COLUMNS, ROWS))
     np.testing.assert_array_equal(image[0], expected)
 
 
 def test_a_monochrome1_series_is_inverted_over_the_whole_volume(tmp_path):
     folder = write_series(tmp_path / "cr", n_slices=3, photometric="MONOCHROME1")
-    hu = np.stack([slice_pixels(index) * 2.0 - 1024 for index in range(3)])
+    hu = sagittal_to_ras(np.stack([slice_pixels(index) * 2.0 - 1024 for index in range(3)]))
     # One mapping for every slice: the volume's max + min, not each slice's.
     np.testing.assert_array_equal(read_image(folder), hu.max() + hu.min() - hu)
 
@@ -288,8 +300,12 @@ def test_an_enhanced_multi_frame_dicom_reads_as_a_volume_in_spatial_order(tmp_pa
     path = write_enhanced(tmp_path / "ct.dcm", positions, frames, groups_in)
     volume, spacing = read_volume(path)
     order = np.argsort(positions)
-    np.testing.assert_array_equal(volume, frames[order] * 2.0 - 1024)
-    assert spacing == (3.0, 0.5, 0.6)
+    # Axial frames, rows to the patient's back (+y in LPS) and columns to their left
+    # (+x): in RAS+, X is the column index reversed, Y the row index reversed, Z the
+    # frames from the feet up.
+    stacked = frames[order] * 2.0 - 1024
+    np.testing.assert_array_equal(volume, stacked.transpose(2, 1, 0)[::-1, ::-1])
+    assert spacing == pytest.approx((0.6, 0.5, 3.0))
     np.testing.assert_array_equal(read_dicom(path), volume)
 
 

@@ -26,8 +26,8 @@ from ._volumes import (
     enhanced_volume,
     is_nifti,
     read_dicom_dataset,
-    read_dicom_series_with_spacing,
-    read_nifti_with_spacing,
+    read_dicom_series_geometry,
+    read_nifti_geometry,
 )
 
 __all__ = ["ChannelConversionWarning", "ImageLoader", "UnsupportedImageType", "read_dicom",
@@ -66,7 +66,11 @@ def read_pillow(path: str | os.PathLike) -> np.ndarray:
 
 
 def _read_dicom(path):
-    """:func:`read_dicom`, with the pixel spacing in mm (None where the file has none)."""
+    """:func:`read_dicom`, with its spacing in mm and its RAS+ affine.
+
+    The spacing is None where the file has none; the affine is None for a
+    single-frame image, which is a picture rather than a volume.
+    """
     pydicom, apply_modality_lut = _import_pydicom()
     dataset = read_dicom_dataset(path)
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
@@ -90,7 +94,8 @@ def _read_dicom(path):
     if _is_monochrome1(dataset):
         pixels = _invert(pixels)
     spacing = dataset.get("PixelSpacing")
-    return pixels, None if spacing is None else tuple(float(value) for value in spacing)
+    spacing = None if spacing is None else tuple(float(value) for value in spacing)
+    return pixels, spacing, None
 
 
 def read_dicom(path: str | os.PathLike) -> np.ndarray:
@@ -108,11 +113,13 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
     An enhanced multi-frame file whose frames are the slices of one volume
     (Enhanced CT or MR: each frame of the ``PerFrameFunctionalGroupsSequence`` has
     its own ``PlanePositionSequence``, and an orientation, its own or shared) reads
-    as a volume ``(n_frames, rows, columns)``: the frames ordered by their position
-    along the slice normal (row direction x column direction), never by frame
-    number; the rescale of each frame's Pixel Value Transformation (its own or
-    shared; else the file's ``RescaleSlope``/``RescaleIntercept``) applied; and,
-    for ``MONOCHROME1``, one inversion over the whole volume. Its frames must make
+    as a volume in the closest canonical RAS+ voxel order, ``(X, Y, Z)``, as
+    :func:`read_dicom_series` reads a folder of slices and :func:`read_nifti` a
+    NIfTI file: the frames placed by their position along the slice normal (row
+    direction x column direction), never by frame number; the rescale of each
+    frame's Pixel Value Transformation (its own or shared; else the file's
+    ``RescaleSlope``/``RescaleIntercept``) applied; and, for ``MONOCHROME1``, one
+    inversion over the whole volume. Its frames must make
     a regular grid, as for :func:`read_dicom_series`: one orientation and pixel
     spacing, evenly spaced positions (a ValueError names the file and the frames
     that break it; frames at one position are time points or echoes, not slices).
@@ -126,17 +133,25 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
-    """A folder of single-frame DICOM slices as one volume ``(n_slices, rows, columns)``.
+    """A folder of single-frame DICOM slices as one volume, in closest canonical RAS+ order.
 
     The slices are ordered by their ``ImagePositionPatient`` projected on the slice
     normal, the cross product of the two direction cosines of
     ``ImageOrientationPatient`` (row x column), never by file name or
-    ``InstanceNumber``: slice ``k + 1`` lies further along the normal than slice
-    ``k`` (for axial slices in the usual orientation, from the feet towards the
-    head). Each slice's modality transform is applied as :func:`read_dicom` does
-    (slopes and intercepts may differ from slice to slice); a ``MONOCHROME1``
-    series is inverted once over the whole volume, so that every slice gets the
-    same mapping. Colour slices give ``(n_slices, rows, columns, 3)``.
+    ``InstanceNumber``. The stacked slices are placed in the patient's space by
+    their geometry (the first slice's position, the direction cosines,
+    ``PixelSpacing`` and the step between slices; DICOM's LPS coordinates turned
+    to RAS), and the axes are permuted and flipped to the closest canonical RAS+
+    order, as :func:`read_nifti` does for a NIfTI file: the array is ``(X, Y, Z)``,
+    its axes running, as nearly as the scan allows, towards the patient's Right,
+    Anterior and Superior. A series and the NIfTI file converted from it give the
+    same array. An oblique series stays oblique: its voxels are reordered, never
+    resampled.
+
+    Each slice's modality transform is applied as :func:`read_dicom` does (slopes
+    and intercepts may differ from slice to slice); a ``MONOCHROME1`` series is
+    inverted once over the whole volume, so that every slice gets the same mapping.
+    Colour slices give ``(X, Y, Z, 3)``.
 
     Only the folder's own files are read, not its subfolders. Files that are not
     DICOM (neither a ``.dcm``/``.dicom`` suffix nor a DICOM preamble: a README, a
@@ -159,10 +174,18 @@ def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape (n_slices, rows, columns)
+    ndarray of shape (X, Y, Z)
         In modality units (e.g. Hounsfield units for CT).
+
+    Notes
+    -----
+    Earlier versions gave the slices as they are stacked, ``(slice, row,
+    column)``; the array now comes in the RAS+ order of NIfTI volumes. For an axial
+    series in the usual orientation (rows running to the patient's back, columns to
+    their left), the new array is the old one transposed and flipped,
+    ``old.transpose(2, 1, 0)[::-1, ::-1, :]``.
     """
-    return read_dicom_series_with_spacing(folder)[0]
+    return read_dicom_series_geometry(folder)[0]
 
 
 def read_nifti(path: str | os.PathLike, volume: int | None = None) -> np.ndarray:
@@ -201,7 +224,7 @@ def read_nifti(path: str | os.PathLike, volume: int | None = None) -> np.ndarray
     -----
     Needs nibabel: ``pip install 'sk-i2m2[imaging]'``.
     """
-    return read_nifti_with_spacing(path, volume)[0]
+    return read_nifti_geometry(path, volume)[0]
 
 
 class UnsupportedImageType(ValueError):
@@ -210,15 +233,26 @@ class UnsupportedImageType(ValueError):
 
 def _read(path):
     """``(array, spacing)`` of ``path``, read by file type (:func:`read_volume`)."""
+    return read_volume_geometry(path)[:2]
+
+
+def read_volume_geometry(path):
+    """``(array, spacing, affine)`` of ``path``, read by file type (:func:`read_volume`).
+
+    ``affine`` maps the array's voxel indices to RAS+ world coordinates in mm for
+    NIfTI files, DICOM series folders and enhanced multi-frame DICOM files, whose
+    arrays come in the closest canonical RAS+ order; it is None for files without
+    that geometry (``.npy``, photos, single-frame DICOM images).
+    """
     if os.path.isdir(path):
-        return read_dicom_series_with_spacing(path)
+        return read_dicom_series_geometry(path)
     if is_nifti(path):
-        return read_nifti_with_spacing(path)
+        return read_nifti_geometry(path)
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
-        return read_npy(path), None
+        return read_npy(path), None, None
     if suffix in PILLOW_SUFFIXES:
-        return read_pillow(path), None
+        return read_pillow(path), None, None
     if suffix in DICOM_SUFFIXES or _looks_like_dicom(path):
         return _read_dicom(path)
     raise UnsupportedImageType(
@@ -258,23 +292,24 @@ def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...] 
     spacing : tuple of float or None
         The distance between neighbouring voxels along each spatial axis of
         ``array``, in mm, in the array's axis order; None where the file does not
-        say. NIfTI: the voxel sizes of the canonical (RAS+) affine, in mm (the
-        header's spatial unit converted; an unknown unit read as mm, as NIfTI tools
-        do), three values. A DICOM series or enhanced multi-frame volume:
-        ``(slice step, row spacing, column spacing)``, the step measured between
-        the slices' positions (not ``SliceThickness``, which may differ from it
-        where slices overlap or leave gaps) and the other two from
+        say. A volume (NIfTI, DICOM series, enhanced multi-frame DICOM): the voxel
+        sizes of its canonical (RAS+) affine, three values in ``(X, Y, Z)`` order.
+        For NIfTI the header's spatial unit is converted (an unknown unit read as
+        mm, as NIfTI tools do). For DICOM the slice step is measured between the
+        slices' positions (not ``SliceThickness``, which may differ from it where
+        slices overlap or leave gaps) and the in-plane sizes come from
         ``PixelSpacing``; a single-slice series takes ``SliceThickness`` for its
-        step. A single DICOM image: its two ``PixelSpacing`` values. ``.npy`` and
-        photos: None, as their files hold no geometry.
+        step; without ``PixelSpacing`` (or, for one slice, ``SliceThickness``) the
+        spacing is None. A single DICOM image: its two ``PixelSpacing`` values.
+        ``.npy`` and photos: None, as their files hold no geometry.
 
     Notes
     -----
-    NIfTI volumes come in ``(X, Y, Z)`` order, DICOM volumes as ``(slice, row,
-    column)``: an axial DICOM series and the NIfTI made from it hold the same voxels
-    in different axis orders (and directions). Keep to one format within a column
-    of paths, or give ``ImageLoader(reader=...)`` a function that brings them to one
-    order.
+    NIfTI files, DICOM series folders and enhanced multi-frame DICOM files all come
+    in the closest canonical RAS+ voxel order, ``(X, Y, Z)``: an axial DICOM series
+    and the NIfTI file converted from it give the same array and the same spacing,
+    so one column of paths may mix the two formats. (Earlier versions gave DICOM
+    volumes as ``(slice, row, column)``, in another order than NIfTI.)
     """
     return _read(path)
 
@@ -507,7 +542,7 @@ class ImageLoader(BaseEstimator):
         every time. With ``num_workers > 0`` each loading process keeps its own.
     spacing : tuple of 3 float or None, default=None
         Volumes only (an ``input_shape`` of 4 axes): the voxel spacing in mm, in the
-        array's axis order (NIfTI: ``(X, Y, Z)``; DICOM: ``(slice, row, column)``),
+        array's axis order, ``(X, Y, Z)`` (RAS+) for NIfTI and DICOM alike,
         that each volume is resampled to (trilinear, antialiased when shrinking)
         before it is centre-cropped or padded to ``input_shape``'s depth, height and
         width. The padding takes the volume's minimum, channel by channel (air in

@@ -6,6 +6,13 @@ bring scans from different scanners to one physical scale. The public names are
 those of :mod:`sk_i2m2.imaging`; this module also holds the DICOM pixel helpers
 that the single-image reader shares with the volume readers.
 
+Every volume comes in the closest canonical RAS+ voxel order, NIfTI and DICOM
+alike: the readers build the affine that maps voxel indices to the scanner's world
+(in mm, RAS+), and :func:`to_closest_canonical` permutes and flips the voxel axes
+as it says, so that one anatomy gives one array whatever the file format and the
+order its voxels are stored in. The ``*_geometry`` readers return that affine too,
+for writing maps back on a scan's grid (:func:`sk_i2m2.imaging.save_like`).
+
 A volume is a regular grid: slices evenly spaced along the normal of their plane.
 Files that do not make one (a slice missing, two at the same place, slices of
 different orientation, spacing or size, several series in one folder) are refused
@@ -120,14 +127,62 @@ def _nifti_channels_problem(header, n_entries):
     return None
 
 
-def read_nifti_with_spacing(path, volume=None):
-    """:func:`sk_i2m2.imaging.read_nifti`, with the voxel spacing in millimetres."""
+def _import_nibabel():
     try:
         import nibabel
-        from nibabel.affines import voxel_sizes
-        from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
     except ImportError as error:  # pragma: no cover - the imaging extra is missing
         raise _missing_extra("nibabel>=5", error) from error
+    return nibabel
+
+
+def to_closest_canonical(data, affine):
+    """``data`` and its ``affine`` brought to the closest canonical RAS+ voxel order.
+
+    What :func:`nibabel.as_closest_canonical` does, on the array itself: the
+    permutation and flips of the voxel axes that bring them closest to RAS+. An
+    oblique scan stays oblique: its voxels are reordered, never resampled.
+
+    Parameters
+    ----------
+    data : ndarray
+        Three spatial axes first, in the order ``affine`` indexes them; any further
+        axes (channels) are kept as they are.
+    affine : ndarray of shape (4, 4)
+        Voxel indices to RAS+ world coordinates.
+
+    Returns
+    -------
+    data : ndarray
+        Contiguous, its spatial axes reordered.
+    affine : ndarray of shape (4, 4)
+        The affine of the reordered voxels.
+    """
+    _import_nibabel()
+    from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+
+    orientation = io_orientation(affine)
+    canonical = affine @ inv_ornt_aff(orientation, data.shape[:3])
+    # apply_orientation reorders the first three axes only: channels last stay last.
+    return np.ascontiguousarray(apply_orientation(data, orientation)), canonical
+
+
+def _voxel_sizes(affine):
+    """The distance between neighbouring voxels along each axis of ``affine``, in mm."""
+    return tuple(float(size) for size in np.linalg.norm(affine[:3, :3], axis=0))
+
+
+def read_nifti_geometry(path, volume=None):
+    """:func:`sk_i2m2.imaging.read_nifti`, with the spacing and the canonical affine.
+
+    Returns
+    -------
+    data : ndarray
+    spacing : tuple of 3 float
+        In mm (the header's spatial unit converted).
+    affine : ndarray of shape (4, 4)
+        The canonical voxel indices to RAS+ world coordinates, in mm.
+    """
+    nibabel = _import_nibabel()
     image = nibabel.load(path)
     shape = tuple(image.shape)
     # A single volume is often written with trailing axes of length 1 (e.g. X*Y*Z*1).
@@ -165,15 +220,11 @@ def read_nifti_with_spacing(path, volume=None):
     data = data.reshape(shape[:ndim] + (1,) * (3 - ndim))
     if data.dtype.names:  # RGB24 / RGBA32: one field per colour, as channels last
         data = np.stack([data[name] for name in data.dtype.names], axis=-1)
-    # What nibabel.as_closest_canonical does, on the array itself: the permutation and
-    # flips of the voxel axes that bring them closest to RAS+. An oblique scan stays
-    # oblique (its voxels are not resampled), as the canonical image does.
-    orientation = io_orientation(image.affine)
-    affine = image.affine @ inv_ornt_aff(orientation, data.shape[:3])
-    data = np.ascontiguousarray(apply_orientation(data, orientation))
     unit = NIFTI_LENGTH_MM.get(image.header.get_xyzt_units()[0], 1.0)
-    spacing = tuple(float(size) * unit for size in voxel_sizes(affine))
-    return data, spacing
+    # In mm, so that the affine means the same whatever unit the header declares.
+    affine = np.diag([unit, unit, unit, 1.0]) @ image.affine
+    data, affine = to_closest_canonical(data, affine)
+    return data, _voxel_sizes(affine), affine
 
 
 # ----------------------------------------------------------------- slice geometry
@@ -282,6 +333,44 @@ def _describe_spacing(spacing):
     return "none" if spacing is None else f"{_format(spacing)} mm"
 
 
+# DICOM's patient coordinates are LPS (x towards the patient's left, y towards the
+# back), NIfTI's RAS (x right, y front): the first two world axes change direction.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def _stack_affine(positions, order, orientation, pixel_spacing, thickness):
+    """The RAS+ affine of slices stacked in ``order``, indexed (slice, row, column).
+
+    ``ImageOrientationPatient`` is the row direction (along which the column index
+    grows) then the column direction (along which the row index grows);
+    ``PixelSpacing`` is the distance between rows, then between columns. The slice
+    axis steps from the first slice's position to the last's in equal steps; a
+    single slice steps along the normal by its ``SliceThickness`` (1 mm when
+    unknown). Without ``PixelSpacing`` the pixels are taken as 1 mm: the axes'
+    directions still hold, their lengths do not (the reader's spacing is then None).
+    """
+    positions = np.asarray(positions, dtype=np.float64)[order]
+    row_direction = np.asarray(orientation[:3], dtype=np.float64)
+    column_direction = np.asarray(orientation[3:], dtype=np.float64)
+    if len(positions) > 1:
+        slice_vector = (positions[-1] - positions[0]) / (len(positions) - 1)
+    else:
+        slice_vector = _normal(orientation) * (float(thickness) if thickness else 1.0)
+    row_spacing, column_spacing = pixel_spacing if pixel_spacing is not None else (1, 1)
+    affine = np.eye(4)
+    affine[:3, 0] = slice_vector
+    affine[:3, 1] = column_direction * float(row_spacing)
+    affine[:3, 2] = row_direction * float(column_spacing)
+    affine[:3, 3] = positions[0]
+    return LPS_TO_RAS @ affine
+
+
+def _canonical_stack(pixels, affine, known):
+    """Stacked slices in RAS+ order, their spacing (None unless ``known``), their affine."""
+    pixels, affine = to_closest_canonical(pixels, affine)
+    return pixels, _voxel_sizes(affine) if known else None, affine
+
+
 # ----------------------------------------------------------------- DICOM series
 
 
@@ -289,8 +378,19 @@ def _float_list(value):
     return None if value is None else [float(item) for item in value]
 
 
-def read_dicom_series_with_spacing(folder):
-    """:func:`sk_i2m2.imaging.read_dicom_series`, with the voxel spacing in millimetres."""
+def read_dicom_series_geometry(folder):
+    """:func:`sk_i2m2.imaging.read_dicom_series`, with the spacing and the RAS+ affine.
+
+    Returns
+    -------
+    volume : ndarray
+        In the closest canonical RAS+ voxel order.
+    spacing : tuple of 3 float or None
+        In mm; None without ``PixelSpacing``, or for a single slice without
+        ``SliceThickness``.
+    affine : ndarray of shape (4, 4)
+        The canonical voxel indices to RAS+ world coordinates, in mm.
+    """
     pydicom, apply_modality_lut = _import_pydicom()
     where = f"DICOM series {os.fspath(folder)!r}"
     entries = sorted(os.listdir(folder))
@@ -353,9 +453,9 @@ def read_dicom_series_with_spacing(folder):
                 lambda a, b: a == b)
     positions = [_float_list(d.ImagePositionPatient) for d in datasets]
     order, step = _slice_order(positions, _normal(orientations[0]), where, names, "slice")
-    if step is None:  # one slice: its thickness is the best guess of its extent
-        thickness = datasets[0].get("SliceThickness")
-        step = float(thickness) if thickness else None
+    # One slice: its thickness is the best guess of its extent (_stack_affine).
+    thickness = datasets[0].get("SliceThickness")
+    known = (step is not None or bool(thickness)) and spacings[0] is not None
     pixels = []
     for index in order:
         dataset = datasets[index]
@@ -367,9 +467,8 @@ def read_dicom_series_with_spacing(folder):
     volume = np.stack(pixels)
     if _is_monochrome1(datasets[0]):
         volume = _invert(volume)  # over the volume: one mapping for every slice
-    spacing = (None if step is None or spacings[0] is None
-               else (float(step), *spacings[0]))
-    return volume, spacing
+    affine = _stack_affine(positions, order, orientations[0], spacings[0], thickness)
+    return _canonical_stack(volume, affine, known)
 
 
 # ----------------------------------------------------------------- enhanced multi-frame
@@ -393,11 +492,13 @@ def _frame_value(frame, shared, sequence, keyword):
 
 
 def enhanced_volume(dataset, path):
-    """An enhanced multi-frame DICOM's frames as one volume, with its spacing.
+    """An enhanced multi-frame DICOM's frames as one volume, its spacing and affine.
 
-    Returns None when the frames are not positioned slices (no per-frame functional
-    groups, or a frame without its own ``PlanePositionSequence`` or an orientation):
-    the caller then refuses the file as it refuses any other multi-frame file.
+    The volume comes in the closest canonical RAS+ voxel order, as a series does
+    (:func:`read_dicom_series_geometry`). Returns None when the frames are not
+    positioned slices (no per-frame functional groups, or a frame without its own
+    ``PlanePositionSequence`` or an orientation): the caller then refuses the file as
+    it refuses any other multi-frame file.
     """
     _, apply_modality_lut = _import_pydicom()
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
@@ -422,7 +523,7 @@ def enhanced_volume(dataset, path):
                                          "PixelSpacing")) for frame in per_frame]
     _check_same(spacings, where, names, "pixel spacing (PixelSpacing)", _describe_spacing,
                 _same_spacing, "frames")
-    order, step = _slice_order(positions, _normal(orientations[0]), where, names, "frame")
+    order, _ = _slice_order(positions, _normal(orientations[0]), where, names, "frame")
     pixels = dataset.pixel_array[order]
     if dataset.get("ModalityLUTSequence"):
         pixels = apply_modality_lut(pixels, dataset)
@@ -446,5 +547,6 @@ def enhanced_volume(dataset, path):
             pixels = pixels * slopes.reshape(axes) + intercepts.reshape(axes)
     if _is_monochrome1(dataset):
         pixels = _invert(pixels)
-    spacing = None if spacings[0] is None else (float(step), *spacings[0])
-    return pixels, spacing
+    # Frames at distinct positions (checked above), so the step is known.
+    affine = _stack_affine(positions, order, orientations[0], spacings[0], None)
+    return _canonical_stack(pixels, affine, spacings[0] is not None)
