@@ -12,8 +12,10 @@ volume, and scale its intensities.
 
 Volumes come from NIfTI files (:func:`read_nifti`), folders of DICOM slices
 (:func:`read_dicom_series`), enhanced multi-frame DICOM files (:func:`read_dicom`)
-and 3-D ``.npy`` arrays; :func:`read_volume` also gives their voxel spacing, which
-:class:`ImageLoader` can resample to (``spacing=``).
+and 3-D ``.npy`` arrays, NIfTI and DICOM alike in the closest canonical RAS+ voxel
+order; :func:`read_volume` also gives their voxel spacing, which :class:`ImageLoader`
+can resample to (``spacing=``). :func:`save_like` writes a map of the expert's
+``input_shape`` (an attribution map) back on a scan's grid, as NIfTI.
 """
 
 from ._loader import (
@@ -28,7 +30,8 @@ from ._loader import (
     read_pillow,
     read_volume,
 )
+from ._save import save_like
 
 __all__ = ["ChannelConversionWarning", "ImageLoader", "UnsupportedImageType", "read_dicom",
            "read_dicom_series", "read_image", "read_nifti", "read_npy", "read_pillow",
-           "read_volume"]
+           "read_volume", "save_like"]
