@@ -12,6 +12,8 @@ an ``.npz`` file; run it on two versions and compare the files::
 """
 
 import argparse
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,8 +21,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from sk_i2m2 import I2M2Classifier, I2M2Regressor
 from sk_i2m2.datasets import (
+    make_digit_scans,
     make_multimodal_classification,
     make_multimodal_regression,
+    make_volume_scans,
 )
 
 
@@ -47,6 +51,13 @@ def _configurations():
     Xr, yr, mr = make_multimodal_regression(n_samples=240, dependency="mixed",
                                             random_state=0)
     yield "regressor_defaults", I2M2Regressor(mr, **short), Xr, yr
+    # Images read from files: PNG scans, and NIfTI volumes with a covariate.
+    folder = Path(tempfile.mkdtemp())
+    Xs, ys, ms = make_digit_scans(folder / "digits", n_samples=120, size=16, random_state=0)
+    yield "png_scans", I2M2Classifier(ms, max_epochs=5, random_state=0), Xs, ys
+    Xv, yv, mv = make_volume_scans(folder / "volumes", n_samples=80, size=16,
+                                   random_state=0)
+    yield "nifti_volumes", I2M2Classifier(mv, max_epochs=5, random_state=0), Xv, yv
 
 
 def _predictions(model, X):

@@ -25,9 +25,11 @@ turns the product's output into its predictions. ``fit`` is a chain of named ste
 """
 
 import copy
+import time
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
@@ -36,6 +38,15 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
 from ._attribution import attribution_baselines, expert_attributions
+from ._callbacks import log_line
+from ._data_report import (
+    as_frame,
+    as_record,
+    closing_line,
+    data_report,
+    header_lines,
+    warn_unusable_files,
+)
 from ._dataset import Batch
 from ._input_profile import warn_unseen
 from ._names import FUSION
@@ -45,6 +56,7 @@ from ._pool import fit_pool
 from ._sklearn_experts import SklearnExperts
 from ._splitter import ModalitySplitter, check_modality_spec, check_X, modality_block
 from ._training import HeldOut, predict_held_out, train
+from .imaging._read_log import ReadLog, reading_into
 from .product import ProductEnsemble, build_product
 
 #: Prediction preprocesses and forwards X this many prediction batches at a time:
@@ -57,9 +69,17 @@ _PREDICT_CHUNK_BATCHES = 16
 #: ``save`` writes and ``load`` gives back to :meth:`BaseI2M2._set_fitted`. The
 #: net is not in it: it is rebuilt from these and the saved weights.
 RECORDED = ("task_", "splitter_", "attribution_baselines_", "sklearn_experts_",
-            *(name + "_" for name in RESOLVED))
+            "data_report_", *(name + "_" for name in RESOLVED))
 #: What ``_set_fitted`` derives from the record and the net.
 DERIVED = ("n_features_in_", "feature_names_in_", "net_", "history_", "expert_weights_")
+
+
+def _last_value(history, key):
+    """The last value of ``key`` in a skorch history, or None."""
+    for row in reversed(history):
+        if key in row:
+            return row[key]
+    return None
 
 
 def _draw_seed(random_state):
@@ -281,6 +301,7 @@ class BaseI2M2(_BaseComposition):
         -------
         self
         """
+        start = time.perf_counter()
         previous = self._previous_fit() if self.warm_start else None
         # A fit that raises must not leave the previous (or a partial) fit behind.
         self._forget_fit()
@@ -288,7 +309,13 @@ class BaseI2M2(_BaseComposition):
         groups = self._validate_groups(X, groups)
         if previous is not None:  # the fitted model's encoding of the target
             y = task.continue_from(previous["task_"], y)
-        splitter, modalities = self._preprocess(X, task, previous)
+        # Image files are read once here, before training; what that met goes to log.
+        with reading_into(ReadLog()) as log:
+            splitter, modalities = self._preprocess(X, task, previous)
+        if self.verbose:
+            for line in header_lines(data_report(splitter, modalities, log),
+                                     type(self).__name__):
+                log_line(line)
         baselines = self._attribution_baselines(splitter, modalities, previous)
         plan = resolve_plan(self.get_params(deep=False), task, y, splitter.modalities_,
                             splitter.sample_shapes_.values(), groups)
@@ -304,12 +331,21 @@ class BaseI2M2(_BaseComposition):
                 self._calibrate(net, plan, held_out, data)
             if task.learns_from_outputs:
                 self._fit_task_outputs(net, plan, held_out, data, y)
+        # Counted after training: a warm start's files are first read by it.
+        report = data_report(splitter, modalities, log)
         record = {"task_": task, "splitter_": splitter, "attribution_baselines_": baselines,
-                  "sklearn_experts_": sklearn_experts, **plan.resolved()}
+                  "sklearn_experts_": sklearn_experts, "data_report_": report,
+                  **plan.resolved()}
         if plan.n_bags > 1:  # every row's prediction from the member that did not see it
             # held_out was predicted before the calibration was fitted; net holds it.
             record.update(task.out_of_fold(held_out, calibration_value(net)))
-        return self._set_fitted(record, net)
+        self._set_fitted(record, net)
+        warn_unusable_files(log, report["modality"], "fit", "See data_report_.")
+        if self.verbose:
+            log_line(closing_line(type(self).__name__, self.history_, plan.n_bags,
+                                  _last_value(self.history_, "temperature"),
+                                  self.expert_weights_, time.perf_counter() - start))
+        return self
 
     def _forget_fit(self):
         for attribute in (*self._recorded, *self._derived):
@@ -462,6 +498,8 @@ class BaseI2M2(_BaseComposition):
         for name in self._recorded:
             if name in record:
                 setattr(self, name, record[name])
+        if isinstance(record.get("data_report_"), dict):  # as a model file holds it
+            self.data_report_ = as_frame(record["data_report_"])
         splitter = self.splitter_
         self.n_features_in_ = splitter.n_features_in_
         if hasattr(splitter, "feature_names_in_"):
@@ -478,7 +516,10 @@ class BaseI2M2(_BaseComposition):
     def _fitted_record(self):
         """The record :meth:`_set_fitted` was given (what ``save`` writes)."""
         check_is_fitted(self)
-        return {name: getattr(self, name) for name in self._recorded if hasattr(self, name)}
+        record = {name: getattr(self, name) for name in self._recorded if hasattr(self, name)}
+        if isinstance(record.get("data_report_"), pd.DataFrame):
+            record["data_report_"] = as_record(record["data_report_"])
+        return record
 
     def _previous_fit(self):
         """The fitted state a warm start continues from; None when unfitted."""
@@ -503,12 +544,18 @@ class BaseI2M2(_BaseComposition):
         # What the model has not seen: one DataWarning per kind and call.
         warn_unseen(getattr(self.splitter_, "input_profile_", {}), X,
                     getattr(self.splitter_, "feature_names_in_", None))
+        # Files that cannot be used, found as the chunks are transformed (a backbone's
+        # features) or as their batches are read (lazy images): one DataWarning a call.
+        log = ReadLog()
         size = _PREDICT_CHUNK_BATCHES * self.predict_batch_size_
         for start in range(0, len(X), size):
             chunk = _safe_indexing(X, slice(start, start + size))
-            modalities = self.splitter_.transform_checked(chunk, first_row=start)
+            with reading_into(log):
+                modalities = self.splitter_.transform_checked(chunk, first_row=start)
             yield Batch(modalities,
                         self.sklearn_experts_.outputs(self.splitter_, chunk, modalities))
+        warn_unusable_files(log, [name for name, _, _ in self.splitter_.modalities_],
+                            "predict")
 
     def _forward(self, X):
         """The product's prediction of ``X`` (``net_.forward``), in float64."""

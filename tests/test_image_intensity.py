@@ -186,18 +186,18 @@ def test_no_readable_image_is_an_error(tmp_path):
 def test_fit_streams_one_image_at_a_time(hu_images, monkeypatch):
     paths, _ = hu_images
     loads, files_read = [], []
-    original_load, original_lazy_load = ImageLoader.load, lazy.LazyImages.load
+    original_read, original_lazy_load = ImageLoader._read, lazy.LazyImages.load
 
-    def counting_load(self, path, input_shape):
+    def counting_read(self, path):
         files_read.append(path)
-        return original_load(self, path, input_shape)
+        return original_read(self, path)
 
     def counting_lazy_load(self, rows=None):
         images = original_lazy_load(self, rows)
         loads.append(len(images))
         return images
 
-    monkeypatch.setattr(ImageLoader, "load", counting_load)
+    monkeypatch.setattr(ImageLoader, "_read", counting_read)
     monkeypatch.setattr(lazy.LazyImages, "load", counting_lazy_load)
     fit_files(paths, (1, 6, 5))
     assert sorted(files_read) == sorted(paths)  # each training image read once
@@ -213,10 +213,9 @@ def test_new_images_are_standardised_with_the_training_statistics(hu_images, tmp
     new[1] = -2000
     X_new = pd.DataFrame({"scan": save_npy(tmp_path, new, prefix="new")})
     reads = []
-    original = ImageLoader.load
-    monkeypatch.setattr(ImageLoader, "load",
-                        lambda self, path, shape: reads.append(path) or original(
-                            self, path, shape))
+    original = ImageLoader._read
+    monkeypatch.setattr(ImageLoader, "_read",
+                        lambda self, path: reads.append(path) or original(self, path))
     lazy_images = files.transform(X_new)
     assert reads == []  # transform reads nothing: no statistics are refitted
     loaded = np.asarray(lazy_images)

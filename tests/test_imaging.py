@@ -108,28 +108,28 @@ def images_read(monkeypatch):
     return sizes
 
 
-@pytest.mark.parametrize(("intensity", "read_at_fit"), [("dataset", 80), ("zscore", 1)])
-def test_fit_reads_images_batch_by_batch(digits, images_read, intensity, read_at_fit):
+@pytest.mark.parametrize("intensity", ["dataset", "zscore"])
+def test_fit_reads_images_batch_by_batch(digits, images_read, intensity):
     X, spec = from_files(digits, intensity=intensity)
     I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
     assert images_read and max(images_read) <= SETTINGS["batch_size"]
     # Every epoch reads every row once, plus, when the preprocessor is fitted, every
-    # row once more, one at a time, for the dataset's intensity statistics (the
-    # default), or one probe image for a per-image intensity.
-    assert sum(images_read) == SETTINGS["max_epochs"] * len(X) + read_at_fit
+    # row once more, one at a time: the checks and the data report, and the
+    # dataset's intensity statistics (the default).
+    assert sum(images_read) == SETTINGS["max_epochs"] * len(X) + len(X)
 
 
 @pytest.fixture
 def files_read(monkeypatch):
-    """The paths ``ImageLoader.load`` reads from disk, from now on."""
+    """The paths ``ImageLoader`` reads from disk, from now on."""
     paths = []
-    original = ImageLoader.load
+    original = ImageLoader._read
 
-    def counting_load(self, path, input_shape):
+    def counting_read(self, path):
         paths.append(path)
-        return original(self, path, input_shape)
+        return original(self, path)
 
-    monkeypatch.setattr(ImageLoader, "load", counting_load)
+    monkeypatch.setattr(ImageLoader, "_read", counting_read)
     return paths
 
 
@@ -138,8 +138,8 @@ def test_images_are_read_from_disk_once_when_they_fit_the_cache(digits, files_re
                                                                 cache_mb, reads_per_row):
     X, spec = from_files(digits, intensity="zscore", cache_mb=cache_mb)
     clf = I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
-    # One probe image at fit, then each of 3 epochs asks for every row.
-    assert len(files_read) == 1 + reads_per_row * len(X)
+    # Every image once at fit (checks, report), then each of 3 epochs asks for every row.
+    assert len(files_read) == len(X) + reads_per_row * len(X)
     cached = clf.predict_proba(X)
     uncached = clf.set_params(scan__loader__cache_mb=0).predict_proba(X)
     np.testing.assert_array_equal(cached, uncached)
@@ -149,7 +149,7 @@ def test_the_cache_keeps_no_more_than_its_budget(digits, files_read):
     X, spec = from_files(digits, intensity="zscore", cache_mb=10 * 64 * 4 / 2**20)
     I2M2Classifier(spec, **SETTINGS).fit(X, digits["y"])
     # Room for 10 images of 8x8 float32: those 10 are read once, the other 70 each epoch.
-    assert len(files_read) == 1 + 10 + 3 * 70
+    assert len(files_read) == len(X) + 10 + 3 * 70
 
 
 def test_explain_reads_each_image_once(digits, images_read):

@@ -68,7 +68,14 @@ def test_verbose_1_into_a_file_writes_a_few_plain_lines(data, capfd):
     assert "\r" not in err and "\x1b" not in err  # no bars, no cursor movements
     assert len(err.encode()) < 20_000
     lines = err.splitlines()
-    assert lines[0] == f"cross-fitting {name!r}: 3 folds" + lines[0].split("folds")[1]
+    # A header: the rows, then each modality's presence.
+    assert lines[0] == f"I2M2Classifier: {len(X)} rows, 2 modalities"
+    assert lines[1].startswith(f"  {name} (SklearnExpert): {len(X)} present")
+    assert lines[3] == f"cross-fitting {name!r}: 3 folds" + lines[3].split("folds")[1]
+    # A closing line: members, epochs, calibration, expert weights, time.
+    assert re.fullmatch(r"I2M2Classifier fitted in \d+\.\d s: 5 members, \d+ to \d+ epochs "
+                        r"\(median \d+\); temperature \d\.\d+; expert weights "
+                        rf".*\b{name} \d\.\d\d\b.*\bfusion \d\.\d\d\b.*", lines[-1]), lines[-1]
     for member in range(1, 6):
         assert f"member {member}/5: at most 200 epochs" in lines
         done = [line for line in lines if line.startswith(f"member {member}/5: done after")]

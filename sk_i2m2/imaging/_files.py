@@ -20,10 +20,12 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._input_profile import DataWarning
 from ._loader import ChannelConversionWarning, ImageLoader, UnsupportedImageType
+from ._read_log import NOT_FOUND, UNREADABLE, active_log
 
 
-def image_paths(column, modality, loader, labels):
+def image_paths(column, modality, loader, labels, log=None, register=True):
     """Check a column of paths: which rows have an image, and where.
 
     Parameters
@@ -37,6 +39,11 @@ def image_paths(column, modality, loader, labels):
         Resolves relative paths and says what a file that does not exist means.
     labels : array-like of shape (n_samples,)
         Row labels for error messages (the DataFrame's index).
+    log : ReadLog or None, default=None
+        Where files not found (with ``on_error="missing"``) are recorded.
+    register : bool, default=True
+        Record in ``log`` which rows were given which path (the rows of ``X`` as the
+        caller gave it, not a subset: for the data report).
 
     Returns
     -------
@@ -70,6 +77,12 @@ def image_paths(column, modality, loader, labels):
             f"{loader.root or 'the current directory'!r}), or set the loader's "
             "on_error='missing' to treat those rows as lacking this modality."
         )
+    if log is not None:
+        given = np.flatnonzero(~missing)
+        if register:
+            log.register(modality, labels[given], paths[given])
+        for row in not_found:
+            log.fail(modality, paths[row], NOT_FOUND, "no such file or folder")
     missing[not_found] = True
     paths[not_found] = None
     return paths, missing
@@ -118,12 +131,19 @@ class LazyImages:
         images as the loader gives them.
     cache : ImageCache or None, default=None
         Where images already read are kept; slices share their parent's.
+    log : ReadLog or None, default=None
+        Where files that cannot be read (with ``on_error="missing"``) are recorded,
+        and which files are already known not to be readable: their rows lack the
+        modality without another attempt. Slices share their parent's.
+    describe : bool, default=False
+        Record in ``log`` what each file read holds (format, shape, spacing,
+        typical values): the reading pass of :meth:`ImageFiles.fit`.
     """
 
     dtype = np.dtype(np.float32)
 
     def __init__(self, paths, labels, loader, input_shape, modality, standardise=None,
-                 cache=None):
+                 cache=None, log=None, describe=False):
         self.paths = paths
         self.labels = labels
         self.loader = loader
@@ -131,6 +151,11 @@ class LazyImages:
         self.modality = modality
         self.standardise = standardise
         self.cache = cache
+        self.log = log
+        self.describe = describe
+
+    def _known_unusable(self, path):
+        return self.log is not None and self.log.failure(self.modality, path) is not None
 
     @property
     def shape(self):
@@ -142,8 +167,9 @@ class LazyImages:
 
     @property
     def missing(self):
-        """``(n,)`` bool: the rows without an image."""
-        return np.asarray([path is None for path in self.paths], dtype=bool)
+        """``(n,)`` bool: the rows without an image, or whose file is known unreadable."""
+        return np.asarray([path is None or self._known_unusable(path)
+                           for path in self.paths], dtype=bool)
 
     def reshape(self, *shape):
         """The images themselves, when ``shape`` is theirs (as for a preprocessed array)."""
@@ -164,7 +190,8 @@ class LazyImages:
         if isinstance(rows, torch.Tensor):
             rows = rows.cpu().numpy()
         return LazyImages(self.paths[rows], self.labels[rows], self.loader,
-                          self.input_shape, self.modality, self.standardise, self.cache)
+                          self.input_shape, self.modality, self.standardise, self.cache,
+                          self.log, self.describe)
 
     def __array__(self, dtype=None, copy=None):
         images = self.load()
@@ -196,19 +223,25 @@ class LazyImages:
         """Read the images of rows ``index`` into ``images``, standardised, cached."""
         for position, row in enumerate(index):
             path = self.paths[row]
-            if path is None:
+            if path is None or self._known_unusable(path):
                 continue
             cached = None if self.cache is None else self.cache.get(path)
             if cached is not None:
                 images[position] = cached
                 continue
             try:
-                image = self.loader.load(path, self.input_shape)
+                image, seen = self.loader._load(path, self.input_shape, self.describe)
             except Exception as error:  # any reader's failure, named for the user
                 if self.loader.on_error == "missing":
+                    if self.log is not None:
+                        reason = str(error).rstrip(". ") or type(error).__name__
+                        self.log.fail(self.modality, path, UNREADABLE,
+                                      f"{type(error).__name__}: {reason}")
                     continue
                 raise ValueError(_unreadable(self.modality, self.labels[row], path, error)
                                  ) from error
+            if seen is not None:
+                self.log.saw(self.modality, path, seen)
             if self.standardise is not None:
                 image = (image - mean) / scale  # in float64, then stored as float32
             images[position] = image
@@ -254,44 +287,92 @@ def _unreadable(modality, label, path, error):
             f"{missing}")
 
 
-def channel_statistics(images, rows):
-    """Per-channel mean and scale over every pixel of the images of ``rows``, streamed.
+class ChannelStatistics:
+    """Per-channel mean and scale over every pixel of images added one at a time.
 
-    Each image is read once, on its own (:meth:`LazyImages.load`), and merged into
-    running float64 statistics with Chan et al.'s pairwise update of the count, the
-    mean and the sum of squared deviations: unlike a running sum of squares, it
-    loses no precision when the mean is large against the spread (CT in Hounsfield
-    units). Images that cannot be read with ``on_error="missing"`` (NaN rows) are
-    left out.
-
-    Returns
-    -------
-    mean, scale : ndarray of shape (channels,), float64
-        ``scale`` is the standard deviation (``ddof=0``, as
-        :class:`~sk_i2m2.experts.ChannelScaler`), 1 where it is 0.
-    n_images : int
-        The images counted.
+    Each image is merged into running float64 statistics with Chan et al.'s
+    pairwise update of the count, the mean and the sum of squared deviations:
+    unlike a running sum of squares, it loses no precision when the mean is large
+    against the spread (CT in Hounsfield units).
     """
-    n_channels = images.input_shape[0]
-    count, mean, squares = 0, np.zeros(n_channels), np.zeros(n_channels)
-    n_images = 0
-    for row in rows:
-        image = images.load([row])[0]
-        if np.isnan(image).any():
-            # Unreadable with on_error="missing" (the loader refuses NaN pixels).
-            continue
-        pixels = image.reshape(n_channels, -1).astype(np.float64)
+
+    def __init__(self, n_channels):
+        self.count, self.n_images = 0, 0
+        self.mean, self.squares = np.zeros(n_channels), np.zeros(n_channels)
+
+    def add(self, image):
+        pixels = image.reshape(len(self.mean), -1).astype(np.float64)
         n = pixels.shape[1]
         image_mean = pixels.mean(axis=1)
         image_squares = ((pixels - image_mean[:, None]) ** 2).sum(axis=1)
-        delta = image_mean - mean
-        total = count + n
-        mean = mean + delta * (n / total)
-        squares = squares + image_squares + delta**2 * (count * n / total)
-        count = total
-        n_images += 1
-    std = np.sqrt(squares / count) if count else np.zeros(n_channels)
-    return mean, np.where(std > 0, std, 1.0), n_images
+        delta = image_mean - self.mean
+        total = self.count + n
+        self.mean = self.mean + delta * (n / total)
+        self.squares = self.squares + image_squares + delta**2 * (self.count * n / total)
+        self.count = total
+        self.n_images += 1
+
+    def result(self):
+        """``(mean, scale)``, one per channel; ``scale`` is the standard deviation
+        (``ddof=0``, as :class:`~sk_i2m2.experts.ChannelScaler`), 1 where it is 0."""
+        std = (np.sqrt(self.squares / self.count) if self.count
+               else np.zeros_like(self.mean))
+        return self.mean, np.where(std > 0, std, 1.0)
+
+
+#: A column's images are of different kinds when their typical lowest or highest
+#: values differ by more than this share of the values' whole span (CT from -1000
+#: HU beside MR from 0: about 40%; two MR sources of like intensities: a few %).
+RANGE_SHIFT = 0.25
+#: Rows named for each kind in the warning.
+SHOWN_ROWS = 3
+
+
+def _acquisition_kinds(seen_by_row):
+    """``{kind: [(label, FileSeen)]}`` of the images read, by what sets their units."""
+    kinds = {}
+    for label, seen in seen_by_row:
+        kinds.setdefault(seen.acquisition, []).append((label, seen))
+    return kinds
+
+
+def _typical_range(rows):
+    return (float(np.median([seen.low for _, seen in rows])),
+            float(np.median([seen.high for _, seen in rows])))
+
+
+def mixed_kinds_message(modality, seen_by_row, compare_ranges=True):
+    """What a warning says of a column whose images are of different kinds, or None.
+
+    Different kinds: DICOM ``Modality`` values that differ (CT beside MR), or, with
+    ``compare_ranges``, formats whose typical values lie in different ranges (CT in
+    Hounsfield units beside NIfTI intensities).
+    """
+    kinds = _acquisition_kinds(seen_by_row)
+    if len(kinds) < 2:
+        return None
+    modalities = {seen.kind for rows in kinds.values() for _, seen in rows if seen.kind}
+    ranges = {kind: _typical_range(rows) for kind, rows in kinds.items()}
+    lows, highs = zip(*ranges.values(), strict=True)
+    span = max(highs) - min(lows)
+    shifted = compare_ranges and span > 0 and (
+        max(lows) - min(lows) > RANGE_SHIFT * span
+        or max(highs) - min(highs) > RANGE_SHIFT * span)
+    if len(modalities) < 2 and not shifted:
+        return None
+    described = "; ".join(
+        f"{kind} ({len(rows)} image{'s' * (len(rows) != 1)}, e.g. rows "
+        f"{', '.join(repr(label) for label, _ in rows[:SHOWN_ROWS])}; values typically "
+        f"{ranges[kind][0]:.4g} to {ranges[kind][1]:.4g})"
+        for kind, rows in sorted(kinds.items(), key=lambda item: -len(item[1])))
+    return (
+        f"Modality {modality!r} mixes images of different kinds: {described}. One "
+        "network input then mixes units (a value means one tissue in one kind and "
+        "another in the other). Put each kind in its own modality (a column of paths "
+        "each), or scale each image on its own (ImageLoader(intensity='zscore')) or "
+        "to one window (ImageLoader(window=...)). See the user guide, 'What the model "
+        "was fed'."
+    )
 
 
 def as_image_loader(loader):
@@ -310,12 +391,14 @@ class ImageFiles(TransformerMixin, BaseEstimator):
 
     An image expert given a ``loader`` (:class:`~sk_i2m2.experts.CNNExpert`) makes one
     for its modality, so the splitter treats images from files like any other
-    modality: ``fit`` checks the column of paths and reads one image (a wrong reader
-    or shape fails before any training), ``transform`` returns :class:`LazyImages`.
+    modality: ``fit`` checks the column of paths and reads every training image once,
+    one at a time (a wrong reader or shape, or a damaged file, fails before any
+    training, or with ``on_error="missing"`` is counted in the estimator's
+    ``data_report_``), ``transform`` returns :class:`LazyImages`.
 
-    With the loader's ``intensity="dataset"`` (the default), ``fit`` instead reads
-    every training image once, one at a time, to fit one mean and one standard
-    deviation per channel over all their pixels; the images ``transform`` gives are
+    With the loader's ``intensity="dataset"`` (the default), that pass also fits
+    one mean and one standard deviation per channel over all the pixels of the
+    images; the images ``transform`` gives are
     standardised with them, at ``fit`` and at ``predict`` alike, so absolute
     intensity (e.g. Hounsfield units) keeps its meaning across images.
 
@@ -365,16 +448,28 @@ class ImageFiles(TransformerMixin, BaseEstimator):
     def _standardises(self):
         return getattr(self.loader, "intensity", None) == "dataset"
 
-    def _images(self, X, standardise=None, cache=False):
+    def _images(self, X, standardise=None, cache=False, describe=False):
         column, labels = self._paths(X)
-        paths, _ = image_paths(column, self.modality, self.loader, labels)
+        log = active_log()
+        # fit's reading pass sees the rows that hold the modality, a subset of X: the
+        # rows of X are registered when X itself is transformed.
+        paths, _ = image_paths(column, self.modality, self.loader, labels, log,
+                               register=not describe)
         # Transformed rows are read once per epoch: keep them (fit's pass reads once).
         cache_bytes = int(self.loader.cache_mb * 2**20) if cache else 0
         return LazyImages(paths, labels, self.loader, self.input_shape, self.modality,
-                          standardise, ImageCache(cache_bytes) if cache_bytes else None)
+                          standardise, ImageCache(cache_bytes) if cache_bytes else None,
+                          log, describe)
 
     def fit(self, X, y=None):
-        """Check the paths and read one image, or, for ``intensity="dataset"``, all.
+        """Check the paths and read every image once.
+
+        Reading every training image here makes a wrong reader, shape or damaged
+        file fail (or, with ``on_error="missing"``, be counted as missing) before
+        any training; with ``intensity="dataset"`` the same pass fits the
+        intensity statistics. A column whose images are of different kinds (CT
+        beside MR, or values in different ranges) gets a
+        :class:`~sk_i2m2.DataWarning`.
 
         Parameters
         ----------
@@ -388,23 +483,35 @@ class ImageFiles(TransformerMixin, BaseEstimator):
         """
         self.loader._validate_params()
         self.loader._check_input_shape(self.input_shape)
-        images = self._images(X)
+        images = self._images(X, describe=True)
         present = np.flatnonzero(~images.missing)
         if not len(present):
             raise ValueError(f"Modality {self.modality!r} has no image in any row; give "
                              "it image paths or remove it.")
         for name in ("channel_mean_", "channel_scale_"):  # from an earlier fit
             self.__dict__.pop(name, None)
+        statistics = ChannelStatistics(self.input_shape[0])
+        seen = []
+        for row in present:  # one image in memory at a time
+            image = images.load([row])[0]
+            if np.isnan(image).any():  # unreadable, with on_error="missing"
+                continue
+            statistics.add(image)
+            seen.append((images.labels[row], images.log.seen[(self.modality,
+                                                               images.paths[row])]))
+        if not statistics.n_images:
+            raise ValueError(
+                f"Modality {self.modality!r}: none of its {len(present)} image file(s) "
+                "could be read; see the loader's on_error and the estimator's "
+                "data_report_."
+            )
         if self._standardises():
-            mean, scale, n_read = channel_statistics(images, present)
-            if not n_read:
-                raise ValueError(
-                    f"Modality {self.modality!r}: none of its {len(present)} image "
-                    "file(s) could be read, so no intensity statistics can be fitted."
-                )
-            self.channel_mean_, self.channel_scale_ = mean, scale
-        else:
-            images.load(present[:1])
+            self.channel_mean_, self.channel_scale_ = statistics.result()
+        per_image = self.loader.window is not None or self.loader.intensity in (
+            "zscore", "minmax")
+        message = mixed_kinds_message(self.modality, seen, compare_ranges=not per_image)
+        if message is not None:
+            warnings.warn(DataWarning(message), stacklevel=2)
         self.n_features_in_ = 1
         self.label_ = (str(X.columns[0]) if hasattr(X, "columns") else "x0")
         return self

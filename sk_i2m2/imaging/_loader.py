@@ -14,6 +14,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._read_log import FileSeen
 from ._volumes import (
     DICOM_SUFFIXES,
     MAX_NIFTI_CHANNELS,
@@ -263,6 +264,48 @@ def read_volume_geometry(path):
     )
 
 
+def file_format(path):
+    """The format :func:`read_volume` reads ``path`` as, in words (for the data report)."""
+    if os.path.isdir(path):
+        return "DICOM series"
+    if is_nifti(path):
+        return "NIfTI"
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        return "NumPy"
+    if suffix in PILLOW_SUFFIXES:
+        return {".jpg": "JPEG", ".tif": "TIFF"}.get(suffix, suffix[1:].upper())
+    if suffix in DICOM_SUFFIXES or _looks_like_dicom(path):
+        return "DICOM"
+    return suffix[1:] or "(no suffix)"
+
+
+def dicom_modality(path):
+    """The ``Modality`` (``"CT"``, ``"MR"``, ...) of a DICOM file or series folder, or None.
+
+    Reads the header of one file alone (no pixels); None where the file does not
+    say, or is not DICOM.
+    """
+    try:
+        pydicom, _ = _import_pydicom()
+        if os.path.isdir(path):
+            names = sorted(name for name in os.listdir(path)
+                           if os.path.isfile(os.path.join(path, name)))
+            files = [os.path.join(path, name) for name in names
+                     if Path(name).suffix.lower() in DICOM_SUFFIXES
+                     or _looks_like_dicom(os.path.join(path, name))]
+            if not files:
+                return None
+            path = files[0]
+        value = pydicom.dcmread(path, stop_before_pixels=True,
+                                specific_tags=["Modality"]).get("Modality")
+    except Exception:  # a description, never a reason to fail: the read itself decides
+        return None
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read ``path`` with the reader its file type needs.
 
@@ -434,14 +477,35 @@ def _crop_or_pad(volume, size):
     low = volume.reshape(len(volume), -1).min(axis=1)
     result = np.empty((len(volume), *size), dtype=volume.dtype)
     result[...] = low.reshape(-1, 1, 1, 1)
-    source, target = [slice(None)], [slice(None)]
-    for have, want in zip(volume.shape[1:], size, strict=True):
-        start = abs(have - want) // 2
-        kept = min(have, want)
-        source.append(slice(start, start + kept) if have > want else slice(0, kept))
-        target.append(slice(0, kept) if have > want else slice(start, start + kept))
-    result[tuple(target)] = volume[tuple(source)]
+    source, target = centre_slices(volume.shape[1:], size)
+    result[target] = volume[source]
     return result
+
+
+def centre_slices(have, want):
+    """``(source, target)`` index tuples of a centre crop or pad from ``have`` to ``want``.
+
+    ``(C, *want)[target] = (C, *have)[source]`` keeps the centre of each spatial axis;
+    :func:`~sk_i2m2.imaging.save_like` swaps them to undo it.
+    """
+    source, target = [slice(None)], [slice(None)]
+    for size, wanted in zip(have, want, strict=True):
+        start = abs(size - wanted) // 2
+        kept = min(size, wanted)
+        source.append(slice(start, start + kept) if size > wanted else slice(0, kept))
+        target.append(slice(0, kept) if size > wanted else slice(start, start + kept))
+    return tuple(source), tuple(target)
+
+
+def spacing_scale(spacing, target):
+    """The factor by which a volume of ``spacing`` is resampled to ``target`` spacing.
+
+    Axes already at the target spacing are left alone (1); the others scale by a
+    hair above the ratio, so that a size such as 10 * (1.2 / 0.4), which is
+    29.999999999999996 in floating point, keeps its last voxel.
+    """
+    scale = np.asarray(spacing, dtype=np.float64) / np.asarray(target, dtype=np.float64)
+    return np.where(np.isclose(scale, 1, rtol=1e-6, atol=0), 1.0, scale * (1 + 1e-9))
 
 
 def _apply_window(image, centre, width):
@@ -665,11 +729,16 @@ class ImageLoader(BaseEstimator):
         -------
         ndarray of shape ``input_shape``, float32
         """
+        return self._load(path, input_shape)[0]
+
+    def _load(self, path, input_shape, describe=False):
+        """``(image, FileSeen or None)``: :meth:`load`, and with ``describe`` what was read."""
         shape = self._check_input_shape(input_shape)
         raw, spacing = self._read(path)
         if raw.dtype == object or not (np.issubdtype(raw.dtype, np.number)
                                        or raw.dtype == bool):
             raise ValueError(f"the reader returned non-numeric values ({raw.dtype})")
+        seen = self._describe(path, raw, spacing, len(shape)) if describe else None
         image = raw.astype(np.float64)
         unit_scale = _unit_scale(raw.dtype)
         if self.window is not None:
@@ -686,7 +755,22 @@ class ImageLoader(BaseEstimator):
             )
         if not np.isfinite(image).all():
             raise ValueError("the image holds NaN or infinite values")
-        return image.astype(np.float32)
+        return image.astype(np.float32), seen
+
+    def _describe(self, path, raw, spacing, n_axes):
+        """A :class:`~sk_i2m2.imaging._read_log.FileSeen` of a file as read."""
+        path = self.resolve(path)
+        spatial = raw.shape[:n_axes - 1]
+        if raw.ndim >= n_axes and raw.shape[0] <= MAX_NIFTI_CHANNELS < raw.shape[-1]:
+            spatial = raw.shape[1:n_axes]  # channels first
+        values = raw.reshape(-1)
+        # About 100 000 values are plenty for percentiles, and cheap on a large CT.
+        values = values[::max(1, values.size // 100_000)].astype(np.float64)
+        low, high = np.percentile(values, [1, 99]) if values.size else (np.nan, np.nan)
+        fmt = file_format(path)
+        kind = dicom_modality(path) if fmt.startswith("DICOM") else None
+        return FileSeen(fmt, kind, tuple(int(size) for size in spatial), spacing,
+                        float(low), float(high))
 
     def _shape_image(self, image, shape):
         """A 2-D image brought to ``shape``, ``(channels, height, width)``."""
@@ -714,12 +798,7 @@ class ImageLoader(BaseEstimator):
                     f"the reader gave a spacing of {len(spacing)} values, {spacing}, for "
                     f"a volume of shape {volume.shape[1:]}; it needs one per axis"
                 )
-            scale = np.asarray(spacing) / np.asarray(self.spacing, dtype=np.float64)
-            # Axes already at the target spacing are left alone; the others scale by a
-            # hair above the ratio, so that a size such as 10 * (1.2 / 0.4), which is
-            # 29.999999999999996 in floating point, keeps its last voxel.
-            scale = np.where(np.isclose(scale, 1, rtol=1e-6, atol=0), 1.0,
-                             scale * (1 + 1e-9))
+            scale = spacing_scale(spacing, self.spacing)
             kept = np.floor(np.asarray(volume.shape[1:]) * scale)
             if (kept < 1).any():
                 raise ValueError(

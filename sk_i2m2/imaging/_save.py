@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._files import as_image_loader
-from ._loader import read_volume_geometry
+from ._loader import centre_slices, read_volume_geometry, spacing_scale
 from ._volumes import _import_nibabel, is_nifti
 
 __all__ = ["save_like"]
@@ -68,30 +68,15 @@ def _reference_geometry(reference):
     return tuple(int(size) for size in data.shape[:3]), spacing, affine
 
 
-def _loader_scale(spacing, target):
-    """The factor by which the loader resampled each axis to ``target`` spacing.
-
-    The same factors as :meth:`ImageLoader.load` computes: 1 for an axis already at
-    the target spacing, the ratio a hair above it otherwise.
-    """
-    scale = np.asarray(spacing, dtype=np.float64) / np.asarray(target, dtype=np.float64)
-    return np.where(np.isclose(scale, 1, rtol=1e-6, atol=0), 1.0, scale * (1 + 1e-9))
-
-
 def _uncrop(volume, size):
     """``(C, *map)`` put back where the loader's centre crop or pad took it from.
 
-    The inverse of the loader's ``_crop_or_pad``: what the loader cropped away comes
-    back as 0 (the network never saw it), what it padded is dropped.
+    The inverse of the loader's crop or pad: what it cropped away comes back as 0
+    (the network never saw it), what it padded is dropped.
     """
     result = np.zeros((len(volume), *size), dtype=volume.dtype)
-    source, target = [slice(None)], [slice(None)]
-    for have, want in zip(volume.shape[1:], size, strict=True):
-        start = abs(have - want) // 2
-        kept = min(have, want)
-        source.append(slice(start, start + kept) if have > want else slice(0, kept))
-        target.append(slice(0, kept) if have > want else slice(start, start + kept))
-    result[tuple(target)] = volume[tuple(source)]
+    taken_from, put_at = centre_slices(size, volume.shape[1:])
+    result[taken_from] = volume[put_at]
     return result
 
 
@@ -123,7 +108,7 @@ def _to_reference_grid(values, shape, spacing, loader):
     """A ``(C, *input_shape)`` map brought back to the reference's spatial ``shape``."""
     target = None if loader is None else loader.spacing
     if target is not None and spacing is not None:
-        scale = _loader_scale(spacing, target)
+        scale = spacing_scale(spacing, target)
         # The loader's resampled size: whole voxels of the target spacing, axes at it
         # already left as they were.
         resampled = tuple(n if s == 1 else int(math.floor(n * s))
@@ -193,9 +178,20 @@ def save_like(array, reference, path, loader=None):
 
     Examples
     --------
-    >>> maps = clf.attribution_maps(X_test, "mri")  # doctest: +SKIP
-    >>> save_like(maps[0], X_test["mri"].iloc[0], "map_0.nii.gz")  # doctest: +SKIP
-    'map_0.nii.gz'
+    A map of an expert's ``input_shape``, ``(1, 8, 8, 8)``, back on a scan of 20 x 24
+    x 16 voxels; with a fitted model, ``maps = clf.attribution_maps(X, "mri")`` and
+    ``save_like(maps[i], X["mri"].iloc[i], ...)`` for row ``i``:
+
+    >>> import os, tempfile
+    >>> import nibabel, numpy as np
+    >>> from sk_i2m2.imaging import save_like
+    >>> folder = tempfile.mkdtemp()
+    >>> scan = os.path.join(folder, "scan.nii.gz")
+    >>> nibabel.save(nibabel.Nifti1Image(np.zeros((20, 24, 16), np.float32),
+    ...                                  np.diag([1.5, 1.5, 2.0, 1.0])), scan)
+    >>> out = save_like(np.ones((1, 8, 8, 8)), scan, os.path.join(folder, "map.nii.gz"))
+    >>> nibabel.load(out).shape
+    (20, 24, 16)
     """
     nibabel = _import_nibabel()
     name = _check_output(path)
