@@ -140,7 +140,10 @@ def attribution_baselines(splitter, modalities):
     baselines = {}
     for name, _, indices in splitter.modalities_:
         Z = modalities[name]
-        if isinstance(Z, np.ndarray) and Z.ndim == 2:
+        preprocessor = splitter.preprocessors_[name]
+        if hasattr(preprocessor, "attribution_baseline"):  # its own (histories)
+            baselines[name] = preprocessor.attribution_baseline()
+        elif isinstance(Z, np.ndarray) and Z.ndim == 2:
             sources = feature_sources(splitter.preprocessors_[name], len(indices), Z.shape[1])
             baselines[name] = training_baseline(Z, sources)
         else:
@@ -248,7 +251,10 @@ def expert_attributions(estimator, batch, experts, steps=STEPS):
     baselines = {}
     for name, mask in present.items():
         typical = torch.as_tensor(estimator.attribution_baselines_[name], device=device)
-        baselines[name] = torch.where(mask.view(-1, *[1] * typical.dim()), typical, 0.0)
+        baseline = torch.where(mask.view(-1, *[1] * typical.dim()), typical, 0.0)
+        # NaN in a baseline: the row's own value (a history's visit schedule), so that
+        # the path changes the values alone.
+        baselines[name] = torch.where(torch.isnan(baseline), clean[name], baseline)
     results = {}
     for expert in experts:
         reads = list(modalities) if expert == FUSION else [expert]
@@ -272,7 +278,14 @@ def expert_attributions(estimator, batch, experts, steps=STEPS):
 
 
 def column_sources(splitter, modality, n_features):
-    """``(names of the columns, source of each preprocessed feature)`` of a modality."""
+    """``(names of the columns, source of each preprocessed feature)`` of a modality.
+
+    A preprocessor with its own ``column_sources`` (histories: the visits' columns,
+    each channel of a visit) says them itself.
+    """
+    preprocessor = splitter.preprocessors_[modality]
+    if hasattr(preprocessor, "column_sources"):
+        return preprocessor.column_sources()
     indices = next(indices for name, _, indices in splitter.modalities_ if name == modality)
     names = getattr(splitter, "feature_names_in_", None)
     columns = [names[i] if names is not None else i for i in indices]
@@ -308,6 +321,8 @@ def column_table(estimator, X, steps=STEPS):
             for modality, values in attributions.items():
                 flat = values.reshape(n, -1).double().numpy()
                 columns, sources = column_sources(splitter, modality, flat.shape[1])
+                if len(sources) < flat.shape[1]:  # a history: summed over its visits
+                    flat = flat.reshape(n, -1, len(sources)).sum(axis=1)
                 summed = np.zeros((n, len(columns)))
                 np.add.at(summed.T, sources, flat.T)
                 shown = seen.numpy()

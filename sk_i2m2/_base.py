@@ -74,6 +74,18 @@ RECORDED = ("task_", "splitter_", "attribution_baselines_", "sklearn_experts_",
 DERIVED = ("n_features_in_", "feature_names_in_", "net_", "history_", "expert_weights_")
 
 
+def _concatenate_padded(arrays):
+    """Rows of arrays whose second axis may differ (histories of a chunk are as long
+    as its longest), padded with NaN to the longest."""
+    if len({array.shape[1:] for array in arrays}) <= 1:
+        return np.concatenate(arrays)
+    longest = max(array.shape[1] for array in arrays)
+    return np.concatenate([
+        np.pad(array, [(0, 0), (0, longest - array.shape[1])]
+               + [(0, 0)] * (array.ndim - 2), constant_values=np.nan)
+        for array in arrays])
+
+
 def _last_value(history, key):
     """The last value of ``key`` in a skorch history, or None."""
     for row in reversed(history):
@@ -633,7 +645,7 @@ class BaseI2M2(_BaseComposition):
                                .reshape(len(values), -1)[:, 0])
             values[lacking] = np.nan
             maps.append(values)
-        return np.concatenate(maps)
+        return _concatenate_padded(maps)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._input_profile import DataWarning
-from .imaging._files import LazyImages
+from ._lazy import LazyRows
 from .imaging._read_log import NOT_FOUND, UNREADABLE
 
 #: The report's columns, in order.
@@ -30,7 +30,7 @@ SHOWN_VALUES = 3
 
 def lacking_rows(values):
     """``(n,)`` bool: the rows of a preprocessed modality that lack it (NaN rows)."""
-    if isinstance(values, LazyImages):
+    if isinstance(values, LazyRows):
         return values.missing
     flat = np.asarray(values).reshape(len(values), -1)
     return np.isnan(flat[:, 0]) if flat.shape[1] else np.zeros(len(flat), dtype=bool)

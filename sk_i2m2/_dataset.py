@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .imaging._files import LazyImages
+from ._lazy import LazyRows
 
 
 class Batch(NamedTuple):
@@ -70,7 +70,8 @@ class TensorDictDataset(Dataset):
     ----------
     X : Batch or dict of str to array-like
         The rows; a dict is the modalities alone. Arrays are converted to float32
-        tensors once; :class:`~sk_i2m2.imaging._files.LazyImages` are read batch by batch.
+        tensors once; lazy modalities (:class:`~sk_i2m2._lazy.LazyRows`: images read from
+        files, histories of visits) are built batch by batch.
     y : array-like of int or None
         Encoded labels.
     device : str or torch.device, default="cpu"
@@ -82,10 +83,10 @@ class TensorDictDataset(Dataset):
     def __init__(self, X, y=None, device="cpu"):
         X = X if isinstance(X, Batch) else Batch(dict(X))
         self.lazy = {name for name, values in X.modalities.items()
-                     if isinstance(values, LazyImages)}
+                     if isinstance(values, LazyRows)}
         if self.lazy:
             device = "cpu"
-        self.X = X.map(lambda values: values if isinstance(values, LazyImages)
+        self.X = X.map(lambda values: values if isinstance(values, LazyRows)
                        else _tensor(values, torch.float32, device))
         # Class codes stay integers (the cross-entropy's targets); a continuous
         # target becomes float32.

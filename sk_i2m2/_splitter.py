@@ -20,10 +20,10 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._input_profile import profile_columns
+from ._lazy import LazyRows
 from ._names import FUSION
 from ._typing import MatrixLike
 from .experts import BaseExpert, MLPExpert, as_expert
-from .imaging._files import LazyImages
 
 DEFAULT_MODALITY = "tabular"
 REMAINDER = "remainder"
@@ -157,7 +157,7 @@ def _as_modality_array(Z, name, feature_names, missing):
     Lazily read images pass as they are (they know which rows lack an image); any
     other output becomes dense float32 with NaN in the rows that lack the modality.
     """
-    if isinstance(Z, LazyImages):
+    if isinstance(Z, LazyRows):
         return Z, missing | Z.missing
     if (isinstance(Z, np.ndarray) and Z.ndim == 2 and Z.shape[1]
             and np.issubdtype(Z.dtype, np.floating)):
@@ -418,7 +418,9 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                 Z, missing[name] = _as_modality_array(Z, name, names, missing[name])
             if names is None:  # not every transformer names its outputs: number them
                 names = [f"x{i}" for i in range(math.prod(Z.shape[1:]))]
-            shapes[name] = tuple(expert.sample_shape(math.prod(Z.shape[1:]), name))
+            # A lazy modality knows its rows' shape (a history's: its visits' features).
+            shapes[name] = (tuple(Z.sample_shape) if isinstance(Z, LazyRows)
+                            else tuple(expert.sample_shape(math.prod(Z.shape[1:]), name)))
             preprocessors[name] = preprocessor
             feature_names[name] = np.asarray(names, dtype=object)
             outputs[name] = Z.reshape(len(Z), *shapes[name])

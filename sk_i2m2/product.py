@@ -349,6 +349,12 @@ class ProductEnsemble(nn.Module):
                               for member in self.members])
 
 
+def _builder(expert, preprocessor):
+    """What builds a modality's networks: the expert, given its fitted preprocessing."""
+    with_preprocessing = getattr(expert, "with_preprocessing", None)
+    return expert if with_preprocessing is None else with_preprocessing(preprocessor)
+
+
 def build_product(splitter, dependencies, fusion, task, modality_dropout=0.0,
                   sklearn_experts=()):
     """The torch module of the product, from a fitted :class:`~sk_i2m2.ModalitySplitter`.
@@ -381,7 +387,8 @@ def build_product(splitter, dependencies, fusion, task, modality_dropout=0.0,
     """
     task = as_task(task)
     n_outputs = task.n_outputs
-    specs = {name: (expert, splitter.sample_shapes_[name])
+    specs = {name: (_builder(expert, splitter.preprocessors_[name]),
+                    splitter.sample_shapes_[name])
              for name, expert, _ in splitter.modalities_}
     unimodal = {}
     if dependencies in ("intra", "both"):

@@ -33,6 +33,7 @@ from ._sklearn import AUTO_CANDIDATES as AUTO_CANDIDATES
 from ._sklearn import AutoExpert, SklearnExpert
 from ._sklearn import as_expert as as_expert
 from ._sklearn import is_sklearn_estimator as is_sklearn_estimator
+from ._visits import VisitsExpert
 
 __all__ = [
     "AttentionFusion",
@@ -46,5 +47,6 @@ __all__ = [
     "SequenceExpert",
     "SklearnExpert",
     "TorchExpert",
+    "VisitsExpert",
     "table_preprocessor",
 ]

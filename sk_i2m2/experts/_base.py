@@ -79,6 +79,14 @@ class BaseExpert(BaseEstimator):
         """Return a torch module mapping ``(n, *input_shape)`` to ``(n, n_outputs)``."""
         raise NotImplementedError
 
+    def with_preprocessing(self, preprocessor):
+        """What builds this modality's networks, given its fitted ``preprocessor``.
+
+        The expert itself, unless its network depends on what the preprocessing
+        found (:class:`~sk_i2m2.experts.VisitsExpert`: which channels a visit has).
+        """
+        return self
+
 
 def _check_shape(expert, shape, n_features, modality):
     if math.prod(shape) != n_features:

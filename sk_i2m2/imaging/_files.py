@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._input_profile import DataWarning
+from .._lazy import LazyRows
 from ._loader import ChannelConversionWarning, ImageLoader, UnsupportedImageType
 from ._read_log import NOT_FOUND, UNREADABLE, active_log
 
@@ -109,7 +110,7 @@ class ImageCache:
             self.n_bytes += image.nbytes
 
 
-class LazyImages:
+class LazyImages(LazyRows):
     """``(n, *input_shape)`` float32 images, read from their files on demand.
 
     Parameters
@@ -140,8 +141,6 @@ class LazyImages:
         typical values): the reading pass of :meth:`ImageFiles.fit`.
     """
 
-    dtype = np.dtype(np.float32)
-
     def __init__(self, paths, labels, loader, input_shape, modality, standardise=None,
                  cache=None, log=None, describe=False):
         self.paths = paths
@@ -162,20 +161,10 @@ class LazyImages:
         return (len(self.paths), *self.input_shape)
 
     @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
     def missing(self):
         """``(n,)`` bool: the rows without an image, or whose file is known unreadable."""
         return np.asarray([path is None or self._known_unusable(path)
                            for path in self.paths], dtype=bool)
-
-    def reshape(self, *shape):
-        """The images themselves, when ``shape`` is theirs (as for a preprocessed array)."""
-        if tuple(shape) != self.shape:
-            raise ValueError(f"{self!r} cannot take the shape {tuple(shape)}.")
-        return self
 
     def __len__(self):
         return len(self.paths)
@@ -192,10 +181,6 @@ class LazyImages:
         return LazyImages(self.paths[rows], self.labels[rows], self.loader,
                           self.input_shape, self.modality, self.standardise, self.cache,
                           self.log, self.describe)
-
-    def __array__(self, dtype=None, copy=None):
-        images = self.load()
-        return images if dtype is None else images.astype(dtype)
 
     def load(self, rows=None):
         """Read ``rows`` (all by default) into a float32 array; missing rows are NaN.
