@@ -17,6 +17,13 @@ from scipy.special import expit, logit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._longitudinal_datasets import (
+    LongitudinalDataset,
+    load_nafld,
+    load_pbcseq,
+    make_longitudinal_scans,
+    make_longitudinal_trajectories,
+)
 from ._task._survival_target import survival_target
 from .experts import BaseExpert, CNNExpert, MLPExpert, SequenceExpert
 
@@ -26,6 +33,7 @@ from .experts import BaseExpert, CNNExpert, MLPExpert, SequenceExpert
 MultimodalDataset = tuple[pd.DataFrame, np.ndarray, list[tuple[str, BaseExpert, list[str]]]]
 
 __all__ = [
+    "LongitudinalDataset",
     "load_alzheimers",
     "load_breast_cancer_views",
     "load_colon",
@@ -33,11 +41,15 @@ __all__ = [
     "load_gbsg",
     "load_leaf_flavia",
     "load_meats",
+    "load_nafld",
     "load_pbc",
+    "load_pbcseq",
     "load_rotterdam",
     "load_uci_multifeature",
     "load_watch",
     "make_digit_scans",
+    "make_longitudinal_scans",
+    "make_longitudinal_trajectories",
     "make_multimodal_classification",
     "make_multimodal_regression",
     "make_multimodal_survival",
