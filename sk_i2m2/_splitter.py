@@ -395,7 +395,7 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         modalities = self._resolve_columns(X)
         preprocessors, shapes, feature_names, outputs, missing = {}, {}, {}, {}, {}
         for name, expert, indices in modalities:
-            block, names = self._select(X, name, indices)
+            block, names = self._select(X, name, indices, expert)
             missing[name] = _missing_rows(block)
             if missing[name].all():
                 raise ValueError(
@@ -459,8 +459,10 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
                 blocks[name] = block, _missing_rows(block)
         return blocks
 
-    def _select(self, X, name, indices):
+    def _select(self, X, name, indices, expert):
         block = _safe_indexing(X, indices, axis=1)
+        if getattr(expert, "reads_cells", False):  # its preprocessor reads the cells
+            return block, [_column_label(X, i) for i in indices]
         stacked, names = _stack_array_cells(block, name)
         if names is None:
             names = [_column_label(X, i) for i in indices]
@@ -494,8 +496,8 @@ class ModalitySplitter(TransformerMixin, _BaseComposition, auto_wrap_output_keys
         the rows of an array by their position in ``X``.
         """
         outputs, missing = {}, {}
-        for name, _, indices in self.modalities_:
-            block, _ = self._select(X, name, indices)
+        for name, expert, indices in self.modalities_:
+            block, _ = self._select(X, name, indices, expert)
             Z, missing[name] = self._apply(name, self.preprocessors_[name], block,
                                            _missing_rows(block), self.feature_names_out_[name])
             outputs[name] = Z.reshape(len(Z), *self.sample_shapes_[name])

@@ -59,6 +59,11 @@ def _check_columns(table, id, time, columns):
     return columns
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds, for messages."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def _landmarks(until, index):
     """``until`` per patient of ``index``: a Series (NaN: no bound), or None."""
     if until is None:
@@ -122,11 +127,12 @@ def group_visits(long_table, id, time, columns=None, until=None):
                          "or give them their time.")
     duplicated = table.duplicated([id, time], keep=False)
     if duplicated.any():
-        first = table[duplicated].iloc[0]
+        patient, when = (_plain(table.loc[duplicated, name].iloc[0]) for name in (id, time))
+        shared = int((duplicated & (table[id] == patient)).sum())
         raise ValueError(
-            f"group_visits: patient {first[id]!r} has {int(duplicated.sum())} visit rows "
-            f"sharing a time (e.g. {time}={first[time]!r}); one visit a time. Merge "
-            "them (e.g. long_table.groupby([id, time]).first()) or tell them apart.")
+            f"group_visits: patient {patient!r} has {shared} visit rows sharing a time "
+            f"(e.g. {time}={when!r}); one visit a time. Merge them (e.g. "
+            "long_table.groupby([id, time]).first()) or tell them apart.")
     table = table.sort_values([id, time], kind="stable")
     patients = pd.Index(pd.unique(table[id]), name=id)
     landmarks = _landmarks(until, patients)

@@ -42,6 +42,9 @@ class BaseExpert(BaseEstimator):
     neural = True
     #: Whether the modality is a table (the "auto" fusion candidates read tables).
     tabular = False
+    #: Whether the preprocessor reads the cells of its column as they are (tables of
+    #: visits); otherwise cells holding arrays are stacked into one row each.
+    reads_cells = False
 
     def make_preprocessor(self, X, modality=None):
         """Return an unfitted preprocessor for the columns ``X`` of this modality.

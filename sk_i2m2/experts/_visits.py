@@ -44,25 +44,28 @@ NUMERIC_CHANNELS = ("", " measured", " last measured", " since measured")
 
 
 def _cell_problem(cell, time, columns):
-    """Why a cell is no history of visits with the fitted columns, or None."""
+    """``(error type, why)`` a cell is no history of visits with the fitted columns,
+    or None."""
     if not isinstance(cell, pd.DataFrame):
-        return (f"expected a DataFrame of the patient's visits "
-                f"(sk_i2m2.longitudinal.group_visits builds them), got "
-                f"{type(cell).__name__}")
+        return TypeError, (f"expected a DataFrame of the patient's visits "
+                           f"(sk_i2m2.longitudinal.group_visits builds them), got "
+                           f"{type(cell).__name__}")
     if time not in cell.columns:
-        return (f"its visits have no time column {time!r} (columns "
-                f"{list(cell.columns)}); set VisitsExpert(time=...) to the time column")
+        return ValueError, (f"its visits have no time column {time!r} (columns "
+                            f"{list(cell.columns)}); set VisitsExpert(time=...) to the "
+                            "time column")
     if columns is not None and set(cell.columns) - {time} != set(columns):
-        return (f"its visits have columns {sorted(map(str, set(cell.columns) - {time}))} "
-                f"where the training visits had {sorted(map(str, columns))}")
+        return ValueError, (
+            f"its visits have columns {sorted(map(str, set(cell.columns) - {time}))} "
+            f"where the training visits had {sorted(map(str, columns))}")
     times = cell[time]
     if not pd.api.types.is_numeric_dtype(times) or pd.api.types.is_bool_dtype(times):
-        return f"its time column {time!r} holds {times.dtype} values; give numbers"
+        return TypeError, f"its time column {time!r} holds {times.dtype} values; give numbers"
     if times.isna().any():
-        return f"a visit has no time ({time!r} is NaN)"
+        return ValueError, f"a visit has no time ({time!r} is NaN)"
     if times.duplicated().any():
-        return (f"two visits share the time {times[times.duplicated()].iloc[0]!r}; one "
-                "visit a time (merge them, or tell them apart)")
+        return ValueError, (f"two visits share the time {times[times.duplicated()].iloc[0]}; "
+                            "one visit a time (merge them, or tell them apart)")
     return None
 
 
@@ -94,8 +97,8 @@ def _flat_visits(column, labels, modality, time, columns):
             continue
         problem = _cell_problem(cell, time, columns)
         if problem is not None:
-            raise (TypeError if "expected a DataFrame" in problem else ValueError)(
-                f"Modality {modality!r}, row {labels[position]!r}: {problem}.")
+            kind, problem = problem
+            raise kind(f"Modality {modality!r}, row {labels[position]!r}: {problem}.")
         # Shuffled rows give the same history: the order is the time's.
         frames.append(cell.sort_values(time, kind="stable"))
         rows.append(position)
@@ -650,6 +653,7 @@ class VisitsExpert(BaseExpert):
         "preprocessor": [StrOptions({"auto"})],
     }
     #: The visits' preprocessing, and what an encoder's preprocessing may hold.
+    reads_cells = True
     _saved_types = (*BaseExpert._saved_types, VisitsPreprocessor, *CNNExpert._saved_types,
                     *PretrainedExpert._saved_types)
 
