@@ -168,8 +168,8 @@ def load_pbcseq() -> LongitudinalDataset:
     Examples
     --------
     >>> from sk_i2m2.datasets import load_pbcseq
-    >>> patients, visits, y = load_pbcseq()  # doctest: +SKIP
-    >>> patients.shape, visits.shape, int(y["event"].sum())  # doctest: +SKIP
+    >>> patients, visits, y = load_pbcseq()
+    >>> patients.shape, visits.shape, int(y["event"].sum())
     ((312, 3), (1945, 14), 140)
     """
     loader = "load_pbcseq"
@@ -280,8 +280,8 @@ def load_nafld() -> LongitudinalDataset:
     Examples
     --------
     >>> from sk_i2m2.datasets import load_nafld
-    >>> patients, visits, y = load_nafld()  # doctest: +SKIP
-    >>> patients.shape, visits.shape, int(y["event"].sum())  # doctest: +SKIP
+    >>> patients, visits, y = load_nafld()
+    >>> patients.shape, visits.shape, int(y["event"].sum())
     ((17549, 5), (198449, 11), 1364)
     """
     loader = "load_nafld"

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from sk_i2m2 import (
@@ -16,7 +17,7 @@ from sk_i2m2 import (
     save,
 )
 from sk_i2m2._task._survival_target import survival_target
-from sk_i2m2.experts import CNNExpert, MLPExpert, VisitsExpert
+from sk_i2m2.experts import CNNExpert, MLPExpert, PretrainedExpert, VisitsExpert
 from sk_i2m2.imaging import ImageLoader
 from sk_i2m2.longitudinal import group_visits
 
@@ -248,3 +249,38 @@ def test_scans_at_some_visits_are_read_per_batch_by_a_cnn_encoder(tmp_path):
         warnings.simplefilter("ignore", DataWarning)
         np.testing.assert_array_equal(load(tmp_path / "model.skm").predict_proba(X),
                                       clf.predict_proba(X))
+
+
+class _TinyBackbone(torch.nn.Module):
+    """Four features of a grey image: a frozen, fixed feature map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).mean(dim=(2, 3))
+
+
+def test_a_frozen_pretrained_encoder_computes_each_scans_features_once(tmp_path,
+                                                                      monkeypatch):
+    rng = np.random.default_rng(0)
+    patients, visits, y = trajectories(n=30, seed=3)
+    paths = []
+    for k in range(len(visits)):
+        path = tmp_path / f"scan{k}.npy"
+        np.save(path, rng.normal(size=(6, 6)).astype(np.float32))
+        paths.append(str(path))
+    visits["scan"] = paths
+    X = histories_table(patients, visits)
+    reads = []
+    original = ImageLoader._read
+    monkeypatch.setattr(ImageLoader, "_read",
+                        lambda self, path: reads.append(path) or original(self, path))
+    expert = VisitsExpert(time="year", encoder_columns=["scan"], encoder=PretrainedExpert(
+        _TinyBackbone(), input_shape=(1, 6, 6), loader="auto"))
+    clf = I2M2Classifier(modalities(expert), **FAST).fit(X, y)
+    # Each scan read by the reading pass and once for its features; never per epoch.
+    assert len(reads) == 2 * len(visits)
+    assert clf.splitter_.preprocessors_["history"].encoder_shape_ == (4,)
+    assert np.isfinite(clf.predict_proba(X)).all()

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._lazy import LazyRows
+from ..imaging._files import ImageFiles
 from ._base import BaseExpert
 from ._neural import CNNExpert
 from ._pretrained import PretrainedExpert
@@ -77,13 +78,18 @@ def _is_empty(cell):
     return bool(np.ndim(cell) == 0 and pd.isna(cell))
 
 
-def _flat_visits(column, labels, modality, time, columns):
+def _flat_visits(column, labels, modality, time, columns, name_visits=False):
     """Every visit of every present cell in one table, and which row each came from.
+
+    ``columns`` None takes the first history's columns as every history's.
+    ``name_visits`` indexes the visits ``"<row> visit <k>"`` (for the messages and
+    the data report of an encoder's files), else by position: a large cohort's
+    hundreds of thousands of labels are not made for nothing.
 
     Returns
     -------
     visits : DataFrame
-        The visits, each cell's sorted by time, indexed ``"<row> visit <k>"``.
+        The visits, each cell's sorted by time.
     row_of_visit : ndarray of int
         The position in ``column`` of each visit's row.
     missing : ndarray of bool
@@ -95,6 +101,8 @@ def _flat_visits(column, labels, modality, time, columns):
     for position, cell in enumerate(cells):
         if missing[position]:
             continue
+        if columns is None and isinstance(cell, pd.DataFrame):
+            columns = [name for name in cell.columns if name != time]
         problem = _cell_problem(cell, time, columns)
         if problem is not None:
             kind, problem = problem
@@ -108,10 +116,20 @@ def _flat_visits(column, labels, modality, time, columns):
     lengths = np.asarray([len(frame) for frame in frames])
     row_of_visit = np.repeat(np.asarray(rows), lengths)
     visits = pd.concat(frames, ignore_index=True)
-    rank = np.arange(len(visits)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    visits.index = [f"{labels[row]} visit {k}" for row, k in zip(row_of_visit, rank,
-                                                                 strict=True)]
+    if name_visits:
+        rank = np.arange(len(visits)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        visits.index = [f"{labels[row]} visit {k}" for row, k in zip(row_of_visit, rank,
+                                                                     strict=True)]
     return visits, row_of_visit, missing
+
+
+def _first_and_last(row_of_visit):
+    """For each visit, the positions of its history's first and last visits."""
+    boundaries = np.flatnonzero(np.diff(row_of_visit)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(row_of_visit)]]) - 1
+    lengths = ends - starts + 1
+    return np.repeat(starts, lengths), np.repeat(ends, lengths)
 
 
 def _is_numeric(values):
@@ -303,31 +321,35 @@ class VisitsPreprocessor(TransformerMixin, BaseEstimator):
         return columns, numeric, categorical, encoder_columns
 
     def _time_channels(self, visits, row_of_visit):
-        """``(n_visits, 3)``: the visit's place in time, and each visit's time."""
+        """Each visit's time since the previous visit, since the first and before the
+        last, and its time (the visits of a row are consecutive, in time order)."""
         time = visits[self.expert.time].to_numpy(np.float64)
-        frame = pd.DataFrame({"row": row_of_visit, "time": time})
-        grouped = frame.groupby("row", sort=False)["time"]
-        previous = time - grouped.shift(1).to_numpy()
-        first = time - grouped.transform("min").to_numpy()
-        last = grouped.transform("max").to_numpy() - time
-        return np.nan_to_num(previous), first, last, time
+        first, last = _first_and_last(row_of_visit)
+        previous = np.diff(time, prepend=time[:1])
+        previous[first == np.arange(len(time))] = 0.0  # a history's first visit
+        return previous, time - time[first], time[last] - time, time
 
     def _numeric_channels(self, visits, row_of_visit, time):
         """Each numeric column's value, measured flag, last measured value and the
-        time since it was measured (GRU-D's inputs), standardised."""
+        time since it was measured (GRU-D's inputs), standardised.
+
+        The last measurement is carried forward within each history with a running
+        maximum of the positions measured so far: vectorised over every visit of the
+        cohort, in a few arrays of its size.
+        """
         values = visits[self.numeric_].to_numpy(np.float64)
         values = (values - self.mean_) / self.scale_
         measured = ~np.isnan(values)
-        frame = pd.DataFrame(values)
-        frame["row"] = row_of_visit
-        last = frame.groupby("row", sort=False).ffill().to_numpy()
-        when = pd.DataFrame(np.where(measured, time[:, None], np.nan))
-        when["row"] = row_of_visit
-        when_last = when.groupby("row", sort=False).ffill().to_numpy()
-        first = pd.Series(time).groupby(row_of_visit).transform("min").to_numpy()
-        since = time[:, None] - np.where(np.isnan(when_last), first[:, None], when_last)
-        return [np.nan_to_num(values), measured.astype(np.float64), np.nan_to_num(last),
-                self._log_time(since)]
+        first, _ = _first_and_last(row_of_visit)
+        position = np.where(measured, np.arange(len(values))[:, None], -1)
+        np.maximum.accumulate(position, axis=0, out=position)
+        # A measurement counts only within the visit's own history.
+        carried = position >= first[:, None]
+        position = np.maximum(position, 0)
+        last = np.where(carried, np.take_along_axis(values, position, axis=0), 0.0)
+        when = np.where(carried, time[position], time[first][:, None])
+        since = self._log_time(time[:, None] - when)
+        return [np.nan_to_num(values), measured, np.nan_to_num(last), since]
 
     def _log_time(self, duration):
         return np.log1p(np.maximum(duration, 0.0) / self.time_scale_)
@@ -347,12 +369,12 @@ class VisitsPreprocessor(TransformerMixin, BaseEstimator):
         """
         column, labels = self._cells(X)
         self.expert._validate_params()
+        # Every history must have the columns of the first.
         visits, row_of_visit, _ = _flat_visits(column, labels, self.modality,
-                                               self.expert.time, None)
+                                               self.expert.time, None,
+                                               self.expert.encoder is not None)
         (self.columns_, self.numeric_, self.categorical_,
          self.encoder_columns_) = self._split_columns(visits)
-        # The columns of every history must be those of the first.
-        _flat_visits(column, labels, self.modality, self.expert.time, self.columns_)
         previous, _, _, _ = self._time_channels(visits, row_of_visit)
         gaps = previous[previous > 0]
         self.time_scale_ = float(np.median(gaps)) if len(gaps) else 1.0
@@ -376,10 +398,15 @@ class VisitsPreprocessor(TransformerMixin, BaseEstimator):
             if preprocessor != "passthrough":
                 preprocessor.fit(table[given])
             self.encoder_preprocessor_ = preprocessor
-            encoded = self._encode(table)
-            self.encoder_shape_ = tuple(
-                encoded.sample_shape if isinstance(encoded, LazyRows)
-                else encoder.sample_shape(math.prod(encoded.shape[1:]), self.modality))
+            # What the encoder reads of a visit, without transforming every visit
+            # (a frozen backbone's features are computed once, by transform).
+            if isinstance(preprocessor, ImageFiles):
+                shape = tuple(int(size) for size in preprocessor.input_shape)
+            else:
+                width = (table.shape[1] if preprocessor == "passthrough"
+                         else len(preprocessor.get_feature_names_out()))
+                shape = tuple(encoder.sample_shape(width, self.modality))
+            self.encoder_shape_ = shape
         self.n_visits_ = int(np.bincount(row_of_visit).max())
         self.n_features_in_ = 1
         return self
@@ -411,15 +438,24 @@ class VisitsPreprocessor(TransformerMixin, BaseEstimator):
                 np.float32), np.zeros(len(cells) + 1, dtype=np.int64),
                 np.ones(len(cells), dtype=bool), self._empty_encoded(), self.n_visits_)
         visits, row_of_visit, missing = _flat_visits(column, labels, self.modality,
-                                                     self.expert.time, self.columns_)
+                                                     self.expert.time, self.columns_,
+                                                     bool(self.encoder_columns_))
         previous, first, last, time = self._time_channels(visits, row_of_visit)
-        channels = [self._log_time(previous), self._log_time(first), self._log_time(last)]
-        channels = [value[:, None] for value in channels]
+        # Written block by block into one float32 array: a cohort's visits are its
+        # largest array, and a float64 concatenation would hold it three times.
+        width = len(self.feature_names_()) - 1 - (
+            0 if self.encoder_shape_ is None else 1 + math.prod(self.encoder_shape_))
+        features = np.empty((len(visits), width), dtype=np.float32)
+        blocks = [self._log_time(duration)[:, None] for duration in (previous, first, last)]
         if self.numeric_:
-            channels += self._numeric_channels(visits, row_of_visit, time)
+            blocks += self._numeric_channels(visits, row_of_visit, time)
         if self.one_hot_ is not None:
-            channels.append(self.one_hot_.transform(visits[self.categorical_].astype(object)))
-        features = np.concatenate(channels, axis=1).astype(np.float32)
+            blocks.append(self.one_hot_.transform(visits[self.categorical_].astype(object)))
+        start = 0
+        for block in blocks:
+            features[:, start:start + block.shape[1]] = block
+            start += block.shape[1]
+            del block
         encoded = (None if not self.encoder_columns_
                    else self._encode(visits[self.encoder_columns_]))
         counts = np.bincount(row_of_visit, minlength=len(cells))
