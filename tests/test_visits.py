@@ -147,6 +147,9 @@ def test_a_missing_or_empty_history_is_a_missing_modality(cohort):
     assert clf.data_report_.loc["history", "no value"] == 2
     experts = clf.expert_proba(X.iloc[:3])
     assert np.isnan(experts["history"][:2]).all() and np.isfinite(experts["history"][2]).all()
+    # Rows none of which has a history: predicted from the other modality alone.
+    assert np.isfinite(clf.predict_proba(X.iloc[:2])).all()
+    assert np.isnan(clf.expert_proba(X.iloc[:2])["history"]).all()
 
 
 def test_shuffling_the_visits_inside_a_cell_changes_no_prediction(cohort):

@@ -433,19 +433,18 @@ class VisitsPreprocessor(TransformerMixin, BaseEstimator):
         column, labels = self._cells(X)
         cells = list(column)
         if all(_is_empty(cell) for cell in cells):  # e.g. a chunk without histories
-            return VisitHistories(np.zeros((0, len(self.feature_names_()) - 1 - (
-                0 if self.encoder_shape_ is None else 1 + math.prod(self.encoder_shape_))),
-                np.float32), np.zeros(len(cells) + 1, dtype=np.int64),
-                np.ones(len(cells), dtype=bool), self._empty_encoded(), self.n_visits_)
+            encoded = (None if self.encoder_shape_ is None
+                       else np.zeros((0, *self.encoder_shape_), dtype=np.float32))
+            return VisitHistories(np.zeros((0, self._n_features()), np.float32),
+                                  np.zeros(len(cells) + 1, dtype=np.int64),
+                                  np.ones(len(cells), dtype=bool), encoded, self.n_visits_)
         visits, row_of_visit, missing = _flat_visits(column, labels, self.modality,
                                                      self.expert.time, self.columns_,
                                                      bool(self.encoder_columns_))
         previous, first, last, time = self._time_channels(visits, row_of_visit)
         # Written block by block into one float32 array: a cohort's visits are its
         # largest array, and a float64 concatenation would hold it three times.
-        width = len(self.feature_names_()) - 1 - (
-            0 if self.encoder_shape_ is None else 1 + math.prod(self.encoder_shape_))
-        features = np.empty((len(visits), width), dtype=np.float32)
+        features = np.empty((len(visits), self._n_features()), dtype=np.float32)
         blocks = [self._log_time(duration)[:, None] for duration in (previous, first, last)]
         if self.numeric_:
             blocks += self._numeric_channels(visits, row_of_visit, time)
@@ -462,10 +461,10 @@ class VisitsPreprocessor(TransformerMixin, BaseEstimator):
         offsets = np.concatenate([[0], np.cumsum(counts)])
         return VisitHistories(features, offsets, missing, encoded, self.n_visits_)
 
-    def _empty_encoded(self):
-        if self.encoder_shape_ is None:
-            return None
-        return np.zeros((0, *self.encoder_shape_), dtype=np.float32)
+    def _n_features(self):
+        """The channels a visit's row holds before the presence flag and the encoder's."""
+        encoder = 0 if self.encoder_shape_ is None else 1 + math.prod(self.encoder_shape_)
+        return len(self.feature_names_()) - 1 - encoder
 
     def feature_names_(self):
         """The name of each channel of a visit."""
