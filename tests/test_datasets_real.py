@@ -78,7 +78,8 @@ def _fit_small(X, y, modalities, n_rows=200, max_epochs=1):
     X_small, _, y_small, _ = train_test_split(
         X, y, train_size=n_rows, stratify=y, random_state=0)
     with _one_torch_thread():
-        clf = I2M2Classifier(modalities, max_epochs=max_epochs, random_state=0)
+        # Two members: what is tested is that the data fit, not the ensemble's size.
+        clf = I2M2Classifier(modalities, max_epochs=max_epochs, n_bags=2, random_state=0)
         clf.fit(X_small, y_small)
         predictions = clf.predict(X_small)
         expert_proba = clf.expert_proba(X_small)
@@ -384,7 +385,7 @@ def _fit_small_survival(X, y, modalities, n_rows=200):
     X_small, _, y_small, _ = train_test_split(
         X, y, train_size=n_rows, stratify=y["event"], random_state=0)
     with _one_torch_thread():
-        model = I2M2SurvivalAnalysis(modalities, max_epochs=1, random_state=0)
+        model = I2M2SurvivalAnalysis(modalities, max_epochs=1, n_bags=2, random_state=0)
         model.fit(X_small, y_small)
         risk = model.predict(X_small)
         score = model.score(X_small, y_small)
