@@ -48,6 +48,10 @@ REGRESSOR_EXPECTED_FAILURES = {
     **EXPECTED_FAILURES,
     "check_methods_subset_invariance":
         "float32 networks agree across batch sizes to about 1e-6, not 1e-7",
+    # Rows in another order fall into other batches and BLAS blocks: float32 sums
+    # then differ in their last bits (test_regressor checks 1e-5).
+    "check_methods_sample_order_invariance":
+        "float32 networks agree across row orders to about 1e-6, not 1e-7",
 }
 
 

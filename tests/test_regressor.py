@@ -56,6 +56,18 @@ def test_score_is_the_r2_of_predict(bagged, mixed):
     assert bagged.score(X, y) > 0.5  # it learnt
 
 
+def test_rows_in_another_order_or_subset_get_the_same_predictions(bagged, mixed):
+    # To float32 precision: scikit-learn's checks ask 1e-7, which other batches and
+    # BLAS blocks miss in the last bits (the expected failures of the checks).
+    X, _, _ = mixed
+    order = np.random.default_rng(0).permutation(len(X))
+    mean, std = bagged.predict(X, return_std=True)
+    shuffled_mean, shuffled_std = bagged.predict(X.iloc[order], return_std=True)
+    np.testing.assert_allclose(shuffled_mean, mean[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(shuffled_std, std[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bagged.predict(X.iloc[:7]), mean[:7], rtol=1e-5, atol=1e-6)
+
+
 def test_the_ensemble_is_the_mixture_of_its_members(bagged, mixed):
     X, _, _ = mixed
     mean, std = bagged.predict(X.head(20), return_std=True)
