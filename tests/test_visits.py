@@ -287,3 +287,17 @@ def test_a_frozen_pretrained_encoder_computes_each_scans_features_once(tmp_path,
     assert len(reads) == 2 * len(visits)
     assert clf.splitter_.preprocessors_["history"].encoder_shape_ == (4,)
     assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_a_grid_search_tunes_the_history_expert_over_patients(cohort):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = cohort
+    search = GridSearchCV(I2M2Classifier(modalities(), **{**FAST, "max_epochs": 2}),
+                          {"history__hidden_size": [8, 16]}, cv=2).fit(X, y)
+    assert search.best_params_["history__hidden_size"] in (8, 16)
+    # Histories built batch by batch in a DataLoader worker process: the same fit.
+    in_process = I2M2Classifier(modalities(), **FAST).fit(X, y)
+    in_worker = I2M2Classifier(modalities(), **FAST, num_workers=1).fit(X, y)
+    np.testing.assert_allclose(in_worker.predict_proba(X), in_process.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)
