@@ -109,6 +109,7 @@ from ._common import (
     paired_difference,
     roc_auc,
     subsample,
+    timed_fit,
     write_text,
 )
 from .survival import PEERS as SURVIVAL_PEERS
@@ -173,9 +174,7 @@ def _fit_score(model, X_train, y_train, X_test, y_test, scorer):
     """Fit (timed) and score; the warnings raised meanwhile, as ``Category: message``."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        start = time.perf_counter()
-        model.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
+        seconds = timed_fit(model, X_train, y_train)
         value = scorer(model, X_test, y_test)
     messages = Counter(f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}"
                        for w in caught)

@@ -30,7 +30,6 @@ in ``--output`` (default ``benchmarks/results``)::
 """
 
 import argparse
-import time
 from functools import partial
 from pathlib import Path
 
@@ -45,7 +44,16 @@ from sklearn.pipeline import make_pipeline
 from sk_i2m2 import I2M2Regressor, datasets
 from sk_i2m2.experts import table_preprocessor
 
-from ._common import RESULTS, Dataset, make_folds, mean_se, paired_difference, real, write_text
+from ._common import (
+    RESULTS,
+    Dataset,
+    make_folds,
+    mean_se,
+    paired_difference,
+    real,
+    timed_fit,
+    write_text,
+)
 
 #: The z of a two-sided 90% interval.
 Z90 = 1.6449
@@ -104,9 +112,7 @@ def run(name, repeats, seed=0):
                                                     seed=seed, stratify=False)):
         X_train, X_test = dataset.X.iloc[train], dataset.X.iloc[test]
         for method, model in methods(dataset, seed).items():
-            start = time.perf_counter()
-            model.fit(X_train, dataset.y[train])
-            seconds = time.perf_counter() - start
+            seconds = timed_fit(model, X_train, dataset.y[train])
             rows.append({"dataset": name, "method": method, "fold": fold,
                          **score(model, X_test, dataset.y[test]), "seconds": seconds})
         print(name, fold, {row["method"]: round(row["r2"], 3)

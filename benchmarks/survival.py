@@ -29,7 +29,6 @@ Writes ``survival.csv`` and ``survival.md`` in ``--output`` (default
 
 import argparse
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from sk_i2m2 import I2M2SurvivalAnalysis, datasets
 from sk_i2m2.experts import table_preprocessor
 from sk_i2m2.metrics import concordance_index
 
-from ._common import RESULTS, mean_se, paired_difference, write_text
+from ._common import RESULTS, mean_se, paired_difference, timed_fit, write_text
 
 SYNTHETIC_ROWS = 600
 
@@ -128,9 +127,7 @@ def run(name, repeats, seed=0, batch_sizes=()):
     for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), event)):
         X_train, X_test = X.iloc[train], X.iloc[test]
         for method, model in methods(X, modalities, seed, batch_sizes, len(train)).items():
-            start = time.perf_counter()
-            model.fit(X_train, y[train])
-            seconds = time.perf_counter() - start
+            seconds = timed_fit(model, X_train, y[train])
             rows.append({"dataset": name, "method": method, "fold": fold,
                          **score(model, X_test, y[train], y[test]), "seconds": seconds})
         print(name, fold, {row["method"]: round(row["harrell_c"], 3)

@@ -17,7 +17,6 @@ Run ``OMP_NUM_THREADS=1 python -m benchmarks.visits_sequence``; writes
 """
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
@@ -31,7 +30,7 @@ from sk_i2m2.experts import MLPExpert, VisitsExpert
 from sk_i2m2.longitudinal import group_visits
 from sk_i2m2.metrics import concordance_index
 
-from ._common import RESULTS, mean_se, write_text
+from ._common import RESULTS, mean_se, timed_fit, write_text
 
 LANDMARK = 730.0
 SEQUENCES = ("gru", "attention")
@@ -79,9 +78,7 @@ def run(name, make):
                            ["visits"]), ("static", MLPExpert(), static)]
             model = (I2M2Classifier if task == "classification" else I2M2SurvivalAnalysis)(
                 modalities, random_state=0)
-            start = time.perf_counter()
-            model.fit(X.iloc[train], y[train])
-            seconds = time.perf_counter() - start
+            seconds = timed_fit(model, X.iloc[train], y[train])
             if task == "classification":
                 score = roc_auc_score(y[test], model.predict_proba(X.iloc[test])[:, 1])
             else:
