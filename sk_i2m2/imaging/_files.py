@@ -475,22 +475,24 @@ class ImageFiles(TransformerMixin, BaseEstimator):
                              "it image paths or remove it.")
         for name in ("channel_mean_", "channel_scale_"):  # from an earlier fit
             self.__dict__.pop(name, None)
-        statistics = ChannelStatistics(self.input_shape[0])
+        # The statistics only where they are kept: the pass reads every image anyway.
+        statistics = ChannelStatistics(self.input_shape[0]) if self._standardises() else None
         seen = []
         for row in present:  # one image in memory at a time
             image = images.load([row])[0]
             if np.isnan(image).any():  # unreadable, with on_error="missing"
                 continue
-            statistics.add(image)
+            if statistics is not None:
+                statistics.add(image)
             seen.append((images.labels[row], images.log.seen[(self.modality,
                                                                images.paths[row])]))
-        if not statistics.n_images:
+        if not seen:
             raise ValueError(
                 f"Modality {self.modality!r}: none of its {len(present)} image file(s) "
                 "could be read; see the loader's on_error and the estimator's "
                 "data_report_."
             )
-        if self._standardises():
+        if statistics is not None:
             self.channel_mean_, self.channel_scale_ = statistics.result()
         per_image = self.loader.window is not None or self.loader.intensity in (
             "zscore", "minmax")
