@@ -107,8 +107,11 @@ def _flat_visits(column, labels, modality, time, columns, name_visits=False):
         if problem is not None:
             kind, problem = problem
             raise kind(f"Modality {modality!r}, row {labels[position]!r}: {problem}.")
-        # Shuffled rows give the same history: the order is the time's.
-        frames.append(cell.sort_values(time, kind="stable"))
+        # Shuffled rows give the same history: the order is the time's. Histories
+        # from group_visits come sorted, and need no copy.
+        if not cell[time].is_monotonic_increasing:
+            cell = cell.sort_values(time, kind="stable")
+        frames.append(cell)
         rows.append(position)
     if not frames:
         raise ValueError(f"Modality {modality!r} has no visit in any row; give it "
