@@ -53,3 +53,18 @@ class LazyRows:
     def __array__(self, dtype=None, copy=None):
         values = self.load()
         return values if dtype is None else values.astype(dtype)
+
+
+def one_column(X, modality, reads, select):
+    """``(column, row labels)``: the one column a lazy modality's preprocessor reads.
+
+    ``reads`` and ``select`` finish the error raised when the modality selects
+    another number of columns: what the expert reads, and what to do.
+    """
+    if X.shape[1] != 1:
+        columns = list(X.columns) if hasattr(X, "columns") else X.shape[1]
+        raise ValueError(f"Modality {modality!r}: {reads}, but the modality selects "
+                         f"{X.shape[1]}: {columns}. {select}")
+    column = X.iloc[:, 0] if hasattr(X, "iloc") else np.asarray(X, dtype=object)[:, 0]
+    labels = np.asarray(X.index if hasattr(X, "index") else np.arange(len(X)), dtype=object)
+    return column, labels

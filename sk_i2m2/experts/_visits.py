@@ -29,7 +29,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._lazy import LazyRows
+from .._lazy import LazyRows, one_column
 from ..imaging._files import ImageFiles
 from ._base import BaseExpert
 from ._neural import CNNExpert
@@ -286,16 +286,9 @@ class VisitsPreprocessor(TransformerMixin, BaseEstimator):
         self.modality = modality
 
     def _cells(self, X):
-        if X.shape[1] != 1:
-            columns = list(X.columns) if hasattr(X, "columns") else X.shape[1]
-            raise ValueError(
-                f"Modality {self.modality!r}: a VisitsExpert reads one column whose cells "
-                f"hold each patient's visits, but the modality selects {X.shape[1]}: "
-                f"{columns}. Select the history column alone.")
-        column = X.iloc[:, 0] if hasattr(X, "iloc") else np.asarray(X, dtype=object)[:, 0]
-        labels = np.asarray(X.index if hasattr(X, "index") else np.arange(len(X)),
-                            dtype=object)
-        return column, labels
+        """The column of histories and the row labels, checked: one column."""
+        return one_column(X, self.modality, "a VisitsExpert reads one column whose cells "
+                          "hold each patient's visits", "Select the history column alone.")
 
     def _split_columns(self, visits):
         expert = self.expert

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._input_profile import DataWarning
-from .._lazy import LazyRows
+from .._lazy import LazyRows, one_column
 from ._loader import ChannelConversionWarning, ImageLoader, UnsupportedImageType
 from ._read_log import NOT_FOUND, UNREADABLE, active_log
 
@@ -418,17 +418,9 @@ class ImageFiles(TransformerMixin, BaseEstimator):
 
     def _paths(self, X):
         """The column of paths and the row labels, checked: one column."""
-        if X.shape[1] != 1:
-            columns = list(X.columns) if hasattr(X, "columns") else X.shape[1]
-            raise ValueError(
-                f"Modality {self.modality!r}: an expert with a loader reads one column of "
-                f"image paths, but the modality selects {X.shape[1]}: {columns}. Select "
-                "the path column alone, or set loader=None for pixel columns."
-            )
-        column = X.iloc[:, 0] if hasattr(X, "iloc") else np.asarray(X)[:, 0]
-        labels = np.asarray(X.index if hasattr(X, "index") else np.arange(len(X)),
-                            dtype=object)
-        return column, labels
+        return one_column(X, self.modality, "an expert with a loader reads one column of "
+                          "image paths", "Select the path column alone, or set "
+                          "loader=None for pixel columns.")
 
     def _standardises(self):
         return getattr(self.loader, "intensity", None) == "dataset"
