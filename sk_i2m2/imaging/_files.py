@@ -282,7 +282,7 @@ class ChannelStatistics:
     """
 
     def __init__(self, n_channels):
-        self.count, self.n_images = 0, 0
+        self.count = 0
         self.mean, self.squares = np.zeros(n_channels), np.zeros(n_channels)
 
     def add(self, image):
@@ -295,7 +295,6 @@ class ChannelStatistics:
         self.mean = self.mean + delta * (n / total)
         self.squares = self.squares + image_squares + delta**2 * (self.count * n / total)
         self.count = total
-        self.n_images += 1
 
     def result(self):
         """``(mean, scale)``, one per channel; ``scale`` is the standard deviation
