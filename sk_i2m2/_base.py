@@ -324,9 +324,9 @@ class BaseI2M2(_BaseComposition):
         # Image files are read once here, before training; what that met goes to log.
         with reading_into(ReadLog()) as log:
             splitter, modalities = self._preprocess(X, task, previous)
+        report = data_report(splitter, modalities, log)
         if self.verbose:
-            for line in header_lines(data_report(splitter, modalities, log),
-                                     type(self).__name__):
+            for line in header_lines(report, type(self).__name__):
                 log_line(line)
         baselines = self._attribution_baselines(splitter, modalities, previous)
         plan = resolve_plan(self.get_params(deep=False), task, y, splitter.modalities_,
@@ -343,8 +343,8 @@ class BaseI2M2(_BaseComposition):
                 self._calibrate(net, plan, held_out, data)
             if task.learns_from_outputs:
                 self._fit_task_outputs(net, plan, held_out, data, y)
-        # Counted after training: a warm start's files are first read by it.
-        report = data_report(splitter, modalities, log)
+        if previous is not None:  # a warm start's files are first read by training
+            report = data_report(splitter, modalities, log)
         record = {"task_": task, "splitter_": splitter, "attribution_baselines_": baselines,
                   "sklearn_experts_": sklearn_experts, "data_report_": report,
                   **plan.resolved()}
