@@ -53,6 +53,17 @@ def modalities(expert=None):
              ["visits"]), ("static", MLPExpert(), ["age"])]
 
 
+def scan_files(folder, n):
+    """``n`` paths of 6x6 noise images saved as ``.npy`` in ``folder``."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(n):
+        path = folder / f"scan{k}.npy"
+        np.save(path, rng.normal(size=(6, 6)).astype(np.float32))
+        paths.append(str(path))
+    return paths
+
+
 @pytest.fixture(scope="module")
 def cohort():
     patients, visits, y = trajectories()
@@ -226,14 +237,8 @@ def test_an_mlp_encoder_embeds_each_visit(cohort):
 
 
 def test_scans_at_some_visits_are_read_per_batch_by_a_cnn_encoder(tmp_path):
-    rng = np.random.default_rng(0)
     patients, visits, y = trajectories(n=40, seed=2)
-    paths = []
-    for k in range(len(visits)):
-        path = tmp_path / f"scan{k}.npy"
-        np.save(path, rng.normal(size=(6, 6)).astype(np.float32))
-        paths.append(str(path))
-    visits["scan"] = paths
+    visits["scan"] = scan_files(tmp_path, len(visits))
     visits.loc[3, "scan"] = None  # no scan at that visit
     visits.loc[5, "scan"] = str(tmp_path / "lost.npy")  # a path to nothing
     X = histories_table(patients, visits)
@@ -267,14 +272,8 @@ class _TinyBackbone(torch.nn.Module):
 
 def test_a_frozen_pretrained_encoder_computes_each_scans_features_once(tmp_path,
                                                                       monkeypatch):
-    rng = np.random.default_rng(0)
     patients, visits, y = trajectories(n=30, seed=3)
-    paths = []
-    for k in range(len(visits)):
-        path = tmp_path / f"scan{k}.npy"
-        np.save(path, rng.normal(size=(6, 6)).astype(np.float32))
-        paths.append(str(path))
-    visits["scan"] = paths
+    visits["scan"] = scan_files(tmp_path, len(visits))
     X = histories_table(patients, visits)
     reads = []
     original = ImageLoader._read
