@@ -6,6 +6,7 @@ import torch
 
 from sk_i2m2.datasets import make_multimodal_classification
 from sk_i2m2.experts import MLPExpert
+from sk_i2m2.imaging import ImageLoader
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # In parallel (pytest -n auto), one torch thread per worker process: workers
@@ -43,3 +44,17 @@ def two_modalities():
     labels = np.array(["control", "impaired"])[y]
     spec = small_modalities({name: cols for name, _, cols in modalities})
     return X, labels, spec
+
+
+@pytest.fixture
+def files_read(monkeypatch):
+    """The paths ``ImageLoader`` reads from disk, from now on."""
+    paths = []
+    original = ImageLoader._read
+
+    def counting_read(self, path):
+        paths.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(ImageLoader, "_read", counting_read)
+    return paths

@@ -71,16 +71,9 @@ def test_a_fit_with_damaged_files_warns_once_with_the_count_and_reports_them(stu
     assert clinical["formats"] == "table of 1 columns"
 
 
-def test_a_file_found_unreadable_before_training_is_not_read_again(study, monkeypatch):
+def test_a_file_found_unreadable_before_training_is_not_read_again(study, files_read):
     X, y, modalities = study
-    reads = []
-    original = ImageLoader._read
-
-    def counting_read(self, path):
-        reads.append(path)
-        return original(self, path)
-
-    monkeypatch.setattr(ImageLoader, "_read", counting_read)
+    reads = files_read
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         clf = I2M2Classifier(modalities, **SETTINGS).fit(X, y)

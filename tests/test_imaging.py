@@ -119,20 +119,6 @@ def test_fit_reads_images_batch_by_batch(digits, images_read, intensity):
     assert sum(images_read) == SETTINGS["max_epochs"] * len(X) + len(X)
 
 
-@pytest.fixture
-def files_read(monkeypatch):
-    """The paths ``ImageLoader`` reads from disk, from now on."""
-    paths = []
-    original = ImageLoader._read
-
-    def counting_read(self, path):
-        paths.append(path)
-        return original(self, path)
-
-    monkeypatch.setattr(ImageLoader, "_read", counting_read)
-    return paths
-
-
 @pytest.mark.parametrize(("cache_mb", "reads_per_row"), [(256, 1), (0, 3)])
 def test_images_are_read_from_disk_once_when_they_fit_the_cache(digits, files_read,
                                                                 cache_mb, reads_per_row):
