@@ -1,131 +1,212 @@
-"""Time of a default fit on a CPU: where the 2D scans task spends it, before and after.
+"""Time of a default fit and of its explanations on a CPU, before and after.
 
-A default fit of the scans task (:func:`sk_i2m2.datasets.make_digit_scans`) trains
-five members of a CNN image expert and a fusion expert holding its own CNN encoder;
-convolutions and their pooling are most of the time (a profile of one fit: the
-backward pass 42%, max-pooling 21%, convolutions 16% in the forward pass). On a CPU,
-convolutions and pooling in torch's default NCHW layout are up to twice as slow as in
-the channels-last (NHWC) layout the oneDNN kernels prefer; the image expert now
-convolves channels last (``_ConvNet.channels_last``), which changes no weight, only
-the order of the arithmetic.
+A default fit of an imaging study trains five cross-fitted members, each holding
+two convolutional networks (the image expert and the fusion expert's own encoder).
+Three changes cut its cost on a CPU, each switched off for ``before``:
 
-Side by side in one run, one torch thread, for each task and draw: a default
-``I2M2Classifier`` fitted with the previous layout (``before``) and with channels
-last (``after``): fit seconds, epochs and held-out accuracy. Tasks: 300 scans of
-32x32 (``benchmarks/scans.py``'s task, 100 held out) and 300 of 64x64 (75 held out:
-225 training scans, the size a user reported at 101 s a fit). Writes
-``benchmarks/results/cpu_time.md``::
+* **bfloat16 training steps** for 2D images on CPUs that compute bfloat16 natively
+  (``_ConvNet.bfloat16_training``): the convolutions of a training step run in
+  bfloat16 autocast; weights, validation and predictions stay float32;
+* **a one-cycle learning rate** for products with a 2D image expert at
+  ``n_iter_no_change="auto"`` (``_plan.resolve_one_cycle``): 30 epochs on a cycle
+  peaking at 10 times ``lr``, keeping the best epoch, instead of a constant rate
+  until 30 epochs pass without improvement (100 to 170 epochs per member);
+* **integrated gradients that stop each row when it adds up**
+  (``_attribution.FIRST_STEPS``): 8 intervals first, doubled for the rows whose
+  attributions miss the change of the score by more than 0.01, up to 64; before,
+  64 for every row.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.cpu_time --tasks "scans 32x32"
-    OMP_NUM_THREADS=1 python -m benchmarks.cpu_time --tasks "scans 64x64" --seeds 1 --append
+Volumes keep float32 and the constant rate (neither paid off on them), so their
+``before`` and ``after`` run the same code: the pair measures the noise.
+
+Side by side in one run, for each task and draw: a default ``I2M2Classifier``
+fitted as ``before`` and as ``after`` (fit seconds, epochs of all members,
+held-out accuracy and log loss), and on the 32x32 scans task each variant's
+``explain(X, by="column")`` and ``attribution_maps(X, "scan")`` of 50 held-out rows
+(seconds, and the largest completeness gap). Tasks: 300 digit scans of 32x32 (100
+held out), 300 of 64x64 (75 held out: 225 training scans) and 300 NIfTI volumes of
+32^3 with a covariate (100 held out: 200 training volumes). Writes
+``benchmarks/results/cpu_time.md`` and ``cpu_time.csv``; run it alone::
+
+    python -m benchmarks.cpu_time --threads 2 --seeds 3
 """
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
-from sk_i2m2 import I2M2Classifier
-from sk_i2m2.datasets import make_digit_scans
-from sk_i2m2.experts import _ConvNet
+from sk_i2m2 import I2M2Classifier, _attribution, _plan
+from sk_i2m2.datasets import make_digit_scans, make_volume_scans
+from sk_i2m2.experts._neural import _ConvNet, cpu_has_bfloat16
 
 from ._common import RESULTS, mean_se, write_text
 
-TASKS = {"scans 32x32": (32, 100), "scans 64x64": (64, 75)}
+#: name -> (dataset maker, its size argument, rows held out)
+TASKS = {"scans 32x32": (make_digit_scans, 32, 100),
+         "scans 64x64": (make_digit_scans, 64, 75),
+         "volumes 32^3": (make_volume_scans, 32, 100)}
+EXPLAINED_TASK, EXPLAINED_ROWS = "scans 32x32", 50
 
 
-def fit_once(size, held_out, seed, channels_last):
+@contextlib.contextmanager
+def variant(name):
+    """The package as it was (``before``) or as it is (``after``)."""
+    if name == "after":
+        yield
+        return
+    first_steps = _attribution.FIRST_STEPS
+    _ConvNet.bfloat16_training = False
+    _attribution.FIRST_STEPS = 10**9  # every row on all 64 intervals
+    try:
+        with mock.patch.object(_plan, "resolve_one_cycle", return_value=0):
+            yield
+    finally:
+        _ConvNet.bfloat16_training = True
+        _attribution.FIRST_STEPS = first_steps
+
+
+def completeness_gap(table):
+    """The largest gap between a row's attributions and its change of contribution."""
+    table = table[table["contribution"].notna()]
+    by = table.groupby(["sample", "expert"], sort=False)
+    change = by["contribution"].first() - by["baseline_contribution"].first()
+    return float((by["attribution"].sum() - change).abs().max())
+
+
+def run_once(task, seed, name):
+    maker, size, held_out = TASKS[task]
     folder = tempfile.mkdtemp(prefix="sk_i2m2_cpu_time_")
-    X, y, modalities = make_digit_scans(folder, n_samples=300, size=size,
-                                        random_state=seed)
+    X, y, modalities = maker(folder, n_samples=300, size=size, random_state=seed)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=held_out, stratify=y, random_state=seed)
-    _ConvNet.channels_last = channels_last
-    try:
+    row = {"task": task, "seed": seed, "variant": name}
+    with variant(name):
         model = I2M2Classifier(modalities, random_state=seed)
         start = time.perf_counter()
         model.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
-    finally:
-        _ConvNet.channels_last = True
-    return {"seconds": seconds, "epochs": len(model.history_),
-            "accuracy": model.score(X_test, y_test)}
+        row["seconds"] = time.perf_counter() - start
+        row["epochs"] = len(model.history_)
+        row["accuracy"] = model.score(X_test, y_test)
+        row["log_loss"] = log_loss(y_test, model.predict_proba(X_test))
+        if task == EXPLAINED_TASK:
+            rows = X_test.iloc[:EXPLAINED_ROWS]
+            start = time.perf_counter()
+            table = model.explain(rows, by="column")
+            row["explain_seconds"] = time.perf_counter() - start
+            row["completeness_gap"] = completeness_gap(table)
+            start = time.perf_counter()
+            model.attribution_maps(rows, "scan")
+            row["maps_seconds"] = time.perf_counter() - start
+    return row
 
 
-def main_job_seconds():
-    """Wall time of ``python -m sk_i2m2`` (tables only: no convolution to speed up)."""
+def main_job_seconds(threads):
+    """Wall time of ``python -m sk_i2m2`` (the tables-only main job)."""
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "sk_i2m2"], check=True, capture_output=True,
-                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     return time.perf_counter() - start
+
+
+def report(frame, threads, main_job):
+    lines = [
+        "# Time of a default fit and its explanations on a CPU, before and after", "",
+        f"Reproduce: ``python -m benchmarks.cpu_time --threads {threads} --seeds "
+        f"{frame['seed'].nunique()}``, alone on the machine. {threads} torch threads; "
+        "`before` and `after` side by side for each draw (which scans, which held out, "
+        "the model's seed); mean ± standard error over draws. `before`: float32 "
+        "training steps, a constant learning rate with early stopping's patience of "
+        "30 epochs, integrated gradients on 64 intervals for every row. `after`: "
+        "bfloat16 training steps for 2D images"
+        + ("" if cpu_has_bfloat16() else " (not on this CPU: it lacks native bfloat16)")
+        + ", a one-cycle learning rate over 30 epochs for 2D images, integrated "
+        "gradients refined only for the rows that need it. Volumes run the same code "
+        "in both.", ""]
+    table = []
+    for (task, name), part in frame.groupby(["task", "variant"], sort=False):
+        table.append({"task": task, "variant": name,
+                      "fit seconds": mean_se(part["seconds"], 1),
+                      "epochs (all members)": f"{part['epochs'].mean():.0f}",
+                      "held-out accuracy": mean_se(part["accuracy"], 3),
+                      "held-out log loss": mean_se(part["log_loss"], 3),
+                      "draws": part["seed"].nunique()})
+    lines += [pd.DataFrame(table).to_markdown(index=False), ""]
+    lines += ["Paired over draws (after - before, and before / after):", ""]
+    paired = []
+    for task, part in frame.groupby("task", sort=False):
+        pivot = {measure: part.pivot(index="seed", columns="variant", values=measure)
+                 for measure in ("seconds", "accuracy", "log_loss")}
+        paired.append({
+            "task": task,
+            "fit speed-up": f"{(pivot['seconds']['before'] / pivot['seconds']['after']).mean():.2f}x",
+            "accuracy, after - before": mean_se(
+                pivot["accuracy"]["after"] - pivot["accuracy"]["before"], 3, sign="+"),
+            "log loss, after - before": mean_se(
+                pivot["log_loss"]["after"] - pivot["log_loss"]["before"], 3, sign="+")})
+    lines += [pd.DataFrame(paired).to_markdown(index=False), ""]
+    explained = frame[frame["task"] == EXPLAINED_TASK]
+    if len(explained):
+        lines += [f"Explanations of {EXPLAINED_ROWS} held-out rows of the {EXPLAINED_TASK} "
+                  "task, by each variant's own fitted model (seconds; the largest gap "
+                  "between a row's attributions and its change of contribution, which "
+                  "the documentation bounds by 0.05 or 5%):", ""]
+        rows = []
+        for name, part in explained.groupby("variant", sort=False):
+            rows.append({"variant": name,
+                         "explain(by='column') seconds": mean_se(part["explain_seconds"], 2),
+                         "attribution_maps seconds": mean_se(part["maps_seconds"], 2),
+                         "largest completeness gap": f"{part['completeness_gap'].max():.4f}"})
+        lines += [pd.DataFrame(rows).to_markdown(index=False), ""]
+        for measure, label in (("explain_seconds", "explain"), ("maps_seconds",
+                                                                "attribution_maps")):
+            pivot = explained.pivot(index="seed", columns="variant", values=measure)
+            lines.append(f"Speed-up of {label} (before / after, mean over draws): "
+                         f"{(pivot['before'] / pivot['after']).mean():.2f}x")
+        lines.append("")
+    lines += [f"The main job (``python -m sk_i2m2``, tables only: none of the three "
+              f"changes applies to it) took {main_job:.0f} s after the fits, "
+              f"{threads} threads; `python -m benchmarks.same_predictions` gives "
+              "bit-identical predictions for every tables configuration and for NIfTI "
+              "volumes before and after.", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--append", action="store_true",
-                        help="add the rows to the CSV in --output instead of replacing it")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true",
-                        help="rebuild the report from the CSV in --output (the main "
-                             "job is timed again)")
+                        help="rebuild the report from the CSV in --output")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     if args.report_only:
         frame = pd.read_csv(args.output / "cpu_time.csv")
-        args.seeds = frame["seed"].nunique()
     else:
         rows = []
-        for task in args.tasks:
-            size, held_out = TASKS[task]
-            for seed in range(args.seeds):
-                for variant, channels_last in (("before", False), ("after", True)):
-                    row = fit_once(size, held_out, seed, channels_last)
-                    rows.append({"task": task, "seed": seed, "variant": variant, **row})
+        for seed in range(args.seeds):
+            for task in args.tasks:
+                for name in ("before", "after"):
+                    rows.append(run_once(task, seed, name))
                     print(rows[-1], flush=True)
+                    pd.DataFrame(rows).to_csv(args.output / "cpu_time.csv", index=False)
         frame = pd.DataFrame(rows)
-        if args.append:
-            frame = pd.concat([pd.read_csv(args.output / "cpu_time.csv"), frame])
-        frame.to_csv(args.output / "cpu_time.csv", index=False)
-    frame["seconds_per_epoch"] = frame["seconds"] / frame["epochs"]
-    main_job = main_job_seconds()
-    lines = ["# Time of a default fit on a CPU, before and after channels-last convolutions",
-             "", "Reproduce: ``OMP_NUM_THREADS=1 python -m benchmarks.cpu_time --tasks "
-             "'scans 32x32'`` then ``... --tasks 'scans 64x64' --seeds 1 --append``. One torch "
-             "thread, before and after side by side for each draw; mean ± standard error "
-             "over draws (count per task below); `before`: the previous NCHW layout, "
-             "`after`: channels last.",
-             ""]
-    table = []
-    for (task, variant), part in frame.groupby(["task", "variant"], sort=False):
-        table.append({"task": task, "variant": variant,
-                      "fit seconds": mean_se(part["seconds"], 1),
-                      "epochs (all members)": f"{part['epochs'].mean():.0f}",
-                      "seconds per epoch": mean_se(part["seconds_per_epoch"], 3),
-                      "held-out accuracy": mean_se(part["accuracy"], 3),
-                      "draws": part["seed"].nunique()})
-    lines += [pd.DataFrame(table).to_markdown(index=False), ""]
-    for measure, label in (("seconds", "whole fit"), ("seconds_per_epoch", "time per epoch")):
-        pivot = frame.pivot_table(index=["task", "seed"], columns="variant", values=measure)
-        speedup = (pivot["before"] / pivot["after"]).groupby(level=0, sort=False)
-        lines += [f"Speed-up of the {label} (before / after, mean over draws): " + "; ".join(
-            f"{task} {np.mean(values):.2f}x" for task, values in speedup), ""]
-    lines += ["The layout changes the rounding, so early stopping ends each member at "
-              "another epoch: the time per epoch is the layout's own effect, the whole "
-              "fit also that of where training stopped.", "",
-        f"The main job (``python -m sk_i2m2``, tables only: no convolution, so the "
-        f"layout does not apply) took {main_job:.0f} s here, one thread.", ""]
-    write_text(args.output / "cpu_time.md", "\n".join(lines))
-    print("\n".join(lines))
+    text = report(frame, args.threads, main_job_seconds(args.threads))
+    write_text(args.output / "cpu_time.md", text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,41 @@ class JointStageEarlyStopping(EarlyStopping):
             super().on_epoch_end(net, **kwargs)
 
 
+class OneCycle(Callback):
+    """A one-cycle learning rate over the whole training (Smith and Topin, 2019).
+
+    Every parameter group's learning rate warms up from a 25th of its peak to the
+    peak, ``peak`` times the group's own rate (so that a backbone's ``lr_scale``
+    holds), over the first 30% of the optimizer steps of ``max_epochs`` epochs,
+    then anneals towards zero by a cosine: a large rate crosses the plateau of the
+    first epochs quickly, a small one settles in the minimum it found.
+
+    Parameters
+    ----------
+    peak : float, default=10.0
+        The peak, as a multiple of each group's learning rate.
+    """
+
+    def __init__(self, peak=10.0):
+        self.peak = peak
+
+    def on_train_begin(self, net, y=None, **kwargs):
+        self.scheduler_ = None
+        if net.optimizer_ is None:  # fitted scikit-learn experts alone: nothing trains
+            return
+        self.steps_left_ = net.max_epochs * math.ceil(len(y) / net.batch_size) - 1
+        self.scheduler_ = torch.optim.lr_scheduler.OneCycleLR(
+            net.optimizer_, total_steps=self.steps_left_ + 1,
+            max_lr=[group["lr"] * self.peak for group in net.optimizer_.param_groups])
+
+    def on_batch_end(self, net, training, **kwargs):
+        # Fewer steps than counted (a short last batch dropped) leave the schedule
+        # unfinished; more would be an error of the scheduler's.
+        if training and self.scheduler_ is not None and self.steps_left_ > 0:
+            self.scheduler_.step()
+            self.steps_left_ -= 1
+
+
 def _stopped_early(net):
     """Whether an early-stopping callback ended training (skorch's or a subclass)."""
     return any(isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience

@@ -29,6 +29,16 @@ AUTO_BAGS = 5
 #: rows, where 10 epochs stopped before it was found), as epochs, within bounds.
 AUTO_PATIENCE_STEPS, AUTO_PATIENCE_EPOCHS = 120, (10, 30)
 
+#: ``n_iter_no_change="auto"`` on images: a one-cycle learning rate
+#: (:class:`~sk_i2m2._callbacks.OneCycle`) peaking at ``ONE_CYCLE_PEAK`` times ``lr``
+#: over a fixed budget of ``ONE_CYCLE_EPOCHS`` epochs, or ``ONE_CYCLE_STEPS``
+#: optimizer steps if that is more, keeping the epoch of the best held-out loss.
+#: At a constant rate and a patience of 30 epochs a member of the default image
+#: network trained 100 to 170 epochs; in 30 on the cycle it reached the same
+#: held-out accuracy (benchmarks/results/cpu_time.md). A shorter patience at a
+#: constant rate cost accuracy instead: members stopped on the first plateau.
+ONE_CYCLE_EPOCHS, ONE_CYCLE_STEPS, ONE_CYCLE_PEAK = 30, 90, 10.0
+
 #: ``predict_batch_size="auto"``: rows per prediction batch, between these bounds: a
 #: table's batch is the largest; a batch of images or series holds about
 #: ``AUTO_PREDICT_VALUES`` input values of the widest of them. A convolution's
@@ -75,6 +85,9 @@ class FitPlan:
     fusion_candidates : bool
         Whether the ``"auto"`` fusion's scikit-learn candidates stand beside it
         (``fusion="auto"`` when the pool weighs the experts).
+    one_cycle_epochs : int
+        Epochs of the one-cycle learning rate (after any pretraining), which end
+        training; 0: a constant learning rate, until ``max_epochs`` or early stopping.
     The other attributes are the estimator's training parameters, unchanged.
     """
 
@@ -88,6 +101,7 @@ class FitPlan:
     pool: bool
     fusion: object
     fusion_candidates: bool
+    one_cycle_epochs: int
     validation_fraction: float = 0.1
     max_epochs: int = 200
     pretrain_epochs: int = 0
@@ -177,6 +191,22 @@ def resolve_patience(n_iter_no_change, n_train, batch_size):
     return min(high, max(low, math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch)))
 
 
+def resolve_one_cycle(n_iter_no_change, max_epochs, modalities, n_train, batch_size):
+    """Epochs of the one-cycle schedule (0: a constant learning rate).
+
+    ``n_iter_no_change="auto"`` trains on a one-cycle learning rate when an expert
+    asks for it (``one_cycle``: a 2D image network) and ``max_epochs`` allows its
+    whole budget, ``ONE_CYCLE_EPOCHS`` epochs or ``ONE_CYCLE_STEPS`` optimizer
+    steps, whichever is more; an explicit patience keeps the constant rate.
+    """
+    if n_iter_no_change != "auto" or not any(
+            getattr(expert, "one_cycle", False) for _, expert, _ in modalities):
+        return 0
+    steps_per_epoch = math.ceil(max(n_train, 1) / batch_size)
+    epochs = max(ONE_CYCLE_EPOCHS, math.ceil(ONE_CYCLE_STEPS / steps_per_epoch))
+    return epochs if epochs <= max_epochs else 0
+
+
 def resolve_calibrate(calibrate, task, n_bags, early_stopping):
     """The calibration to fit: ``"auto"`` fits it where held-out rows exist anyway."""
     if calibrate is None:
@@ -251,12 +281,15 @@ def resolve_plan(params, task, y, modalities, sample_shapes, groups=None):
                             early_stopping)
     calibrate = resolve_calibrate(params["calibrate"], task, n_bags, early_stopping)
     pool = resolve_pool(params["expert_weights"], n_bags, early_stopping, calibrate, trainable)
+    one_cycle_epochs = resolve_one_cycle(params["n_iter_no_change"], params["max_epochs"],
+                                         modalities, n_train, params["batch_size"])
     return FitPlan(
         task=task,
         n_bags=n_bags,
         early_stopping=early_stopping,
-        n_iter_no_change=resolve_patience(params["n_iter_no_change"], n_train,
-                                          params["batch_size"]),
+        # On the cycle, training ends with it: the best epoch is kept, none stops it.
+        n_iter_no_change=one_cycle_epochs or resolve_patience(
+            params["n_iter_no_change"], n_train, params["batch_size"]),
         calibrate=calibrate,
         device=resolve_device(params["device"]),
         predict_batch_size=resolve_predict_batch_size(params["predict_batch_size"],
@@ -268,6 +301,7 @@ def resolve_plan(params, task, y, modalities, sample_shapes, groups=None):
         fusion_candidates=(isinstance(params["fusion"], str) and pool
                            and params["dependencies"] != "intra"
                            and bool(task.AUTO_CANDIDATES)),
+        one_cycle_epochs=one_cycle_epochs,
         **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
            if field.default is not dataclasses.MISSING},
     )
@@ -284,6 +318,7 @@ def recorded_plan(params, record, device="cpu"):
         pool=False,  # the fitted weights are in the saved module
         fusion=resolve_fusion(params["fusion"], params["dependencies"]),
         fusion_candidates=False,  # fitted: in the saved scikit-learn experts
+        one_cycle_epochs=0,  # trained
         **{name: record[name + "_"] for name in RESOLVED if name != "device"},
         **{field.name: params[field.name] for field in dataclasses.fields(FitPlan)
            if field.default is not dataclasses.MISSING},

@@ -26,10 +26,12 @@ from ._callbacks import (
     EpochProgress,
     JointStageEarlyStopping,
     LastFiniteWeights,
+    OneCycle,
     progress_to_terminal,
 )
 from ._dataset import TensorDictDataset
 from ._net import ProductOfExpertsNet
+from ._plan import ONE_CYCLE_PEAK
 from .product import ExpertOutputs, ProductEnsemble
 
 
@@ -164,7 +166,7 @@ def epoch_counts(plan, module, warm=False):
     # Pretraining each expert alone only differs from joint training when there
     # is more than one expert, and a warm start continues experts already trained.
     pretrain = plan.pretrain_epochs if len(module.expert_names) > 1 and not warm else 0
-    return pretrain, pretrain + plan.max_epochs
+    return pretrain, pretrain + (plan.one_cycle_epochs or plan.max_epochs)
 
 
 def make_net(plan, module, seed, valid=None, early_stopping=False, description=None,
@@ -177,6 +179,8 @@ def make_net(plan, module, seed, valid=None, early_stopping=False, description=N
     (``verbose=1``); ``warm`` skips pretraining (see :func:`epoch_counts`).
     """
     callbacks = [("last_finite_weights", LastFiniteWeights())]
+    if plan.one_cycle_epochs:
+        callbacks.append(("one_cycle", OneCycle(peak=ONE_CYCLE_PEAK)))
     if early_stopping and valid is not None:
         callbacks.append(("early_stopping", JointStageEarlyStopping(
             monitor="valid_loss", patience=plan.n_iter_no_change, load_best=True,
