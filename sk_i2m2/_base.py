@@ -615,7 +615,8 @@ class BaseI2M2(_BaseComposition):
             or ``"fusion"``. Without a unimodal expert (``dependencies="inter"``),
             None means the fusion expert.
         steps : int, default=64
-            Intervals of the integration path.
+            The most intervals of the integration path (each row refines its own
+            as far as it needs, as in ``explain(X, by="column")``).
 
         Returns
         -------

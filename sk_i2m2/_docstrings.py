@@ -52,7 +52,12 @@ n_iter_no_change : int or "auto", default="auto"
     ``batch_size=64``, 10 from 1 537). Products whose signal lies in
     interactions between modalities sit on a plateau for over 100 steps before
     they learn: 10 epochs of 4 steps stopped them there, while on larger
-    tables 10 epochs are already hundreds of steps.
+    tables 10 epochs are already hundreds of steps. With a 2D image expert
+    (``CNNExpert`` of ``(C, H, W)`` images), ``"auto"`` trains instead on a
+    one-cycle learning rate peaking at 10 times ``lr`` over 30 epochs (or 90
+    optimizer steps if that is more, when ``max_epochs`` allows it), keeping
+    the epoch of the best held-out loss: as accurate as the constant rate, in
+    a fifth of the epochs. An int keeps the constant rate.
 """
 
 PARTS["runtime_parameters"] = """\
@@ -146,7 +151,9 @@ by : {"expert", "column"}, default="expert"
     columns it reads (see Notes) and returns one row per (sample, expert,
     column) instead.
 steps : int, default=64
-    With ``by="column"``: intervals of the integration path.
+    With ``by="column"``: the most intervals of the integration path. Each row
+    starts on 8 and doubles them until its attributions add up to the change
+    of the contribution within 0.01 (or 1% of it), or reach ``steps``.
 """
 
 PARTS["by_column_notes"] = """\
@@ -163,9 +170,11 @@ contribution, as in the default table) and ``baseline_contribution`` (its
 contribution at the baseline). Completeness: the attributions of a (sample,
 expert) sum to ``contribution - baseline_contribution``, up to the
 quadrature's error: within 0.05 (nats, or the target's units) or 5% of that
-difference, whichever is larger, at ``steps=64`` on the package's tests
+difference, whichever is larger, at ``steps=64`` on the package's tests.
+Each row's path is refined only as far as it needs: 8 intervals, then 16,
+32, ... up to ``steps``, until its attributions add up within 0.01 or 1%
 (ReLU networks have kinks along the path, where the error falls only as
-``1 / steps``; raise ``steps`` to shrink it). The fusion expert's
+``1 / steps``; raise ``steps`` to let the rows that need it go further). The fusion expert's
 attributions cover every modality's columns; those of a modality a row lacks
 are NaN, as are a unimodal expert's on rows lacking its modality.
 Scikit-learn experts have no gradients: their rows have NaN attributions.
