@@ -13,7 +13,7 @@ Three changes cut its cost on a CPU, each switched off for ``before``:
   until 30 epochs pass without improvement (100 to 170 epochs per member);
 * **integrated gradients that stop each row when it adds up**
   (``_attribution.FIRST_STEPS``): 8 intervals first, doubled for the rows whose
-  attributions miss the change of the score by more than 0.01, up to 64; before,
+  attributions miss the change of the score by more than 0.02 (or 2%), up to 64; before,
   64 for every row.
 
 Volumes keep float32 and the constant rate (neither paid off on them), so their

@@ -153,7 +153,7 @@ by : {"expert", "column"}, default="expert"
 steps : int, default=64
     With ``by="column"``: the most intervals of the integration path. Each row
     starts on 8 and doubles them until its attributions add up to the change
-    of the contribution within 0.01 (or 1% of it), or reach ``steps``.
+    of the contribution within 0.02 (or 2% of it), or reach ``steps``.
 """
 
 PARTS["by_column_notes"] = """\
@@ -172,7 +172,7 @@ expert) sum to ``contribution - baseline_contribution``, up to the
 quadrature's error: within 0.05 (nats, or the target's units) or 5% of that
 difference, whichever is larger, at ``steps=64`` on the package's tests.
 Each row's path is refined only as far as it needs: 8 intervals, then 16,
-32, ... up to ``steps``, until its attributions add up within 0.01 or 1%
+32, ... up to ``steps``, until its attributions add up within 0.02 or 2%
 (ReLU networks have kinks along the path, where the error falls only as
 ``1 / steps``; raise ``steps`` to let the rows that need it go further). The fusion expert's
 attributions cover every modality's columns; those of a modality a row lacks
