@@ -8,7 +8,7 @@ Three changes cut its cost on a CPU, each switched off for ``before``:
   (``_ConvNet.bfloat16_training``): the convolutions of a training step run in
   bfloat16 autocast; weights, validation and predictions stay float32;
 * **a one-cycle learning rate** for products with a 2D image expert at
-  ``n_iter_no_change="auto"`` (``_plan.resolve_one_cycle``): 30 epochs on a cycle
+  ``n_iter_no_change="auto"`` (``_plan.resolve_one_cycle``): 60 epochs on a cycle
   peaking at 10 times ``lr``, keeping the best epoch, instead of a constant rate
   until 30 epochs pass without improvement (100 to 170 epochs per member);
 * **integrated gradients that stop each row when it adds up**
@@ -77,12 +77,15 @@ def variant(name):
         _attribution.FIRST_STEPS = first_steps
 
 
-def completeness_gap(table):
-    """The largest gap between a row's attributions and its change of contribution."""
+def completeness_gaps(table):
+    """The largest gap between a row's attributions and its change of contribution:
+    ``(absolute, as a share of the change where it exceeds 1)``, as the documentation
+    bounds it (0.05 or 5%, whichever is larger)."""
     table = table[table["contribution"].notna()]
     by = table.groupby(["sample", "expert"], sort=False)
     change = by["contribution"].first() - by["baseline_contribution"].first()
-    return float((by["attribution"].sum() - change).abs().max())
+    gap = (by["attribution"].sum() - change).abs()
+    return float(gap.max()), float((gap / np.maximum(change.abs(), 1.0)).max())
 
 
 def run_once(task, seed, name):
@@ -105,7 +108,7 @@ def run_once(task, seed, name):
             start = time.perf_counter()
             table = model.explain(rows, by="column")
             row["explain_seconds"] = time.perf_counter() - start
-            row["completeness_gap"] = completeness_gap(table)
+            row["completeness_gap"], row["completeness_share"] = completeness_gaps(table)
             start = time.perf_counter()
             model.attribution_maps(rows, "scan")
             row["maps_seconds"] = time.perf_counter() - start
@@ -131,7 +134,7 @@ def report(frame, threads, main_job):
         "30 epochs, integrated gradients on 64 intervals for every row. `after`: "
         "bfloat16 training steps for 2D images"
         + ("" if cpu_has_bfloat16() else " (not on this CPU: it lacks native bfloat16)")
-        + ", a one-cycle learning rate over 30 epochs for 2D images, integrated "
+        + ", a one-cycle learning rate over 60 epochs for 2D images, integrated "
         "gradients refined only for the rows that need it. Volumes run the same code "
         "in both.", ""]
     table = []
@@ -160,14 +163,16 @@ def report(frame, threads, main_job):
     if len(explained):
         lines += [f"Explanations of {EXPLAINED_ROWS} held-out rows of the {EXPLAINED_TASK} "
                   "task, by each variant's own fitted model (seconds; the largest gap "
-                  "between a row's attributions and its change of contribution, which "
-                  "the documentation bounds by 0.05 or 5%):", ""]
+                  "between a row's attributions and its change of contribution, over "
+                  "draws, absolute and as a share of the change where it exceeds 1: "
+                  "the documentation bounds it by 0.05 or 5%, whichever is larger):", ""]
         rows = []
         for name, part in explained.groupby("variant", sort=False):
             rows.append({"variant": name,
                          "explain(by='column') seconds": mean_se(part["explain_seconds"], 2),
                          "attribution_maps seconds": mean_se(part["maps_seconds"], 2),
-                         "largest completeness gap": f"{part['completeness_gap'].max():.4f}"})
+                         "largest completeness gap": f"{part['completeness_gap'].max():.4f}",
+                         "as a share": f"{part['completeness_share'].max():.4f}"})
         lines += [pd.DataFrame(rows).to_markdown(index=False), ""]
         for measure, label in (("explain_seconds", "explain"), ("maps_seconds",
                                                                 "attribution_maps")):

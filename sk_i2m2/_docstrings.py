@@ -54,10 +54,10 @@ n_iter_no_change : int or "auto", default="auto"
     they learn: 10 epochs of 4 steps stopped them there, while on larger
     tables 10 epochs are already hundreds of steps. With a 2D image expert
     (``CNNExpert`` of ``(C, H, W)`` images), ``"auto"`` trains instead on a
-    one-cycle learning rate peaking at 10 times ``lr`` over 30 epochs (or 90
+    one-cycle learning rate peaking at 10 times ``lr`` over 60 epochs (or 180
     optimizer steps if that is more, when ``max_epochs`` allows it), keeping
     the epoch of the best held-out loss: as accurate as the constant rate, in
-    a fifth of the epochs. An int keeps the constant rate.
+    half the epochs or fewer. An int keeps the constant rate.
 """
 
 PARTS["runtime_parameters"] = """\

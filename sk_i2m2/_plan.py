@@ -34,10 +34,12 @@ AUTO_PATIENCE_STEPS, AUTO_PATIENCE_EPOCHS = 120, (10, 30)
 #: over a fixed budget of ``ONE_CYCLE_EPOCHS`` epochs, or ``ONE_CYCLE_STEPS``
 #: optimizer steps if that is more, keeping the epoch of the best held-out loss.
 #: At a constant rate and a patience of 30 epochs a member of the default image
-#: network trained 100 to 170 epochs; in 30 on the cycle it reached the same
-#: held-out accuracy (benchmarks/results/cpu_time.md). A shorter patience at a
-#: constant rate cost accuracy instead: members stopped on the first plateau.
-ONE_CYCLE_EPOCHS, ONE_CYCLE_STEPS, ONE_CYCLE_PEAK = 30, 90, 10.0
+#: network trained 100 to 170 epochs; in 60 on the cycle it reached the same
+#: held-out accuracy and log loss (benchmarks/results/cpu_time.md). 30 epochs were
+#: enough for 32x32 scans but not for 64x64 ones (log loss 0.28 -> 0.38, and 0.33
+#: at 45 epochs, one draw), nor was a peak of 5 or 20 times ``lr``. A shorter
+#: patience at a constant rate cost accuracy: members stopped on the first plateau.
+ONE_CYCLE_EPOCHS, ONE_CYCLE_STEPS, ONE_CYCLE_PEAK = 60, 180, 10.0
 
 #: ``predict_batch_size="auto"``: rows per prediction batch, between these bounds: a
 #: table's batch is the largest; a batch of images or series holds about

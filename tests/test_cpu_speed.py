@@ -31,10 +31,10 @@ def test_one_cycle_is_for_2d_images_at_auto_patience(modalities, n_iter_no_chang
     assert resolve_one_cycle(n_iter_no_change, max_epochs, modalities, 240, 64) == epochs
 
 
-def test_one_cycle_takes_about_90_steps_when_epochs_are_short():
-    # 40 rows, one step an epoch: 90 epochs, if max_epochs allows them.
-    assert resolve_one_cycle("auto", 200, IMAGE, 40, 64) == 90
-    assert resolve_one_cycle("auto", 60, IMAGE, 40, 64) == 0
+def test_one_cycle_takes_about_180_steps_when_epochs_are_short():
+    # 40 rows, one step an epoch: 180 epochs, if max_epochs allows them.
+    assert resolve_one_cycle("auto", 200, IMAGE, 40, 64) == 180
+    assert resolve_one_cycle("auto", 150, IMAGE, 40, 64) == 0
 
 
 def _image_rows(n=120, seed=0):
@@ -46,7 +46,7 @@ def _image_rows(n=120, seed=0):
 
 
 def test_a_2d_image_fit_trains_on_the_cycle_and_keeps_its_best_epoch():
-    X, y = _image_rows()
+    X, y = _image_rows(n=80)
     lrs = []
 
     class Probe(Callback):
@@ -56,13 +56,13 @@ def test_a_2d_image_fit_trains_on_the_cycle_and_keeps_its_best_epoch():
 
     clf = I2M2Classifier(IMAGE, n_bags=2, lr=1e-3, callbacks=[("probe", Probe())],
                          random_state=0).fit(X, y)
-    assert clf.n_iter_no_change_ == 90  # 60 training rows: one step an epoch
+    assert clf.n_iter_no_change_ == 180  # 40 training rows: one step an epoch
     member_epochs = [sum(1 for epoch in clf.history_ if epoch["member"] == k)
                      for k in range(2)]
-    assert member_epochs == [90, 90]
-    first_member = np.asarray(lrs[:90])
+    assert member_epochs == [180, 180]
+    first_member = np.asarray(lrs[:180])
     assert first_member.max() == pytest.approx(ONE_CYCLE_PEAK * 1e-3, rel=0.01)
-    assert first_member.argmax() == pytest.approx(0.3 * 90, abs=2)  # warm-up: 30%
+    assert first_member.argmax() == pytest.approx(0.3 * 180, abs=2)  # warm-up: 30%
     assert first_member[-1] < 1e-5  # annealed
     # Early stopping kept the epoch of the best held-out loss, wherever it lay.
     history = [epoch for epoch in clf.history_ if epoch["member"] == 0]

@@ -312,7 +312,7 @@ class CNNExpert(_ShapedExpert):
         """Whether a product holding this expert trains on a one-cycle learning rate.
 
         At ``n_iter_no_change="auto"`` (:func:`sk_i2m2._plan.resolve_one_cycle`):
-        images learn in 30 epochs on the cycle what took 100 to 170 at a constant
+        images learn in 60 epochs on the cycle what took 100 to 170 at a constant
         rate. Volumes keep the constant rate: on the cycle their held-out log loss
         was worse (``benchmarks/results/cpu_time.md``).
         """
