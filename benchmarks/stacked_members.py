@@ -39,10 +39,10 @@ def stacked_network(shape, n_members):
     (first, second), stride = AUTO_CHANNELS[n_spatial], AUTO_STRIDE[n_spatial]
     c, g = shape[0] * n_members, n_members
     network = nn.Sequential(
-        conv(c, first * g, 3, stride=stride, padding=1, groups=g), nn.ReLU(),
-        pool(2, ceil_mode=True),
-        conv(first * g, second * g, 3, padding=1, groups=g), nn.ReLU(),
-        pool(2, ceil_mode=True),
+        conv(c, first * g, 3, stride=stride, padding=1, groups=g),
+        pool(2, ceil_mode=True), nn.ReLU(),  # in the order of _ConvNet's blocks
+        conv(first * g, second * g, 3, padding=1, groups=g),
+        pool(2, ceil_mode=True), nn.ReLU(),
         average(2), nn.Flatten(),
         # The heads: one block-diagonal layer each, as grouped 1x1 convolutions.
         nn.Unflatten(1, (second * g * 2 ** n_spatial, 1)),

@@ -131,6 +131,11 @@ class _ConvNet(nn.Module):
     #: weights, the head, validation and predictions stay float32. False: never.
     bfloat16_training = True
     BFLOAT16_SPATIAL = (2,)
+    #: Max-pooling before the ReLU: the same function (the two commute, and the
+    #: trained weights came out bit-identical), with the ReLU and its gradient on a
+    #: quarter of the values (an eighth in 3D): a training step of the default
+    #: network took 5 to 25% less time. False: the ReLU first.
+    pool_before_relu = True
 
     def __init__(self, input_shape, channels, kernel_size, hidden_units, dropout, n_outputs,
                  pooled_size=1, stride=1):
@@ -140,11 +145,11 @@ class _ConvNet(nn.Module):
         blocks = []
         in_channels = input_shape[0]
         for block, width in enumerate(as_tuple(channels)):
+            pooling, relu = pool(2, ceil_mode=True), nn.ReLU()
             blocks += [
                 conv(in_channels, width, kernel_size, stride=stride if block == 0 else 1,
                      padding=kernel_size // 2),
-                nn.ReLU(),
-                pool(2, ceil_mode=True),
+                *((pooling, relu) if self.pool_before_relu else (relu, pooling)),
             ]
             in_channels = width
         blocks += [average(pooled_size), nn.Flatten()]
