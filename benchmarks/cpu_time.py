@@ -181,9 +181,10 @@ def report(frame, threads, main_job):
     for task, part in frame.groupby("task", sort=False):
         pivot = {measure: part.pivot(index="seed", columns="variant", values=measure)
                  for measure in ("seconds", "accuracy", "log_loss")}
+        speedup = (pivot["seconds"]["before"] / pivot["seconds"]["after"]).mean()
         paired.append({
             "task": task,
-            "fit speed-up": f"{(pivot['seconds']['before'] / pivot['seconds']['after']).mean():.2f}x",
+            "fit speed-up": f"{speedup:.2f}x",
             "accuracy, after - before": mean_se(
                 pivot["accuracy"]["after"] - pivot["accuracy"]["before"], 3, sign="+"),
             "log loss, after - before": mean_se(

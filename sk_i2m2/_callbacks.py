@@ -36,11 +36,12 @@ class OneCycle(Callback):
 
     Parameters
     ----------
-    peak : float, default=10.0
-        The peak, as a multiple of each group's learning rate.
+    peak : float
+        The peak, as a multiple of each group's learning rate (the fit plan's
+        ``ONE_CYCLE_PEAK``).
     """
 
-    def __init__(self, peak=10.0):
+    def __init__(self, peak):
         self.peak = peak
 
     def on_train_begin(self, net, y=None, **kwargs):

@@ -179,6 +179,11 @@ def training_rows(n_samples, n_bags, validation_fraction, task, early_stopping):
     return n_samples
 
 
+def steps_per_epoch(n_train, batch_size):
+    """Optimizer steps in an epoch of ``n_train`` rows (at least one)."""
+    return math.ceil(max(n_train, 1) / batch_size)
+
+
 def resolve_patience(n_iter_no_change, n_train, batch_size):
     """Early stopping's patience in epochs: ``"auto"`` is about 120 optimizer steps.
 
@@ -188,9 +193,9 @@ def resolve_patience(n_iter_no_change, n_train, batch_size):
     """
     if n_iter_no_change != "auto":
         return n_iter_no_change
-    steps_per_epoch = math.ceil(max(n_train, 1) / batch_size)
     low, high = AUTO_PATIENCE_EPOCHS
-    return min(high, max(low, math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch)))
+    epochs = math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch(n_train, batch_size))
+    return min(high, max(low, epochs))
 
 
 def resolve_one_cycle(n_iter_no_change, max_epochs, modalities, n_train, batch_size):
@@ -204,8 +209,8 @@ def resolve_one_cycle(n_iter_no_change, max_epochs, modalities, n_train, batch_s
     if n_iter_no_change != "auto" or not any(
             getattr(expert, "one_cycle", False) for _, expert, _ in modalities):
         return 0
-    steps_per_epoch = math.ceil(max(n_train, 1) / batch_size)
-    epochs = max(ONE_CYCLE_EPOCHS, math.ceil(ONE_CYCLE_STEPS / steps_per_epoch))
+    epochs = max(ONE_CYCLE_EPOCHS,
+                 math.ceil(ONE_CYCLE_STEPS / steps_per_epoch(n_train, batch_size)))
     return epochs if epochs <= max_epochs else 0
 
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from sk_i2m2 import I2M2Classifier
-from sk_i2m2 import _attribution
+from sk_i2m2 import I2M2Classifier, _attribution
 from sk_i2m2._attribution import TOLERANCE, integrated_gradients
 from sk_i2m2._plan import ONE_CYCLE_EPOCHS, ONE_CYCLE_PEAK, resolve_one_cycle
 from sk_i2m2.experts import CNNExpert, MLPExpert

@@ -45,6 +45,9 @@ class BaseExpert(BaseEstimator):
     #: Whether the preprocessor reads the cells of its column as they are (tables of
     #: visits); otherwise cells holding arrays are stacked into one row each.
     reads_cells = False
+    #: Whether a product holding the expert trains on a one-cycle learning rate at
+    #: ``n_iter_no_change="auto"`` (:func:`sk_i2m2._plan.resolve_one_cycle`).
+    one_cycle = False
 
     def make_preprocessor(self, X, modality=None):
         """Return an unfitted preprocessor for the columns ``X`` of this modality.
